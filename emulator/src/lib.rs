@@ -1,0 +1,1 @@
+//! emulator: native host for keycard-core. Pending.

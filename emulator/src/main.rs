@@ -1,0 +1,2 @@
+//! `emulator` binary. Pending.
+fn main() {}

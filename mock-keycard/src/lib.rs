@@ -1,0 +1,1 @@
+//! mock-keycard: a faithful offline Keycard zone. Pending.

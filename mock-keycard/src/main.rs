@@ -1,0 +1,2 @@
+//! `mock-keycard` binary. Pending.
+fn main() {}

@@ -1,0 +1,403 @@
+//! Configuration from the Worker's environment (`KEYCARD_*` vars and secrets).
+//!
+//! Both hosts read the same names: the Worker from `env` (wrangler `vars` and secrets),
+//! the emulator from its process environment, flags or a config file. Every error names
+//! the variable and says how to set it.
+
+use std::time::Duration;
+
+use crate::secret::SecretString;
+
+/// How the Worker authenticates itself to the Keycard STS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Web identity (`private_key_jwt`, RFC 7523): an RSA private key in PEM (PKCS#8 or
+    /// PKCS#1). The public half is served at `/.well-known/jwks.json`.
+    PrivateKey {
+        /// The PEM text.
+        pem: SecretString,
+    },
+    /// Client credentials (`client_secret_basic`).
+    ClientSecret {
+        /// `KEYCARD_CLIENT_ID`.
+        client_id: String,
+        /// `KEYCARD_CLIENT_SECRET`.
+        client_secret: SecretString,
+    },
+}
+
+/// Size and time limits, all configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted bearer token, in bytes (`KEYCARD_MAX_TOKEN_BYTES`).
+    pub max_token_bytes: usize,
+    /// Largest accepted request body, in bytes (`KEYCARD_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Timeout for each outbound call (`KEYCARD_OUTBOUND_TIMEOUT_MS`).
+    pub outbound_timeout: Duration,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (`KEYCARD_LEEWAY_SECS`).
+    pub leeway_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_token_bytes: 8 * 1024,
+            max_body_bytes: 1024 * 1024,
+            outbound_timeout: Duration::from_secs(10),
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// JWKS keyring tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksConfig {
+    /// How long fetched keys are trusted without refetching.
+    pub ttl: Duration,
+    /// Minimum time between refetches caused by an unknown `kid`.
+    pub refetch_cooldown: Duration,
+    /// How long past its TTL a key keeps working while the JWKS endpoint is failing.
+    pub grace: Duration,
+    /// How long the issuer's RFC 8414 metadata is cached.
+    pub discovery_ttl: Duration,
+}
+
+impl Default for JwksConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(300),
+            refetch_cooldown: Duration::from_secs(30),
+            grace: Duration::from_secs(3600),
+            discovery_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Token cache tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Maximum number of entries (LRU eviction beyond it) (`KEYCARD_CACHE_MAX_ENTRIES`).
+    pub max_entries: usize,
+    /// Entries expire this long before the upstream token's `expires_in` says.
+    pub expiry_skew: Duration,
+    /// Lifetime assumed when the STS omits `expires_in`.
+    pub default_lifetime: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            expiry_skew: Duration::from_secs(30),
+            default_lifetime: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Everything the [`crate::Gateway`] needs to know about its deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The Keycard zone URL (`KEYCARD_ISSUER`), exactly as the zone's tokens carry it.
+    pub issuer: String,
+    /// Issuers whose tokens are accepted; defaults to `[issuer]`.
+    pub trusted_issuers: Vec<String>,
+    /// This server's canonical resource identifier (`KEYCARD_RESOURCE_ID`); `None` means
+    /// the request origin, as the seed guide registers the Worker's URL in Keycard.
+    pub resource_id: Option<String>,
+    /// The upstream API that delegated tools call (`KEYCARD_RESOURCE_URL`).
+    pub upstream_url: String,
+    /// How the Worker authenticates to the STS.
+    pub credential: Credential,
+    /// Human name in the protected-resource metadata (`KEYCARD_RESOURCE_NAME`).
+    pub resource_name: String,
+    /// Scopes advertised in the metadata and the 401 challenge.
+    pub scopes_supported: Vec<String>,
+    /// Scopes every request must carry (`KEYCARD_REQUIRED_SCOPES`, space separated).
+    pub required_scopes: Vec<String>,
+    /// Browser origins allowed to call `/mcp` (`KEYCARD_ALLOWED_ORIGINS`, comma separated).
+    /// Requests without `Origin` (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Keyring tuning.
+    pub jwks: JwksConfig,
+    /// Token cache tuning.
+    pub cache: CacheConfig,
+}
+
+/// A deployment mistake, reported to the deployer in words they can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{name} is not set. {hint}")]
+    Missing {
+        /// The variable.
+        name: &'static str,
+        /// How to set it.
+        hint: &'static str,
+    },
+    /// A variable is set to something unusable.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it (never the value of a secret).
+        reason: String,
+    },
+    /// Neither credential mode is configured.
+    #[error(
+        "Missing Keycard credentials in env: set either KEYCARD_CLIENT_ID + KEYCARD_CLIENT_SECRET \
+         (`wrangler secret put KEYCARD_CLIENT_ID`, `wrangler secret put KEYCARD_CLIENT_SECRET`) \
+         or KEYCARD_PRIVATE_KEY for web identity (`openssl genrsa 2048 | wrangler secret put KEYCARD_PRIVATE_KEY`)"
+    )]
+    NoCredentials,
+}
+
+const ISSUER_HINT: &str = "Set it to your Keycard zone URL, e.g. `KEYCARD_ISSUER = \"https://<zone-id>.keycard.cloud\"` under [vars] in wrangler.toml (or export it for the emulator).";
+const RESOURCE_URL_HINT: &str = "Set it to the upstream API your tools call, e.g. `KEYCARD_RESOURCE_URL = \"https://api.github.com\"` under [vars] in wrangler.toml.";
+
+impl Config {
+    /// Reads the configuration through `get` (the Worker's `env`, or the process env).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let issuer = var("KEYCARD_ISSUER").ok_or(ConfigError::Missing {
+            name: "KEYCARD_ISSUER",
+            hint: ISSUER_HINT,
+        })?;
+        validate_http_url("KEYCARD_ISSUER", &issuer)?;
+
+        let upstream_url = var("KEYCARD_RESOURCE_URL").ok_or(ConfigError::Missing {
+            name: "KEYCARD_RESOURCE_URL",
+            hint: RESOURCE_URL_HINT,
+        })?;
+        validate_http_url("KEYCARD_RESOURCE_URL", &upstream_url)?;
+
+        let resource_id = match var("KEYCARD_RESOURCE_ID") {
+            Some(r) => {
+                validate_http_url("KEYCARD_RESOURCE_ID", &r)?;
+                Some(
+                    crate::resource::canonical_resource(&r).ok_or(ConfigError::Invalid {
+                        name: "KEYCARD_RESOURCE_ID",
+                        reason: "not an absolute http(s) URL".into(),
+                    })?,
+                )
+            }
+            None => None,
+        };
+
+        let credential = if let Some(pem) =
+            get("KEYCARD_PRIVATE_KEY").filter(|v| !v.trim().is_empty())
+        {
+            Credential::PrivateKey {
+                pem: SecretString::new(pem),
+            }
+        } else {
+            match (
+                var("KEYCARD_CLIENT_ID"),
+                get("KEYCARD_CLIENT_SECRET").filter(|v| !v.is_empty()),
+            ) {
+                (Some(client_id), Some(secret)) => Credential::ClientSecret {
+                    client_id,
+                    client_secret: SecretString::new(secret),
+                },
+                (Some(_), None) => {
+                    return Err(ConfigError::Missing {
+                        name: "KEYCARD_CLIENT_SECRET",
+                        hint: "KEYCARD_CLIENT_ID is set but its secret is not: `wrangler secret put KEYCARD_CLIENT_SECRET`.",
+                    });
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::Missing {
+                        name: "KEYCARD_CLIENT_ID",
+                        hint: "KEYCARD_CLIENT_SECRET is set but the client id is not: `wrangler secret put KEYCARD_CLIENT_ID`.",
+                    });
+                }
+                (None, None) => return Err(ConfigError::NoCredentials),
+            }
+        };
+
+        let list = |name: &str, sep: char| -> Option<Vec<String>> {
+            var(name).map(|v| {
+                v.split(sep)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+        };
+        let required_scopes =
+            list("KEYCARD_REQUIRED_SCOPES", ' ').unwrap_or_else(|| vec!["mcp:tools".into()]);
+        let mut scopes_supported = list("KEYCARD_SCOPES_SUPPORTED", ' ').unwrap_or_default();
+        for s in &required_scopes {
+            if !scopes_supported.contains(s) {
+                scopes_supported.push(s.clone());
+            }
+        }
+        let allowed_origins = list("KEYCARD_ALLOWED_ORIGINS", ',').unwrap_or_default();
+        let mut trusted_issuers = vec![issuer.clone()];
+        for extra in list("KEYCARD_EXTRA_ISSUERS", ',').unwrap_or_default() {
+            validate_http_url("KEYCARD_EXTRA_ISSUERS", &extra)?;
+            trusted_issuers.push(extra);
+        }
+
+        let mut limits = Limits::default();
+        if let Some(v) = parse_num(&var, "KEYCARD_MAX_TOKEN_BYTES")? {
+            limits.max_token_bytes = v as usize;
+        }
+        if let Some(v) = parse_num(&var, "KEYCARD_MAX_BODY_BYTES")? {
+            limits.max_body_bytes = v as usize;
+        }
+        if let Some(v) = parse_num(&var, "KEYCARD_OUTBOUND_TIMEOUT_MS")? {
+            limits.outbound_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = parse_num(&var, "KEYCARD_LEEWAY_SECS")? {
+            limits.leeway_secs = v;
+        }
+        let mut cache = CacheConfig::default();
+        if let Some(v) = parse_num(&var, "KEYCARD_CACHE_MAX_ENTRIES")? {
+            cache.max_entries = (v as usize).max(1);
+        }
+
+        Ok(Self {
+            issuer,
+            trusted_issuers,
+            resource_id,
+            upstream_url: upstream_url.trim_end_matches('/').to_owned(),
+            credential,
+            resource_name: var("KEYCARD_RESOURCE_NAME")
+                .unwrap_or_else(|| "Keycard MCP Server".into()),
+            scopes_supported,
+            required_scopes,
+            allowed_origins,
+            limits,
+            jwks: JwksConfig::default(),
+            cache,
+        })
+    }
+}
+
+fn parse_num(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<u64>, ConfigError> {
+    match var(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                name,
+                reason: format!("expected a whole number, got {v:?}"),
+            }),
+    }
+}
+
+fn validate_http_url(name: &'static str, value: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(value) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => {
+            Ok(())
+        }
+        Ok(u) => Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "expected an http(s) URL with a host, got scheme {:?}",
+                u.scheme()
+            ),
+        }),
+        Err(e) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("not a URL ({e}); expected e.g. https://<zone-id>.keycard.cloud"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_issuer_names_the_variable() {
+        let err = Config::from_env(env(&[])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("KEYCARD_ISSUER is not set."),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn issuer_must_be_a_url() {
+        let err = Config::from_env(env(&[("KEYCARD_ISSUER", "my-zone")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "KEYCARD_ISSUER",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_credentials_names_both_modes() {
+        let err = Config::from_env(env(&[
+            ("KEYCARD_ISSUER", "https://z.keycard.cloud"),
+            ("KEYCARD_RESOURCE_URL", "https://api.github.com"),
+        ]))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("wrangler secret put KEYCARD_CLIENT_SECRET"),
+            "{msg}"
+        );
+        assert!(msg.contains("KEYCARD_PRIVATE_KEY"), "{msg}");
+    }
+
+    #[test]
+    fn private_key_wins_and_is_redacted() {
+        let cfg = Config::from_env(env(&[
+            ("KEYCARD_ISSUER", "https://z.keycard.cloud"),
+            ("KEYCARD_RESOURCE_URL", "https://api.github.com/"),
+            ("KEYCARD_CLIENT_ID", "id"),
+            ("KEYCARD_CLIENT_SECRET", "s3cr3t"),
+            (
+                "KEYCARD_PRIVATE_KEY",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+            ),
+        ]))
+        .unwrap();
+        assert!(matches!(cfg.credential, Credential::PrivateKey { .. }));
+        assert_eq!(cfg.upstream_url, "https://api.github.com");
+        assert!(!format!("{cfg:?}").contains("AAAA"));
+        assert_eq!(cfg.required_scopes, vec!["mcp:tools".to_string()]);
+    }
+
+    #[test]
+    fn client_secret_mode() {
+        let cfg = Config::from_env(env(&[
+            ("KEYCARD_ISSUER", "https://z.keycard.cloud"),
+            ("KEYCARD_RESOURCE_URL", "https://api.github.com"),
+            ("KEYCARD_CLIENT_ID", "id"),
+            ("KEYCARD_CLIENT_SECRET", "s3cr3t"),
+        ]))
+        .unwrap();
+        assert!(matches!(cfg.credential, Credential::ClientSecret { .. }));
+        assert!(!format!("{cfg:?}").contains("s3cr3t"));
+    }
+}

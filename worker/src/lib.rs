@@ -1,0 +1,1 @@
+//! The Cloudflare Worker: a thin wasm host around `keycard-core`. Pending.
