@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::mcp::McpServer;
 use crate::ports::Ports;
 use crate::tools::ToolRegistry;
@@ -42,13 +42,16 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// A gateway for `config`, talking to the world through `ports`, exposing `tools`.
-    pub fn new(config: Config, ports: Ports, tools: ToolRegistry) -> Self {
+    ///
+    /// Fails with a [`ConfigError`] a deployer can act on when the configuration is
+    /// unusable (e.g. `KEYCARD_PRIVATE_KEY` is not a PEM RSA key).
+    pub fn new(config: Config, ports: Ports, tools: ToolRegistry) -> Result<Self, ConfigError> {
         let config = Arc::new(config);
-        Self {
+        Ok(Self {
             mcp: McpServer::new(config.clone(), tools),
             config,
             ports,
-        }
+        })
     }
 
     /// The configuration this gateway runs with.
