@@ -1,1 +1,86 @@
-//! Pending.
+//! Request authentication: bearer → JWT front-half checks → keyring → signature → scopes.
+//!
+//! Nothing touches the network before the token has passed every key-less check of
+//! [`crate::jwt`], including the trusted-issuer check; a token with `alg: none`, an HMAC
+//! algorithm or an untrusted `iss` is refused with zero outbound requests.
+
+use std::sync::Arc;
+
+use crate::bearer::bearer_token;
+use crate::config::Config;
+use crate::discovery::Discovery;
+use crate::error::AuthError;
+use crate::identity::Identity;
+use crate::jwks::Keyring;
+use crate::jwt::{ClaimRules, check_token, missing_scopes};
+use crate::ports::Ports;
+
+/// Verifies bearer tokens. One per isolate (it owns the JWKS keyring).
+pub struct Authenticator {
+    config: Arc<Config>,
+    ports: Ports,
+    keyring: Keyring,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// An authenticator for `config`, fetching keys through `discovery` and `ports`.
+    pub fn new(config: Arc<Config>, ports: Ports, discovery: Arc<Discovery>) -> Self {
+        Self {
+            keyring: Keyring::new(config.clone(), ports.clone(), discovery),
+            config,
+            ports,
+        }
+    }
+
+    /// The keyring (shared key cache of this authenticator).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Authenticates a request to the resource `resource_id`: the token must name it in
+    /// `aud` and carry every configured required scope.
+    pub async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        resource_id: &str,
+    ) -> Result<Identity, AuthError> {
+        let token = bearer_token(headers)?;
+        let rules = ClaimRules {
+            max_token_bytes: self.config.limits.max_token_bytes,
+            trusted_issuers: &self.config.trusted_issuers,
+            resource_id,
+            now_secs: self.ports.clock.now_secs(),
+            leeway_secs: self.config.limits.leeway_secs,
+        };
+        let checked = check_token(&token, &rules)?;
+        let key = self
+            .keyring
+            .key(&checked.identity.issuer, &checked.kid, checked.alg)
+            .await?;
+        match key
+            .verify(checked.signing_input.as_bytes(), &checked.signature)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(AuthError::BadSignature),
+            Err(e) => {
+                tracing::warn!(error = %e, "signature check failed to run");
+                return Err(AuthError::SignatureCheckFailed);
+            }
+        }
+        let identity = checked.identity;
+        let missing = missing_scopes(&self.config.required_scopes, &identity.scopes);
+        if !missing.is_empty() {
+            return Err(AuthError::InsufficientScope {
+                missing: missing.into_iter().map(str::to_owned).collect(),
+            });
+        }
+        Ok(identity)
+    }
+}

@@ -1,1 +1,210 @@
-//! Pending.
+//! Authentication errors and THE single mapping from an [`AuthError`] to an HTTP response.
+//!
+//! | error | status | `WWW-Authenticate` `error` | body `error` |
+//! |---|---|---|---|
+//! | no `Authorization` header | 401 | *(none, RFC 6750 §3.1)* | `unauthorized` |
+//! | malformed `Authorization` | 400 | `invalid_request` | `invalid_request` |
+//! | other scheme, any JWT check, unknown `kid`, bad signature | 401 | `invalid_token` | `invalid_token` |
+//! | required scope missing | 403 | `insufficient_scope` | `insufficient_scope` |
+//! | signing keys unobtainable (JWKS down past the grace period) | 503 | *(no challenge)* | `temporarily_unavailable` |
+//!
+//! Every challenge carries `resource_metadata="…"` and `scope="…"` (the full required
+//! scope list, so clients ask for everything at once). Values are quoted; descriptions
+//! are restricted to the RFC 6750 `error_description` character set (no `"` or `\`) and
+//! never echo the token or attacker-chosen strings.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::bearer::BearerError;
+use crate::jwks::KeyringError;
+use crate::jwt::JwtError;
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The `Authorization` header is missing, malformed or not `Bearer`.
+    #[error(transparent)]
+    Bearer(#[from] BearerError),
+    /// The token failed a check that needs no key.
+    #[error(transparent)]
+    Token(#[from] JwtError),
+    /// No verification key could be had for the token.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// The signature does not verify with the issuer's key.
+    #[error("the token signature is invalid")]
+    BadSignature,
+    /// The platform failed to run the signature check.
+    #[error("the token signature could not be checked")]
+    SignatureCheckFailed,
+    /// The token is valid but lacks required scopes.
+    #[error("the token lacks the required scope: {}", missing.join(" "))]
+    InsufficientScope {
+        /// The required scopes the token lacks (from configuration, safe to show).
+        missing: Vec<String>,
+    },
+}
+
+/// The RFC 6750 classification of an [`AuthError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No credentials: challenge without an error code.
+    NoCredentials,
+    /// 400 `invalid_request`.
+    InvalidRequest,
+    /// 401 `invalid_token`.
+    InvalidToken,
+    /// 403 `insufficient_scope`.
+    InsufficientScope,
+    /// 503 `temporarily_unavailable`.
+    Unavailable,
+}
+
+impl AuthError {
+    /// How this error is reported.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Bearer(BearerError::Missing) => ErrorKind::NoCredentials,
+            Self::Bearer(BearerError::Malformed(_)) => ErrorKind::InvalidRequest,
+            Self::Bearer(BearerError::WrongScheme) => ErrorKind::InvalidToken,
+            Self::Token(_) | Self::BadSignature | Self::SignatureCheckFailed => {
+                ErrorKind::InvalidToken
+            }
+            Self::Keyring(KeyringError::Unavailable { .. }) => ErrorKind::Unavailable,
+            Self::Keyring(_) => ErrorKind::InvalidToken,
+            Self::InsufficientScope { .. } => ErrorKind::InsufficientScope,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self.kind() {
+            ErrorKind::NoCredentials | ErrorKind::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The OAuth error code (`None` when no credentials were presented).
+    pub fn code(&self) -> Option<&'static str> {
+        match self.kind() {
+            ErrorKind::NoCredentials => None,
+            ErrorKind::InvalidRequest => Some("invalid_request"),
+            ErrorKind::InvalidToken => Some("invalid_token"),
+            ErrorKind::InsufficientScope => Some("insufficient_scope"),
+            ErrorKind::Unavailable => Some("temporarily_unavailable"),
+        }
+    }
+
+    /// The client-facing description.
+    pub fn description(&self) -> String {
+        match self {
+            Self::Bearer(BearerError::Missing) => {
+                "an access token is required: send Authorization: Bearer <token>".into()
+            }
+            // The cause (fetch error, URLs) is logged, not shown.
+            Self::Keyring(KeyringError::Unavailable { .. }) => {
+                "the token issuer's signing keys cannot be fetched right now; retry later".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Makes `value` safe inside a quoted `WWW-Authenticate` parameter: only the RFC 6750
+/// `error_description` characters (%x20-21 / %x23-5B / %x5D-7E), at most 200 of them.
+pub fn sanitize_param(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .take(200)
+        .collect();
+    if value.chars().count() > 200 {
+        out.push_str("...");
+    }
+    out
+}
+
+/// The `WWW-Authenticate` value for `err` (`None` for 503: there is nothing to retry with
+/// other credentials).
+pub fn www_authenticate(
+    err: &AuthError,
+    resource_metadata_url: &str,
+    required_scopes: &[String],
+) -> Option<String> {
+    let mut params = Vec::new();
+    match err.kind() {
+        ErrorKind::Unavailable => return None,
+        ErrorKind::NoCredentials => {}
+        _ => {
+            if let Some(code) = err.code() {
+                params.push(format!("error=\"{code}\""));
+            }
+            params.push(format!(
+                "error_description=\"{}\"",
+                sanitize_param(&err.description())
+            ));
+        }
+    }
+    params.push(format!(
+        "resource_metadata=\"{}\"",
+        sanitize_param(resource_metadata_url)
+    ));
+    if !required_scopes.is_empty() {
+        params.push(format!(
+            "scope=\"{}\"",
+            sanitize_param(&required_scopes.join(" "))
+        ));
+    }
+    Some(format!("Bearer {}", params.join(", ")))
+}
+
+/// The JSON body for `err` (RFC 6750 / RFC 6749 §5.2 shape).
+pub fn error_body(err: &AuthError) -> serde_json::Value {
+    serde_json::json!({
+        "error": err.code().unwrap_or("unauthorized"),
+        "error_description": sanitize_param(&err.description()),
+    })
+}
+
+/// THE mapping from an authentication failure to the HTTP response. Logs 5xx causes at
+/// `warn` and client errors at `debug`; never the token.
+pub fn auth_error_response(
+    err: &AuthError,
+    resource_metadata_url: &str,
+    required_scopes: &[String],
+) -> Response<Bytes> {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), error = %err, "authentication unavailable");
+    } else {
+        tracing::debug!(status = status.as_u16(), error = %err, "authentication refused");
+    }
+    let mut response = Response::new(Bytes::from(error_body(err).to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(challenge) = www_authenticate(err, resource_metadata_url, required_scopes)
+        && let Ok(value) = HeaderValue::from_str(&challenge)
+    {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let AuthError::Keyring(KeyringError::Unavailable {
+        retry_after_secs, ..
+    }) = err
+    {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+    response
+}

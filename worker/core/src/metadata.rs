@@ -1,1 +1,143 @@
-//! Pending.
+//! OAuth metadata this server publishes.
+//!
+//! * RFC 9728 protected-resource metadata (PRM), served at
+//!   `/.well-known/oauth-protected-resource` and the path-suffixed
+//!   `/.well-known/oauth-protected-resource/mcp`: `resource`, `authorization_servers`,
+//!   `scopes_supported`, `resource_name`, `bearer_methods_supported`.
+//! * 2025-03-26 compatibility: clients of that revision look for the authorization
+//!   server's metadata on the MCP server's own origin. When a request says
+//!   `MCP-Protocol-Version: 2025-03-26`, `authorization_servers` names this server's origin,
+//!   which serves `/.well-known/oauth-authorization-server` by proxying the issuer's
+//!   RFC 8414 document with `?resource=<resource id>` added to `authorization_endpoint`.
+//! * [`resource_metadata_url`]: the URL put in `WWW-Authenticate` challenges.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::discovery::Discovery;
+
+/// The path of the root PRM document.
+pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
+/// The path-suffixed PRM document for the `/mcp` endpoint.
+pub const PRM_MCP_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
+/// The authorization-server metadata path (proxied for 2025-03-26 clients).
+pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// The protocol revision whose clients need the compatibility rewrite.
+pub const LEGACY_AUTH_REVISION: &str = "2025-03-26";
+
+/// The `resource_metadata` URL advertised in challenges for the server at `origin`.
+pub fn resource_metadata_url(origin: &str) -> String {
+    format!("{}{PRM_MCP_PATH}", origin.trim_end_matches('/'))
+}
+
+/// Whether the request comes from a 2025-03-26 client (`MCP-Protocol-Version`).
+pub fn is_legacy_auth_client(headers: &HeaderMap) -> bool {
+    headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == LEGACY_AUTH_REVISION)
+}
+
+/// The RFC 9728 document. `as_origin` replaces the issuer in `authorization_servers`
+/// (the 2025-03-26 compatibility rewrite); `None` names the issuer.
+pub fn protected_resource_metadata(
+    config: &Config,
+    resource_id: &str,
+    as_origin: Option<&str>,
+) -> Value {
+    let authorization_server = as_origin.map_or_else(|| config.issuer.clone(), str::to_owned);
+    json!({
+        "resource": resource_id,
+        "authorization_servers": [authorization_server],
+        "scopes_supported": config.scopes_supported,
+        "resource_name": config.resource_name,
+        "bearer_methods_supported": ["header"],
+    })
+}
+
+/// The PRM response for a request with `headers` at `origin`.
+pub fn protected_resource_response(
+    config: &Config,
+    resource_id: &str,
+    origin: &str,
+    headers: &HeaderMap,
+) -> Response<Bytes> {
+    let legacy = is_legacy_auth_client(headers);
+    let doc = protected_resource_metadata(config, resource_id, legacy.then_some(origin));
+    let mut response = json_response(StatusCode::OK, &doc);
+    let h = response.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    // The body depends on this header, so shared caches must key on it.
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("MCP-Protocol-Version"),
+    );
+    response
+}
+
+/// Adds `resource=<resource_id>` to `authorization_endpoint` in an RFC 8414 document,
+/// keeping its existing query. A missing or unparsable endpoint is left as it is.
+pub fn with_resource_parameter(mut raw: Value, resource_id: &str) -> Value {
+    if let Some(endpoint) = raw.get("authorization_endpoint").and_then(Value::as_str)
+        && let Ok(mut url) = url::Url::parse(endpoint)
+    {
+        let others: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "resource")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(others)
+            .append_pair("resource", resource_id);
+        raw["authorization_endpoint"] = Value::String(url.to_string());
+    }
+    raw
+}
+
+/// The proxied RFC 8414 document of the configured issuer, or 502 when it is down.
+pub async fn authorization_server_response(
+    config: &Config,
+    discovery: &Discovery,
+    resource_id: &str,
+) -> Response<Bytes> {
+    match discovery.metadata(&config.issuer).await {
+        Ok(metadata) => {
+            let doc = with_resource_parameter(metadata.raw.clone(), resource_id);
+            let mut response = json_response(StatusCode::OK, &doc);
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::warn!(issuer = %config.issuer, error = %e, "authorization server metadata proxy failed");
+            json_response(
+                StatusCode::BAD_GATEWAY,
+                &json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!(
+                        "the authorization server metadata of {} could not be fetched: {e}",
+                        config.issuer
+                    ),
+                }),
+            )
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
