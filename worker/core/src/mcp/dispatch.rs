@@ -1,0 +1,180 @@
+//! The MCP methods, per era.
+//!
+//! | method | legacy (2025-03-26 … 2025-11-25) | modern (2026-07-28) |
+//! |---|---|---|
+//! | `initialize` | version negotiation, capabilities, `serverInfo` | -32601 (no handshake) |
+//! | `ping` | `{}` | -32601 |
+//! | `server/discover` | -32601 | versions, capabilities, `serverInfo`, instructions |
+//! | `tools/list` | `{tools}` | `{tools, ttlMs, cacheScope}` + `resultType` |
+//! | `tools/call` | `CallToolResult`; unknown tool → `isError: true` | the same + `resultType`; unknown tool → -32602 |
+//!
+//! The unknown-tool rule differs on purpose: the project's issue (and the legacy SDKs'
+//! behaviour) asks for an `isError` result the model can read, while the 2026-07-28 tools
+//! page lists "Unknown tool" under protocol errors with code -32602.
+
+use serde_json::{Map, Value, json};
+
+use super::McpServer;
+use super::jsonrpc::RpcError;
+use super::version::{Era, META_SERVER_INFO, ProtocolVersion};
+use crate::delegated::Delegated;
+use crate::identity::Identity;
+use crate::tools::{ToolContext, ToolRegistry};
+
+/// `serverInfo.name`.
+pub const SERVER_NAME: &str = "keycard-mcp-worker";
+/// How long clients may cache `tools/list` and `server/discover` results (ms).
+pub const LIST_TTL_MS: u64 = 300_000;
+/// How long clients may cache `server/discover` results (ms).
+pub const DISCOVER_TTL_MS: u64 = 3_600_000;
+
+/// Answers one request; `Ok` is the `result` member.
+pub async fn dispatch(
+    server: &McpServer,
+    version: ProtocolVersion,
+    method: &str,
+    params: Map<String, Value>,
+    identity: &Identity,
+    delegated: &dyn Delegated,
+) -> Result<Value, RpcError> {
+    match (version.era(), method) {
+        (Era::Legacy, "initialize") => initialize(server, &params),
+        (Era::Legacy, "ping") => Ok(json!({})),
+        (Era::Modern, "server/discover") => Ok(complete(discover(server))),
+        (era, "tools/list") => {
+            if params.contains_key("cursor") {
+                return Err(RpcError::InvalidParams(
+                    "invalid cursor: this server lists every tool in one page and never issues cursors".into(),
+                ));
+            }
+            let tools: Vec<Value> = server
+                .tools
+                .iter()
+                .map(|t| ToolRegistry::describe(t, version.has_structured_tools()))
+                .collect();
+            Ok(match era {
+                Era::Legacy => json!({ "tools": tools }),
+                Era::Modern => complete(json!({
+                    "tools": tools,
+                    "ttlMs": LIST_TTL_MS,
+                    "cacheScope": "public",
+                })),
+            })
+        }
+        (era, "tools/call") => {
+            let (name, args) = call_params(&params)?;
+            if era == Era::Modern && server.tools.get(name).is_none() {
+                return Err(RpcError::InvalidParams(format!(
+                    "Unknown tool: {name} (available: {})",
+                    server.tools.names()
+                )));
+            }
+            tracing::debug!(tool = name, "tools/call");
+            let output = server
+                .tools
+                .call(name, ToolContext::new(identity, delegated), args)
+                .await;
+            let result = output.to_result(version.has_structured_tools());
+            Ok(match era {
+                Era::Legacy => result,
+                Era::Modern => complete(result),
+            })
+        }
+        (_, other) => Err(RpcError::MethodNotFound(format!(
+            "{other} (protocol version {}; this server offers {})",
+            version.as_str(),
+            match version.era() {
+                Era::Legacy => "initialize, ping, tools/list, tools/call",
+                Era::Modern => "server/discover, tools/list, tools/call",
+            }
+        ))),
+    }
+}
+
+fn initialize(server: &McpServer, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let requested = match params.get("protocolVersion") {
+        Some(Value::String(v)) => v.as_str(),
+        Some(_) => {
+            return Err(RpcError::InvalidParams(
+                "params.protocolVersion must be a string".into(),
+            ));
+        }
+        None => {
+            return Err(RpcError::InvalidParams(
+                "params.protocolVersion is required".into(),
+            ));
+        }
+    };
+    // Echo a supported legacy version; otherwise answer the latest legacy one and let the
+    // client decide whether it can speak it.
+    let negotiated = ProtocolVersion::parse(requested)
+        .filter(|v| v.era() == Era::Legacy)
+        .unwrap_or(ProtocolVersion::LATEST_LEGACY);
+    Ok(json!({
+        "protocolVersion": negotiated.as_str(),
+        "capabilities": { "tools": { "listChanged": false } },
+        "serverInfo": server_info(server, negotiated.has_structured_tools()),
+        "instructions": instructions(server),
+    }))
+}
+
+fn discover(server: &McpServer) -> Value {
+    let info = server_info(server, true);
+    json!({
+        "supportedVersions": ProtocolVersion::supported_strings(),
+        "capabilities": { "tools": { "listChanged": false } },
+        "serverInfo": info,
+        "instructions": instructions(server),
+        "ttlMs": DISCOVER_TTL_MS,
+        "cacheScope": "public",
+        "_meta": { META_SERVER_INFO: info },
+    })
+}
+
+fn server_info(server: &McpServer, with_title: bool) -> Value {
+    let mut info = Map::new();
+    info.insert("name".into(), SERVER_NAME.into());
+    if with_title {
+        info.insert("title".into(), server.config.resource_name.clone().into());
+    }
+    info.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    Value::Object(info)
+}
+
+fn instructions(server: &McpServer) -> String {
+    format!(
+        "{}: an MCP server protected by Keycard. Tools: {}. Every call acts as the signed-in user; \
+         tools that reach an upstream API use a token Keycard issues for that user.",
+        server.config.resource_name,
+        server.tools.names()
+    )
+}
+
+/// Adds `resultType: "complete"` (every modern result carries it).
+fn complete(mut result: Value) -> Value {
+    if let Value::Object(map) = &mut result {
+        map.insert("resultType".into(), "complete".into());
+    }
+    result
+}
+
+fn call_params(params: &Map<String, Value>) -> Result<(&str, Map<String, Value>), RpcError> {
+    let name = match params.get("name") {
+        Some(Value::String(n)) => n.as_str(),
+        _ => {
+            return Err(RpcError::InvalidParams(
+                "params.name must be a string naming the tool".into(),
+            ));
+        }
+    };
+    let args = match params.get("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(a)) => a.clone(),
+        Some(_) => {
+            return Err(RpcError::InvalidParams(
+                "params.arguments must be an object".into(),
+            ));
+        }
+    };
+    Ok((name, args))
+}

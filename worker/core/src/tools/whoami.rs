@@ -1,0 +1,155 @@
+//! `whoami`: the caller as the verified bearer token describes it. Reads nothing but the
+//! [`Identity`] the verifier built; makes no network call.
+
+use serde_json::{Map, Value, json};
+
+use super::{Tool, ToolAnnotations, ToolContext, ToolOutput};
+use crate::identity::Identity;
+use crate::ports::BoxFuture;
+
+/// Returns subject, issuer, client, scopes, audience and expiry of the caller's token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Whoami;
+
+impl Whoami {
+    /// The structured result for `identity` (never includes the token itself).
+    pub fn describe(identity: &Identity) -> Value {
+        json!({
+            "subject": identity.subject,
+            "issuer": identity.issuer,
+            "client_id": identity.client_id,
+            "scopes": identity.scopes,
+            "audience": identity.audience,
+            "expires_at": identity.expires_at,
+            "expires_at_iso": iso8601_utc(identity.expires_at),
+        })
+    }
+}
+
+impl Tool for Whoami {
+    fn name(&self) -> &str {
+        "whoami"
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some("Who am I?")
+    }
+
+    fn description(&self) -> &str {
+        "Shows who you are signed in as: the subject, issuer, MCP client, scopes, audience and \
+         expiry of the verified Keycard access token this request carried."
+    }
+
+    fn input_schema(&self) -> Value {
+        json!({ "type": "object", "properties": {}, "additionalProperties": false })
+    }
+
+    fn output_schema(&self) -> Option<Value> {
+        Some(json!({
+            "type": "object",
+            "properties": {
+                "subject": { "type": ["string", "null"], "description": "`sub`; null for tokens without a subject" },
+                "issuer": { "type": "string", "description": "`iss`: the Keycard zone" },
+                "client_id": { "type": "string", "description": "the MCP client the user signed in through" },
+                "scopes": { "type": "array", "items": { "type": "string" } },
+                "audience": { "type": "array", "items": { "type": "string" } },
+                "expires_at": { "type": "integer", "description": "`exp`, seconds since the Unix epoch" },
+                "expires_at_iso": { "type": "string", "description": "`exp` as ISO 8601 UTC" }
+            },
+            "required": ["subject", "issuer", "client_id", "scopes", "audience", "expires_at", "expires_at_iso"],
+            "additionalProperties": false
+        }))
+    }
+
+    fn annotations(&self) -> Option<ToolAnnotations> {
+        Some(ToolAnnotations {
+            read_only_hint: Some(true),
+            idempotent_hint: Some(true),
+            open_world_hint: Some(false),
+            ..ToolAnnotations::default()
+        })
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: ToolContext<'a>,
+        _args: Map<String, Value>,
+    ) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async move { ToolOutput::structured(Self::describe(ctx.identity())) })
+    }
+}
+
+/// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC),
+/// computed by hand (H. Hinnant's `civil_from_days`), with no date crate and no clock.
+pub fn iso8601_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month 1–12, day 1–31). Non-negative input only, so no
+/// signed arithmetic and no overflow for any `u64` number of seconds.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097;
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_known_instants() {
+        assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z"); // leap day, century rule
+        assert_eq!(iso8601_utc(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(iso8601_utc(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(iso8601_utc(4_102_444_800), "2100-01-01T00:00:00Z");
+        assert_eq!(iso8601_utc(253_402_300_799), "9999-12-31T23:59:59Z");
+        // Absurd `exp` values format instead of overflowing.
+        assert!(iso8601_utc(u64::MAX).ends_with('Z'));
+    }
+
+    #[test]
+    fn iso8601_matches_a_day_by_day_walk() {
+        // Walk 1970..2101 day by day with an independent month-length table.
+        let mut days = 0u64;
+        for year in 1970u64..2101 {
+            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            let lengths = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            for (m, len) in lengths.iter().enumerate() {
+                for d in 1..=*len {
+                    assert_eq!(civil_from_days(days), (year, m as u64 + 1, d), "day {days}");
+                    days += 1;
+                }
+            }
+        }
+    }
+}
