@@ -1,0 +1,105 @@
+// The official TypeScript MCP client (@modelcontextprotocol/sdk) against our server.
+//
+//   node smoke.mjs --url http://127.0.0.1:8787/mcp --token <bearer> [--expect-sub alice]
+//   node smoke.mjs --url http://127.0.0.1:8787/mcp --oauth-user alice
+//
+// Token mode sends a ready-made bearer. OAuth mode runs the client's own flow: 401 →
+// protected-resource metadata → authorization-server metadata → dynamic registration →
+// authorize (the mock zone's non-interactive `login_hint` picks the user) → PKCE token.
+// Either way it lists the tools and calls whoami and github_user, and exits non-zero on
+// any failure.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const url = new URL(args.url ?? "http://127.0.0.1:8787/mcp");
+const expectSub = args["expect-sub"] ?? args["oauth-user"];
+
+function fail(msg) {
+  console.error(`FAIL (ts client): ${msg}`);
+  process.exit(1);
+}
+
+class HeadlessProvider {
+  constructor(user) {
+    this.user = user;
+    this.redirect = "http://127.0.0.1:1/callback";
+    this.pendingCode = undefined;
+  }
+  get redirectUrl() { return this.redirect; }
+  get clientMetadata() {
+    return {
+      client_name: "ts-sdk-smoke",
+      redirect_uris: [this.redirect],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    };
+  }
+  clientInformation() { return this.info; }
+  saveClientInformation(info) { this.info = info; }
+  tokens() { return this.saved; }
+  saveTokens(t) { this.saved = t; }
+  saveCodeVerifier(v) { this.verifier = v; }
+  codeVerifier() { return this.verifier; }
+  async redirectToAuthorization(authorizationUrl) {
+    authorizationUrl.searchParams.set("login_hint", this.user);
+    const res = await fetch(authorizationUrl, { redirect: "manual" });
+    const location = res.headers.get("location");
+    if (!location) fail(`authorize did not redirect (status ${res.status})`);
+    const code = new URL(location).searchParams.get("code");
+    if (!code) fail(`authorize redirect carried no code: ${location}`);
+    this.pendingCode = code;
+  }
+}
+
+async function connect() {
+  if (args.token) {
+    const transport = new StreamableHTTPClientTransport(url, {
+      requestInit: { headers: { Authorization: `Bearer ${args.token}` } },
+    });
+    const client = new Client({ name: "ts-sdk-smoke", version: "1.0.0" });
+    await client.connect(transport);
+    return client;
+  }
+  if (!args["oauth-user"]) fail("give --token or --oauth-user");
+  const provider = new HeadlessProvider(args["oauth-user"]);
+  let transport = new StreamableHTTPClientTransport(url, { authProvider: provider });
+  let client = new Client({ name: "ts-sdk-smoke", version: "1.0.0" });
+  try {
+    await client.connect(transport);
+    return client;
+  } catch (e) {
+    if (!(e instanceof UnauthorizedError) || !provider.pendingCode) throw e;
+  }
+  await transport.finishAuth(provider.pendingCode);
+  transport = new StreamableHTTPClientTransport(url, { authProvider: provider });
+  client = new Client({ name: "ts-sdk-smoke", version: "1.0.0" });
+  await client.connect(transport);
+  return client;
+}
+
+try {
+  const client = await connect();
+  const { tools } = await client.listTools();
+  const names = tools.map((t) => t.name).sort();
+  for (const want of ["github_user", "whoami"]) if (!names.includes(want)) fail(`tools/list lacks ${want}: ${names}`);
+
+  const who = await client.callTool({ name: "whoami", arguments: {} });
+  if (who.isError) fail(`whoami failed: ${JSON.stringify(who.content)}`);
+  const whoSub = who.structuredContent?.subject;
+  if (expectSub !== undefined && whoSub !== expectSub) fail(`whoami subject ${whoSub} != ${expectSub}`);
+
+  const gh = await client.callTool({ name: "github_user", arguments: {} });
+  if (gh.isError) fail(`github_user failed: ${JSON.stringify(gh.content)}`);
+  const seen = gh.structuredContent?.keycard?.sub;
+  if (expectSub !== undefined && seen !== undefined && seen !== expectSub) fail(`github_user acted for ${seen}, not ${expectSub}`);
+
+  console.log(JSON.stringify({ client: "ts-sdk", tools: names, whoami: whoSub, github_user: gh.structuredContent?.login ?? null }));
+  await client.close();
+} catch (e) {
+  fail(e?.stack ?? String(e));
+}
