@@ -18,8 +18,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
+use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
+use crate::discovery::Discovery;
 use crate::mcp::McpServer;
+use crate::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
 use crate::ports::Ports;
 use crate::tools::ToolRegistry;
 
@@ -30,6 +33,10 @@ pub struct Gateway {
     #[allow(dead_code)]
     ports: Ports,
     mcp: McpServer,
+    /// RFC 8414 discovery of the issuers (shared by the keyring and the exchange client).
+    discovery: Arc<Discovery>,
+    /// Bearer verification (owns the JWKS keyring).
+    auth: Authenticator,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -47,8 +54,11 @@ impl Gateway {
     /// unusable (e.g. `KEYCARD_PRIVATE_KEY` is not a PEM RSA key).
     pub fn new(config: Config, ports: Ports, tools: ToolRegistry) -> Result<Self, ConfigError> {
         let config = Arc::new(config);
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
         Ok(Self {
             mcp: McpServer::new(config.clone(), tools),
+            auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
+            discovery,
             config,
             ports,
         })
@@ -75,6 +85,26 @@ impl Gateway {
         match path.as_str() {
             "/health" => json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
             "/mcp" => self.mcp_route(request).await,
+            PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
+                method_not_allowed("GET, OPTIONS")
+            }
+            PRM_PATH | PRM_MCP_PATH => match request_origin(&request) {
+                Some(origin) => crate::metadata::protected_resource_response(
+                    &self.config,
+                    &self.resource_id(&request),
+                    &origin,
+                    request.headers(),
+                ),
+                None => no_origin(),
+            },
+            AS_METADATA_PATH => {
+                crate::metadata::authorization_server_response(
+                    &self.config,
+                    &self.discovery,
+                    &self.resource_id(&request),
+                )
+                .await
+            }
             _ => json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({ "error": "not_found", "error_description": format!("no route for {path}") }),
@@ -86,11 +116,93 @@ impl Gateway {
         if let Some(early) = self.mcp.precheck(&request) {
             return early;
         }
-        let _ = header::AUTHORIZATION;
-        json(
-            StatusCode::NOT_IMPLEMENTED,
-            &serde_json::json!({ "error": "not_implemented" }),
-        )
+        let Some(origin) = request_origin(&request) else {
+            return no_origin();
+        };
+        let resource_id = self.resource_id(&request);
+        let identity = match self
+            .auth
+            .authenticate(request.headers(), &resource_id)
+            .await
+        {
+            Ok(identity) => identity,
+            Err(err) => {
+                return crate::error::auth_error_response(
+                    &err,
+                    &crate::metadata::resource_metadata_url(&origin),
+                    &self.config.required_scopes,
+                );
+            }
+        };
+        // H1b: replace `PendingDelegation` with the gateway's `UpstreamAccess` field
+        // (credentials + exchange + cache) once it exists.
+        self.mcp
+            .handle(&request, &identity, &PendingDelegation(&self.config))
+            .await
+    }
+
+    /// This server's resource identifier for `request`: `KEYCARD_RESOURCE_ID` if set, else
+    /// the request origin (as the seed guide registers the Worker's URL in Keycard).
+    fn resource_id(&self, request: &Request<Bytes>) -> String {
+        self.config
+            .resource_id
+            .clone()
+            .or_else(|| request_origin(request))
+            .unwrap_or_default()
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute request URI.
+fn request_origin(request: &Request<Bytes>) -> Option<String> {
+    crate::resource::origin_of(&request.uri().to_string())
+}
+
+/// 400 for a request URI without scheme and authority (a host bug, not a client's).
+fn no_origin() -> Response<Bytes> {
+    json(
+        StatusCode::BAD_REQUEST,
+        &serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "the request URI must be absolute (scheme and host)",
+        }),
+    )
+}
+
+/// 405 with `Allow`.
+fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+    let mut response = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &serde_json::json!({
+            "error": "method_not_allowed",
+            "error_description": format!("this path only answers {allow}"),
+        }),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, http::HeaderValue::from_static(allow));
+    response
+}
+
+/// H1b: placeholder until the gateway owns an `UpstreamAccess` (token exchange + cache).
+/// Every delegated call fails with a clear message; nothing is exchanged or cached.
+struct PendingDelegation<'a>(&'a Config);
+
+impl crate::delegated::Delegated for PendingDelegation<'_> {
+    fn upstream_url(&self) -> &str {
+        &self.0.upstream_url
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        _identity: &'a crate::identity::Identity,
+        _request: Request<Bytes>,
+    ) -> crate::ports::BoxFuture<'a, Result<Response<Bytes>, crate::delegated::DelegationError>>
+    {
+        Box::pin(async {
+            Err(crate::delegated::DelegationError::Unavailable(
+                "delegated access is not wired into the gateway yet".into(),
+            ))
+        })
     }
 }
 
