@@ -29,3 +29,4 @@ step() {
 step_done() {
   printf -- '-- %s: %ss\n' "$STEP_NAME" "$(( $(date +%s) - STEP_START ))"
 }
+export PYENV="$ROOT/target/pyenv"
