@@ -1,20 +1,19 @@
 //! Drives `McpServer::precheck` + `handle` with hand-built requests, a fixed identity and
 //! a fake `Delegated` that records calls and returns canned answers.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::McpServer;
 use crate::config::{CacheConfig, Config, Credential, JwksConfig, Limits};
-use crate::delegated::{Delegated, DelegationError};
+use crate::delegated::DelegationError;
 use crate::identity::Identity;
-use crate::ports::BoxFuture;
 use crate::secret::SecretString;
 use crate::tools::ToolRegistry;
+use crate::tools::fake::{FakeDelegated, upstream};
 
 const BEARER: &str = "eyJhbGciOiJSUzI1NiJ9.SECRET-BEARER-TOKEN.c2lnbmF0dXJl";
 const URL: &str = "https://mcp.example.com/mcp";
@@ -60,64 +59,6 @@ fn identity() -> Identity {
         token_id: Some("jti-1".into()),
         token: SecretString::from(BEARER),
     }
-}
-
-/// What the fake saw: subject, method, URI and the request headers.
-#[derive(Debug, Clone)]
-struct Seen {
-    subject: Option<String>,
-    method: Method,
-    uri: String,
-    headers: HeaderMap,
-}
-
-/// A `Delegated` that records every call and replays canned answers.
-#[derive(Default)]
-struct FakeDelegated {
-    seen: Mutex<Vec<Seen>>,
-    answers: Mutex<VecDeque<Result<Response<Bytes>, DelegationError>>>,
-}
-
-impl FakeDelegated {
-    fn answering(answer: Result<Response<Bytes>, DelegationError>) -> Self {
-        let fake = Self::default();
-        fake.answers.lock().unwrap().push_back(answer);
-        fake
-    }
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Delegated for FakeDelegated {
-    fn upstream_url(&self) -> &str {
-        "https://api.github.test"
-    }
-    fn fetch<'a>(
-        &'a self,
-        identity: &'a Identity,
-        request: Request<Bytes>,
-    ) -> BoxFuture<'a, Result<Response<Bytes>, DelegationError>> {
-        self.seen.lock().unwrap().push(Seen {
-            subject: identity.subject.clone(),
-            method: request.method().clone(),
-            uri: request.uri().to_string(),
-            headers: request.headers().clone(),
-        });
-        let answer = self
-            .answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| Err(DelegationError::Upstream("no canned answer".into())));
-        Box::pin(async move { answer })
-    }
-}
-
-fn upstream(status: u16, body: &str) -> Result<Response<Bytes>, DelegationError> {
-    let mut r = Response::new(Bytes::from(body.to_owned()));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap();
-    Ok(r)
 }
 
 // ---------------------------------------------------------------- request builders

@@ -64,8 +64,12 @@ use crate::delegated::{Delegated, DelegationError};
 use crate::identity::Identity;
 use crate::ports::BoxFuture;
 
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod github_user;
 pub mod schema;
+#[cfg(test)]
+mod tests;
 pub mod whoami;
 
 pub use github_user::GithubUser;
