@@ -442,3 +442,405 @@ impl TokenExchanger {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::tests::FakeCrypto;
+    use crate::ports::{BoxFuture, HttpClient};
+    use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
+    use serde_json::json;
+    use std::time::Duration;
+
+    const ISS: &str = "https://zone.keycard.cloud";
+    const TOKEN_ENDPOINT: &str = "https://zone.keycard.cloud/oauth/token";
+
+    fn config(private_key: bool) -> Config {
+        Config::from_env(|k| {
+            match k {
+                "KEYCARD_ISSUER" => Some(ISS),
+                "KEYCARD_RESOURCE_URL" => Some("https://api.github.com"),
+                "KEYCARD_CLIENT_ID" => Some("my-app"),
+                "KEYCARD_CLIENT_SECRET" => Some("s3cr3t"),
+                "KEYCARD_PRIVATE_KEY" if private_key => Some(crate::credentials::tests::PKCS1),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .unwrap()
+    }
+
+    fn response(status: u16, body: &str) -> http::Response<Bytes> {
+        http::Response::builder()
+            .status(status)
+            .body(Bytes::from(body.to_owned()))
+            .unwrap()
+    }
+
+    fn params<'a>(token: &'a SecretString, scopes: &'a [String]) -> ExchangeParams<'a> {
+        ExchangeParams {
+            token_endpoint: TOKEN_ENDPOINT,
+            subject_token: token,
+            resource: "https://api.github.com",
+            scopes,
+        }
+    }
+
+    fn form_of(request: &http::Request<Bytes>) -> Vec<(String, String)> {
+        serde_urlencoded::from_bytes(request.body()).unwrap()
+    }
+
+    /// The form with the secret values replaced by placeholders, for snapshots.
+    fn redacted_form(request: &http::Request<Bytes>) -> Vec<(String, String)> {
+        form_of(request)
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "subject_token" => (k, "<subject token>".into()),
+                "client_assertion" => (k, "<client assertion>".into()),
+                _ => (k, v),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn prepare_request_client_secret_basic() {
+        let token = SecretString::from("user.bearer.token");
+        let creds = ClientCredentials::new(
+            &config(false).credential,
+            Arc::new(FakeCrypto::default()),
+            Arc::new(SharedManualClock(ManualClock::new(0))),
+        )
+        .unwrap();
+        let auth = creds.authenticate(None, TOKEN_ENDPOINT).await.unwrap();
+        let request = prepare_request(&params(&token, &[]), &auth).unwrap();
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.uri(), TOKEN_ENDPOINT);
+        assert_eq!(
+            request.headers()[header::CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(
+            request.headers()[header::AUTHORIZATION],
+            "Basic bXktYXBwOnMzY3IzdA=="
+        );
+        assert_eq!(
+            form_of(&request),
+            vec![
+                ("grant_type".into(), GRANT_TYPE_TOKEN_EXCHANGE.into()),
+                ("subject_token".into(), "user.bearer.token".into()),
+                ("subject_token_type".into(), TOKEN_TYPE_ACCESS_TOKEN.into()),
+                ("resource".into(), "https://api.github.com".into()),
+            ]
+        );
+        insta::assert_snapshot!(
+            "exchange_form_client_secret_basic",
+            std::str::from_utf8(request.body())
+                .unwrap()
+                .replace("user.bearer.token", "SUBJECT_TOKEN")
+        );
+    }
+
+    #[test]
+    fn prepare_request_with_scopes_and_bad_endpoint() {
+        let token = SecretString::from("t");
+        let scopes = vec!["repo".to_owned(), "read:user".to_owned()];
+        let request = prepare_request(&params(&token, &scopes), &ClientAuth::default()).unwrap();
+        assert_eq!(
+            form_of(&request).last().unwrap(),
+            &("scope".to_owned(), "repo read:user".to_owned())
+        );
+        for bad in ["not a uri at all", "/relative/token"] {
+            let p = ExchangeParams {
+                token_endpoint: bad,
+                ..params(&token, &[])
+            };
+            assert!(matches!(
+                prepare_request(&p, &ClientAuth::default()),
+                Err(ExchangeError::InvalidRequest(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn prepare_request_private_key_jwt() {
+        let clock = Arc::new(SharedManualClock(ManualClock::new(1_700_000_000_000)));
+        let creds = ClientCredentials::new(
+            &config(true).credential,
+            Arc::new(FakeCrypto::default()),
+            clock,
+        )
+        .unwrap();
+        let auth = creds
+            .authenticate(Some("https://mcp.example.com"), TOKEN_ENDPOINT)
+            .await
+            .unwrap();
+        let token = SecretString::from("user.bearer.token");
+        let request = prepare_request(&params(&token, &[]), &auth).unwrap();
+        assert!(request.headers().get(header::AUTHORIZATION).is_none());
+        insta::assert_yaml_snapshot!("exchange_form_private_key_jwt", redacted_form(&request));
+    }
+
+    #[test]
+    fn parse_success() {
+        let token = parse_response(&json_response(
+            200,
+            json!({
+                "access_token": "gho_upstream",
+                "token_type": "bearer",
+                "expires_in": 3600,
+                "scope": "read:user",
+                "issued_token_type": TOKEN_TYPE_ACCESS_TOKEN,
+            }),
+        ))
+        .unwrap();
+        assert_eq!(token.access_token.expose(), "gho_upstream");
+        assert_eq!(token.expires_in, Some(3600));
+        assert_eq!(token.scope.as_deref(), Some("read:user"));
+        assert_eq!(
+            token.issued_token_type.as_deref(),
+            Some(TOKEN_TYPE_ACCESS_TOKEN)
+        );
+        assert!(!format!("{token:?}").contains("gho_upstream"));
+
+        let minimal = parse_response(&json_response(200, json!({ "access_token": "a" }))).unwrap();
+        assert_eq!(minimal.token_type, "Bearer");
+        assert_eq!(minimal.expires_in, None);
+        let stringly =
+            parse_response(&response(200, r#"{"access_token":"a","expires_in":"60"}"#)).unwrap();
+        assert_eq!(stringly.expires_in, Some(60));
+    }
+
+    #[test]
+    fn parse_every_oauth_error_code() {
+        let codes = [
+            ("invalid_grant", OAuthErrorCode::InvalidGrant),
+            ("invalid_target", OAuthErrorCode::InvalidTarget),
+            ("invalid_client", OAuthErrorCode::InvalidClient),
+            ("invalid_request", OAuthErrorCode::InvalidRequest),
+            ("invalid_scope", OAuthErrorCode::InvalidScope),
+            ("unauthorized_client", OAuthErrorCode::UnauthorizedClient),
+            ("access_denied", OAuthErrorCode::AccessDenied),
+            (
+                "temporarily_unavailable",
+                OAuthErrorCode::TemporarilyUnavailable,
+            ),
+            (
+                "something_new",
+                OAuthErrorCode::Other("something_new".into()),
+            ),
+        ];
+        for (status, (code, expected)) in [400u16, 401, 403].iter().cycle().zip(codes) {
+            let err = parse_response(&json_response(
+                *status,
+                json!({ "error": code, "error_description": "the user has not\nauthorized GitHub" }),
+            ))
+            .unwrap_err();
+            assert_eq!(
+                err,
+                ExchangeError::Refused {
+                    status: *status,
+                    error: expected.clone(),
+                    description: Some("the user has notauthorized GitHub".into()),
+                }
+            );
+            assert_eq!(expected.as_str(), code);
+        }
+        let bare =
+            parse_response(&json_response(400, json!({ "error": "invalid_grant" }))).unwrap_err();
+        assert_eq!(bare.to_string(), "token exchange refused (invalid_grant)");
+        let long = "x".repeat(5000);
+        let ExchangeError::Refused { description, .. } = parse_response(&json_response(
+            400,
+            json!({ "error": "invalid_grant", "error_description": long }),
+        ))
+        .unwrap_err() else {
+            panic!("expected Refused");
+        };
+        assert_eq!(description.map(|d| d.len()), Some(MAX_DESCRIPTION_CHARS));
+    }
+
+    #[test]
+    fn parse_unavailable_and_malformed() {
+        for status in [500u16, 502, 503, 429] {
+            let err = parse_response(&json_response(
+                status,
+                json!({ "error": "temporarily_unavailable" }),
+            ))
+            .unwrap_err();
+            assert_eq!(err, ExchangeError::Unavailable { status });
+            assert!(err.is_retriable());
+        }
+        let cases = [
+            response(200, "<html>oops</html>"),
+            response(200, "[1,2]"),
+            response(200, r#"{"token_type":"Bearer"}"#),
+            response(200, r#"{"access_token":""}"#),
+            response(200, r#"{"access_token":42}"#),
+            response(200, r#"{"access_token":"a","token_type":"N_A"}"#),
+            response(200, r#"{"access_token":"a","expires_in":-5}"#),
+            response(200, r#"{"access_token":"a","expires_in":"soon"}"#),
+            response(400, "Bad Request"),
+            response(400, r#"{"message":"no"}"#),
+            response(302, ""),
+        ];
+        for case in &cases {
+            let err = parse_response(case).unwrap_err();
+            assert!(
+                matches!(err, ExchangeError::MalformedResponse { status, .. } if status == case.status().as_u16()),
+                "{err:?}"
+            );
+            assert!(!err.is_retriable());
+        }
+        // A 200 carrying an OAuth error is still a refusal.
+        assert!(matches!(
+            parse_response(&json_response(200, json!({ "error": "invalid_target" }))),
+            Err(ExchangeError::Refused {
+                error: OAuthErrorCode::InvalidTarget,
+                ..
+            })
+        ));
+    }
+
+    /// Metadata from the well-known URL; the token endpoint answers from `token`.
+    fn zone(
+        token: impl Fn(&http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync + 'static,
+    ) -> Arc<ScriptedHttp> {
+        ScriptedHttp::new(move |req| {
+            if req.uri() == "https://zone.keycard.cloud/.well-known/oauth-authorization-server" {
+                Ok(json_response(
+                    200,
+                    json!({
+                        "issuer": ISS,
+                        "jwks_uri": format!("{ISS}/.well-known/jwks.json"),
+                        "token_endpoint": TOKEN_ENDPOINT,
+                    }),
+                ))
+            } else if req.uri() == TOKEN_ENDPOINT {
+                Ok(token(req))
+            } else {
+                Err(HttpError::Connect(format!("no route to {}", req.uri())))
+            }
+        })
+    }
+
+    fn exchanger(http: Arc<dyn HttpClient>, clock: Arc<ManualClock>) -> TokenExchanger {
+        let config = Arc::new(config(false));
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(clock)),
+            http,
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let credentials = Arc::new(
+            ClientCredentials::new(
+                &config.credential,
+                ports.crypto.clone(),
+                ports.clock.clone(),
+            )
+            .unwrap(),
+        );
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        TokenExchanger::new(config, ports, discovery, credentials)
+    }
+
+    fn input(issuer: &str) -> ExchangeInput {
+        ExchangeInput {
+            issuer: issuer.into(),
+            subject_token: "user.bearer.token".into(),
+            resource: "https://api.github.com".into(),
+            scopes: vec![],
+            resource_id: Some("https://mcp.example.com".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn exchange_discovers_the_endpoint_and_posts() {
+        let http = zone(|_| json_response(200, json!({ "access_token": "up", "expires_in": 60 })));
+        let ex = exchanger(http.clone(), ManualClock::new(0));
+        let token = ex.exchange(&input(ISS)).await.unwrap();
+        assert_eq!(token.access_token.expose(), "up");
+        let token_requests: Vec<_> = http
+            .requests()
+            .into_iter()
+            .filter(|r| r.uri() == TOKEN_ENDPOINT)
+            .collect();
+        assert_eq!(token_requests.len(), 1);
+        assert!(
+            token_requests[0].headers()[header::AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic ")
+        );
+        // Discovery is cached: a second exchange fetches no metadata.
+        ex.exchange(&input(ISS)).await.unwrap();
+        assert_eq!(http.count_matching("/.well-known/"), 1);
+        assert_eq!(http.count_matching("/oauth/token"), 2);
+    }
+
+    #[tokio::test]
+    async fn exchange_for_an_untrusted_issuer_makes_no_call() {
+        let http = zone(|_| json_response(200, json!({ "access_token": "up" })));
+        let ex = exchanger(http.clone(), ManualClock::new(0));
+        let err = ex
+            .exchange(&input("https://evil.example"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ExchangeError::Discovery(_)), "{err:?}");
+        assert_eq!(http.request_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn exchange_transport_errors() {
+        let http = ScriptedHttp::new(|req| {
+            if req.uri().path().starts_with("/.well-known/") {
+                Ok(json_response(
+                    200,
+                    json!({ "issuer": ISS, "jwks_uri": format!("{ISS}/jwks"), "token_endpoint": TOKEN_ENDPOINT }),
+                ))
+            } else {
+                Err(HttpError::Connect("connection reset".into()))
+            }
+        });
+        let ex = exchanger(http, ManualClock::new(0));
+        assert_eq!(
+            ex.exchange(&input(ISS)).await.unwrap_err(),
+            ExchangeError::Transport("connection failed: connection reset".into())
+        );
+    }
+
+    /// Discovery answers at once; the token endpoint never answers.
+    struct HangingTokenEndpoint(Arc<ScriptedHttp>);
+
+    impl HttpClient for HangingTokenEndpoint {
+        fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> BoxFuture<'_, Result<http::Response<Bytes>, HttpError>> {
+            if request.uri() == TOKEN_ENDPOINT {
+                let _ = self.0.send(request);
+                Box::pin(futures::future::pending())
+            } else {
+                self.0.send(request)
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn exchange_times_out_on_the_clock() {
+        let scripted = zone(|_| json_response(200, json!({ "access_token": "never" })));
+        let clock = ManualClock::new(0);
+        let ex = exchanger(
+            Arc::new(HangingTokenEndpoint(scripted.clone())),
+            clock.clone(),
+        );
+        let input = input(ISS);
+        let (result, ()) = futures::join!(ex.exchange(&input), async {
+            while scripted.count_matching("/oauth/token") == 0 {
+                tokio::task::yield_now().await;
+            }
+            clock.advance(Duration::from_millis(9_999));
+            tokio::task::yield_now().await;
+            clock.advance(Duration::from_millis(1));
+        });
+        assert_eq!(result.unwrap_err(), ExchangeError::Timeout);
+    }
+}

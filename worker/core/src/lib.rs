@@ -34,6 +34,7 @@ pub mod ports;
 pub mod resource;
 pub mod secret;
 pub mod tools;
+pub mod upstream;
 
 #[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;
