@@ -1,0 +1,577 @@
+//! The leak oracle: does each answer belong to the requester?
+//!
+//! * `whoami`: the reported (issuer, subject, client_id) must equal the requester's.
+//! * `github_user`: the identity the upstream API saw in the token it received (its
+//!   `keycard` object: iss, sub, original client_id) must equal the requester's, and that
+//!   upstream token's `jti` must be in the issuing zone's audit log as issued for the same
+//!   chain (user, original client, resource).
+//!
+//! Anything else is a leak, reported with both identities and the request ids. Refusals
+//! that are due (no `sub` on a delegated tool, revoked consent, expired or broken
+//! token) are errors of an *expected* kind; a success where a refusal was due is flagged.
+
+use std::collections::HashMap;
+
+use keycard_core::ports::BoxFuture;
+use serde_json::Value;
+
+use super::identity::{self, UpstreamSeen, Who};
+use super::trace::Op;
+
+/// Margin (seconds) around a token's expiry in which both answers are accepted.
+const EXPIRY_SLACK_SECS: u64 = 2;
+
+/// One audited issuance, as the zone recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audited {
+    /// The issuing zone.
+    pub issuer: String,
+    /// Whether the event is an issuance (not a refusal).
+    pub issued: bool,
+    /// The user.
+    pub user: Option<String>,
+    /// The subject token's client (the user's MCP client).
+    pub original_client: Option<String>,
+    /// The resource the token is for.
+    pub resource: Option<String>,
+    /// When (Unix seconds).
+    pub time: i64,
+}
+
+/// Where the oracle looks up upstream tokens: the zones' audit logs.
+pub trait AuditSource: Send + Sync {
+    /// The audit event of the token `jti` issued by `issuer`, if that zone knows it.
+    fn lookup<'a>(&'a self, issuer: &'a str, jti: &'a str) -> BoxFuture<'a, Option<Audited>>;
+}
+
+/// What the oracle needs to know about a request besides the answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// The request id.
+    pub request_id: u64,
+    /// The requester's principal id.
+    pub principal: u32,
+    /// The requester.
+    pub who: &'a Who,
+    /// The op.
+    pub op: Op,
+    /// The token's `exp` (Unix seconds).
+    pub expires_at: u64,
+    /// The server's clock leeway on `exp`.
+    pub leeway_secs: u64,
+    /// Unix seconds at which the requester's consent was revoked, if that happened
+    /// before this request was sent.
+    pub revoked_at: Option<u64>,
+    /// The upstream resource identifier.
+    pub upstream_resource: &'a str,
+}
+
+/// The answer as the driver got it.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    /// HTTP status (0 when no answer arrived).
+    pub status: u16,
+    /// The body.
+    pub body: &'a [u8],
+    /// Set when no HTTP answer arrived.
+    pub transport_error: Option<&'a str>,
+    /// Unix seconds when the request was sent.
+    pub sent_at: u64,
+}
+
+/// A leak: an answer that belongs to someone else.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leak {
+    /// The request that received the foreign answer.
+    pub request_id: u64,
+    /// Its principal.
+    pub principal: u32,
+    /// The op.
+    pub op: Op,
+    /// Who asked.
+    pub requester: Who,
+    /// Whose answer it got (as reported by the tool / the upstream / the audit log).
+    pub seen: Option<Who>,
+    /// The upstream token involved, if any.
+    pub jti: Option<String>,
+    /// The first request (id, principal) that received the same upstream token.
+    pub first_seen_by: Option<(u64, u32)>,
+    /// What exactly did not match.
+    pub reason: String,
+}
+
+/// The verdict on one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Success, answer belongs to the requester; the identity seen, if the op shows one.
+    Ok {
+        /// Identity in the answer.
+        seen: Option<Who>,
+        /// For `github_user`: whether this upstream token was seen before (a cache hit).
+        reused_token: Option<bool>,
+    },
+    /// No success; `expected` says whether a refusal was due.
+    Error {
+        /// The kind (`no_subject`, `expired_token`, `http_500`, ...).
+        kind: &'static str,
+        /// Whether this refusal was due.
+        expected: bool,
+    },
+    /// A success where a refusal was due (the answer itself belongs to the requester).
+    UnexpectedSuccess {
+        /// Why a refusal was due.
+        reason: &'static str,
+    },
+    /// A foreign answer.
+    Leak(Box<Leak>),
+}
+
+/// The oracle's memory across requests: audit lookups and which request first saw each
+/// upstream token.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    audited: HashMap<String, Option<Audited>>,
+    first_seen: HashMap<String, (u64, u32)>,
+}
+
+fn status_kind(status: u16) -> &'static str {
+    match status {
+        0 => "transport",
+        400 => "http_400",
+        401 => "http_401",
+        403 => "http_403",
+        404 => "http_404",
+        405 => "http_405",
+        406 => "http_406",
+        413 => "http_413",
+        429 => "http_429",
+        500 => "http_500",
+        502 => "http_502",
+        503 => "http_503",
+        504 => "http_504",
+        400..=499 => "http_4xx",
+        500..=599 => "http_5xx",
+        _ => "http_other",
+    }
+}
+
+impl Oracle {
+    /// Number of distinct upstream tokens seen (exchanges observed from outside).
+    pub fn distinct_upstream_tokens(&self) -> usize {
+        self.first_seen.len()
+    }
+
+    /// Judges one answer.
+    pub async fn judge(
+        &mut self,
+        expect: Expect<'_>,
+        observed: Observed<'_>,
+        audit: &dyn AuditSource,
+    ) -> Verdict {
+        let expired = observed.sent_at > expect.expires_at + expect.leeway_secs + EXPIRY_SLACK_SECS;
+        let may_be_expired = observed.sent_at + EXPIRY_SLACK_SECS >= expect.expires_at;
+        if observed.transport_error.is_some() {
+            return Verdict::Error {
+                kind: "transport",
+                expected: false,
+            };
+        }
+        if expect.op == Op::BadToken {
+            return match observed.status {
+                401 => Verdict::Error {
+                    kind: "bad_token",
+                    expected: true,
+                },
+                200..=299 => Verdict::UnexpectedSuccess {
+                    reason: "broken signature accepted",
+                },
+                s => Verdict::Error {
+                    kind: status_kind(s),
+                    expected: false,
+                },
+            };
+        }
+        match observed.status {
+            401 if may_be_expired => {
+                return Verdict::Error {
+                    kind: "expired_token",
+                    expected: true,
+                };
+            }
+            200 => {}
+            s => {
+                return Verdict::Error {
+                    kind: status_kind(s),
+                    expected: false,
+                };
+            }
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(observed.body) else {
+            return Verdict::Error {
+                kind: "unparseable",
+                expected: false,
+            };
+        };
+        let verdict = self.judge_result(expect, &body, audit).await;
+        if expired && matches!(verdict, Verdict::Ok { .. }) {
+            return Verdict::UnexpectedSuccess {
+                reason: "expired token accepted",
+            };
+        }
+        verdict
+    }
+
+    async fn judge_result(
+        &mut self,
+        expect: Expect<'_>,
+        body: &Value,
+        audit: &dyn AuditSource,
+    ) -> Verdict {
+        let Some(result) = body.get("result") else {
+            return Verdict::Error {
+                kind: "jsonrpc_error",
+                expected: false,
+            };
+        };
+        let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
+        match expect.op {
+            Op::ToolsList => {
+                if result.get("tools").is_some_and(Value::is_array) {
+                    Verdict::Ok {
+                        seen: None,
+                        reused_token: None,
+                    }
+                } else {
+                    Verdict::Error {
+                        kind: "unparseable",
+                        expected: false,
+                    }
+                }
+            }
+            Op::Whoami | Op::BadToken => {
+                if is_error {
+                    return Verdict::Error {
+                        kind: "tool_error",
+                        expected: false,
+                    };
+                }
+                let Some(seen) = identity::structured(result)
+                    .as_ref()
+                    .and_then(identity::whoami_identity)
+                else {
+                    return Verdict::Error {
+                        kind: "unparseable",
+                        expected: false,
+                    };
+                };
+                if &seen != expect.who {
+                    return leak(expect, Some(seen), None, None, "whoami reported another identity");
+                }
+                Verdict::Ok {
+                    seen: Some(seen),
+                    reused_token: None,
+                }
+            }
+            Op::GithubUser => {
+                if is_error {
+                    return refusal_kind(expect, &identity::text(result));
+                }
+                let Some(seen) = identity::structured(result)
+                    .as_ref()
+                    .and_then(identity::upstream_identity)
+                else {
+                    return Verdict::Error {
+                        kind: "unparseable",
+                        expected: false,
+                    };
+                };
+                self.judge_upstream(expect, seen, audit).await
+            }
+        }
+    }
+
+    async fn judge_upstream(
+        &mut self,
+        expect: Expect<'_>,
+        seen: UpstreamSeen,
+        audit: &dyn AuditSource,
+    ) -> Verdict {
+        let first = self.first_seen.get(&seen.jti).copied();
+        if &seen.who != expect.who {
+            return leak(
+                expect,
+                Some(seen.who),
+                Some(seen.jti),
+                first,
+                "the upstream API saw another identity",
+            );
+        }
+        let audited = match self.audited.get(&seen.jti) {
+            Some(a) => a.clone(),
+            None => {
+                let a = audit.lookup(&seen.who.issuer, &seen.jti).await;
+                self.audited.insert(seen.jti.clone(), a.clone());
+                a
+            }
+        };
+        let Some(audited) = audited else {
+            return leak(
+                expect,
+                Some(seen.who),
+                Some(seen.jti),
+                first,
+                "the upstream token is not in the issuing zone's audit log",
+            );
+        };
+        let chain_ok = audited.issued
+            && audited.issuer == expect.who.issuer
+            && audited.user == expect.who.sub
+            && audited.original_client.as_deref() == Some(expect.who.client_id.as_str())
+            && audited.resource.as_deref() == Some(expect.upstream_resource);
+        if !chain_ok {
+            let recorded = Who {
+                issuer: audited.issuer.clone(),
+                sub: audited.user.clone(),
+                client_id: audited.original_client.clone().unwrap_or_default(),
+            };
+            return leak(
+                expect,
+                Some(recorded),
+                Some(seen.jti),
+                first,
+                "the audit log records the upstream token for another identity chain or resource",
+            );
+        }
+        if let Some(revoked_at) = expect.revoked_at
+            && audited.time > revoked_at as i64
+        {
+            return Verdict::UnexpectedSuccess {
+                reason: "token exchanged after consent was revoked",
+            };
+        }
+        if expect.who.sub.is_none() {
+            return Verdict::UnexpectedSuccess {
+                reason: "delegated call made for a token without sub",
+            };
+        }
+        let reused = first.is_some();
+        if !reused {
+            self.first_seen
+                .insert(seen.jti, (expect.request_id, expect.principal));
+        }
+        Verdict::Ok {
+            seen: Some(seen.who),
+            reused_token: Some(reused),
+        }
+    }
+}
+
+fn refusal_kind(expect: Expect<'_>, text: &str) -> Verdict {
+    let lower = text.to_lowercase();
+    if expect.who.sub.is_none() && lower.contains("no subject") {
+        return Verdict::Error {
+            kind: "no_subject",
+            expected: true,
+        };
+    }
+    let consent = lower.contains("not authorized") || lower.contains("invalid_grant");
+    if consent && expect.revoked_at.is_some() {
+        return Verdict::Error {
+            kind: "consent_revoked",
+            expected: true,
+        };
+    }
+    Verdict::Error {
+        kind: if consent {
+            "exchange_refused"
+        } else if lower.contains("unavailable") {
+            "sts_unavailable"
+        } else {
+            "tool_error"
+        },
+        expected: false,
+    }
+}
+
+fn leak(
+    expect: Expect<'_>,
+    seen: Option<Who>,
+    jti: Option<String>,
+    first_seen_by: Option<(u64, u32)>,
+    reason: &str,
+) -> Verdict {
+    Verdict::Leak(Box::new(Leak {
+        request_id: expect.request_id,
+        principal: expect.principal,
+        op: expect.op,
+        requester: expect.who.clone(),
+        seen,
+        jti,
+        first_seen_by,
+        reason: reason.to_owned(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Log(HashMap<String, Audited>);
+    impl AuditSource for Log {
+        fn lookup<'a>(&'a self, _issuer: &'a str, jti: &'a str) -> BoxFuture<'a, Option<Audited>> {
+            Box::pin(async move { self.0.get(jti).cloned() })
+        }
+    }
+
+    fn who(sub: Option<&str>) -> Who {
+        Who {
+            issuer: "http://z".into(),
+            sub: sub.map(Into::into),
+            client_id: "c".into(),
+        }
+    }
+
+    fn expect<'a>(w: &'a Who, op: Op) -> Expect<'a> {
+        Expect {
+            request_id: 9,
+            principal: 1,
+            who: w,
+            op,
+            expires_at: 2_000,
+            leeway_secs: 0,
+            revoked_at: None,
+            upstream_resource: "http://z/up",
+        }
+    }
+
+    fn ok(body: &Value) -> Observed<'static> {
+        Observed {
+            status: 200,
+            body: Box::leak(body.to_string().into_bytes().into_boxed_slice()),
+            transport_error: None,
+            sent_at: 1_000,
+        }
+    }
+
+    fn audited(user: &str, client: &str) -> Audited {
+        Audited {
+            issuer: "http://z".into(),
+            issued: true,
+            user: Some(user.into()),
+            original_client: Some(client.into()),
+            resource: Some("http://z/up".into()),
+            time: 1_000,
+        }
+    }
+
+    fn gh(sub: &str, client: &str, jti: &str) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "result": {"structuredContent": {"login": sub,
+            "keycard": {"iss": "http://z", "sub": sub, "client_id": client, "jti": jti}}}})
+    }
+
+    #[tokio::test]
+    async fn whoami_mismatch_is_a_leak_and_match_is_ok() {
+        let log = Log(HashMap::new());
+        let alice = who(Some("alice"));
+        let mut o = Oracle::default();
+        let body = json!({"result": {"structuredContent": {"issuer": "http://z", "subject": "alice", "client_id": "c"}}});
+        assert!(matches!(
+            o.judge(expect(&alice, Op::Whoami), ok(&body), &log).await,
+            Verdict::Ok { .. }
+        ));
+        let bob = who(Some("bob"));
+        let v = o.judge(expect(&bob, Op::Whoami), ok(&body), &log).await;
+        let Verdict::Leak(l) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(l.seen, Some(alice));
+        assert_eq!(l.requester, bob);
+    }
+
+    #[tokio::test]
+    async fn upstream_identity_and_audit_chain_are_checked() {
+        let mut map = HashMap::new();
+        map.insert("j1".to_owned(), audited("alice", "c"));
+        map.insert("j2".to_owned(), audited("bob", "c"));
+        let log = Log(map);
+        let alice = who(Some("alice"));
+        let mut o = Oracle::default();
+        let v = o
+            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "j1")), &log)
+            .await;
+        assert_eq!(
+            v,
+            Verdict::Ok {
+                seen: Some(alice.clone()),
+                reused_token: Some(false)
+            }
+        );
+        let v = o
+            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "j1")), &log)
+            .await;
+        assert!(matches!(v, Verdict::Ok { reused_token: Some(true), .. }));
+        assert_eq!(o.distinct_upstream_tokens(), 1);
+        // another client's token for the same sub: leak
+        let v = o
+            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "other", "j1")), &log)
+            .await;
+        assert!(matches!(v, Verdict::Leak(_)), "{v:?}");
+        // token reported as alice's but audited for bob: leak
+        let v = o
+            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "j2")), &log)
+            .await;
+        assert!(matches!(v, Verdict::Leak(ref l) if l.reason.contains("audit")), "{v:?}");
+        // unknown jti: leak
+        let v = o
+            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "nope")), &log)
+            .await;
+        assert!(matches!(v, Verdict::Leak(ref l) if l.reason.contains("not in")), "{v:?}");
+    }
+
+    #[tokio::test]
+    async fn expected_refusals_and_unexpected_successes() {
+        let log = Log(HashMap::new());
+        let nosub = who(None);
+        let mut o = Oracle::default();
+        let refusal = json!({"result": {"isError": true, "content": [{"type": "text", "text": "This tool acts on your behalf, but your access token has no subject (`sub`)"}]}});
+        assert_eq!(
+            o.judge(expect(&nosub, Op::GithubUser), ok(&refusal), &log).await,
+            Verdict::Error { kind: "no_subject", expected: true }
+        );
+        let alice = who(Some("alice"));
+        let mut e = expect(&alice, Op::GithubUser);
+        let denied = json!({"result": {"isError": true, "content": [{"type": "text", "text": "The user has not authorized GitHub in Keycard"}]}});
+        assert_eq!(
+            o.judge(e, ok(&denied), &log).await,
+            Verdict::Error { kind: "exchange_refused", expected: false }
+        );
+        e.revoked_at = Some(1_000);
+        assert_eq!(
+            o.judge(e, ok(&denied), &log).await,
+            Verdict::Error { kind: "consent_revoked", expected: true }
+        );
+        let mut unauthorized = ok(&json!({}));
+        unauthorized.status = 401;
+        assert_eq!(
+            o.judge(expect(&alice, Op::BadToken), unauthorized.clone(), &log).await,
+            Verdict::Error { kind: "bad_token", expected: true }
+        );
+        assert_eq!(
+            o.judge(expect(&alice, Op::Whoami), unauthorized.clone(), &log).await,
+            Verdict::Error { kind: "http_401", expected: false }
+        );
+        unauthorized.sent_at = 2_001;
+        assert_eq!(
+            o.judge(expect(&alice, Op::Whoami), unauthorized, &log).await,
+            Verdict::Error { kind: "expired_token", expected: true }
+        );
+        let body = json!({"result": {"structuredContent": {"issuer": "http://z", "subject": "alice", "client_id": "c"}}});
+        let mut late = ok(&body);
+        late.sent_at = 3_000;
+        assert_eq!(
+            o.judge(expect(&alice, Op::Whoami), late, &log).await,
+            Verdict::UnexpectedSuccess { reason: "expired token accepted" }
+        );
+    }
+}
