@@ -1,6 +1,8 @@
 //! Drives `McpServer::precheck` + `handle` with hand-built requests, a fixed identity and
 //! a fake `Delegated` that records calls and returns canned answers.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -1,5 +1,7 @@
 //! A fake [`Delegated`] for tests: records every call and replays canned answers.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 use std::collections::VecDeque;
 use std::sync::Mutex;
 

@@ -144,6 +144,7 @@ fn with_article(type_name: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is a test failure
 mod tests {
     use super::*;
     use serde_json::json;

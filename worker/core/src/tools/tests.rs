@@ -1,6 +1,8 @@
 //! Tool API, `whoami` and `github_user`, driven directly with a fixed identity and the
 //! fake `Delegated`.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Map, Value, json};
