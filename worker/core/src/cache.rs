@@ -366,3 +366,405 @@ impl Shared_ {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+    use crate::testing::{ManualClock, SharedManualClock};
+    use std::sync::atomic::AtomicUsize;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn token(value: &str, expires_in: Option<u64>) -> UpstreamToken {
+        UpstreamToken {
+            access_token: SecretString::from(value),
+            token_type: "Bearer".into(),
+            expires_in,
+            scope: None,
+            issued_token_type: None,
+        }
+    }
+
+    fn key(issuer: &str, sub: Option<&str>, client: &str) -> CacheKey {
+        CacheKey::new(
+            issuer,
+            sub.map(str::to_owned),
+            client,
+            "https://api.github.com",
+            Vec::new(),
+        )
+    }
+
+    struct Fixture {
+        clock: Arc<ManualClock>,
+        cache: TokenCache,
+        calls: Arc<AtomicUsize>,
+    }
+
+    fn fixture(max_entries: usize) -> Fixture {
+        let clock = ManualClock::new(T0);
+        let config = CacheConfig {
+            max_entries,
+            expiry_skew: Duration::from_secs(30),
+            default_lifetime: Duration::from_secs(300),
+        };
+        Fixture {
+            cache: TokenCache::new(&config, Arc::new(SharedManualClock(clock.clone()))),
+            clock,
+            calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    impl Fixture {
+        /// An exchange that counts itself and yields a token named `value`.
+        fn ok(
+            &self,
+            value: &str,
+            expires_in: Option<u64>,
+        ) -> impl FnOnce() -> BoxFuture<'static, Result<UpstreamToken, ExchangeError>> + use<>
+        {
+            let calls = self.calls.clone();
+            let t = token(value, expires_in);
+            move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move { Ok(t) })
+            }
+        }
+
+        /// An exchange that completes only after the clock passes `delay`.
+        fn slow(
+            &self,
+            value: &str,
+            delay: Duration,
+        ) -> impl FnOnce() -> BoxFuture<'static, Result<UpstreamToken, ExchangeError>> + use<>
+        {
+            let calls = self.calls.clone();
+            let sleep = SharedManualClock(self.clock.clone()).sleep(delay);
+            let t = token(value, Some(3600));
+            move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    sleep.await;
+                    Ok(t)
+                })
+            }
+        }
+
+        async fn get(&self, key: &CacheKey, value: &str) -> String {
+            self.cache
+                .get_or_exchange(key, self.ok(value, Some(3600)))
+                .await
+                .unwrap()
+                .access_token
+                .expose()
+                .clone()
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    fn failing() -> impl FnOnce() -> BoxFuture<'static, Result<UpstreamToken, ExchangeError>> {
+        || Box::pin(async { Err(ExchangeError::Unavailable { status: 503 }) })
+    }
+
+    #[tokio::test]
+    async fn hit_after_miss() {
+        let f = fixture(10);
+        let alice = key("https://z", Some("alice"), "c");
+        assert_eq!(f.get(&alice, "t1").await, "t1");
+        assert_eq!(f.get(&alice, "t2").await, "t1");
+        assert_eq!(f.calls(), 1);
+        let stats = f.cache.stats();
+        assert_eq!(
+            (stats.hits, stats.misses, stats.exchanges, stats.entries),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn expiry_honours_the_skew() {
+        let f = fixture(10);
+        let k = key("https://z", Some("alice"), "c");
+        f.cache
+            .get_or_exchange(&k, f.ok("t1", Some(100)))
+            .await
+            .unwrap();
+        // 100 s lifetime − 30 s skew: fresh until T0 + 70 s, exclusive.
+        f.clock.advance(Duration::from_millis(69_999));
+        assert_eq!(f.get(&k, "t2").await, "t1");
+        f.clock.advance(Duration::from_millis(1));
+        assert_eq!(f.get(&k, "t2").await, "t2");
+        assert_eq!(f.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn default_lifetime_and_too_short_tokens() {
+        let f = fixture(10);
+        let k = key("https://z", Some("alice"), "c");
+        // No expires_in: 300 s default − 30 s skew.
+        f.cache.get_or_exchange(&k, f.ok("t1", None)).await.unwrap();
+        f.clock.advance(Duration::from_secs(269));
+        assert_eq!(f.get(&k, "t2").await, "t1");
+        f.clock.advance(Duration::from_secs(1));
+        assert_eq!(f.get(&k, "t2").await, "t2");
+
+        // A token living no longer than the skew is returned but never stored.
+        let bob = key("https://z", Some("bob"), "c");
+        for (i, life) in [30u64, 10, 0].into_iter().enumerate() {
+            let got = f
+                .cache
+                .get_or_exchange(&bob, f.ok(&format!("short{i}"), Some(life)))
+                .await
+                .unwrap();
+            assert_eq!(got.access_token.expose(), &format!("short{i}"));
+        }
+        assert_eq!(f.calls(), 5);
+        assert_eq!(f.cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn lru_bound_evicts_the_least_recently_used() {
+        let f = fixture(2);
+        let [a, b, c] = ["a", "b", "c"].map(|s| key("https://z", Some(s), "cl"));
+        f.get(&a, "ta").await;
+        f.get(&b, "tb").await;
+        f.get(&a, "x").await; // a is now the most recently used
+        f.get(&c, "tc").await; // evicts b
+        assert_eq!(f.cache.len(), 2);
+        assert_eq!(f.cache.stats().evictions, 1);
+        assert_eq!(f.get(&a, "x").await, "ta");
+        assert_eq!(f.get(&b, "tb2").await, "tb2");
+        assert_eq!(f.cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn bounded_under_many_subjects() {
+        let f = fixture(100);
+        for i in 0..1000 {
+            let k = key("https://z", Some(&format!("user{i}")), "c");
+            f.get(&k, &format!("t{i}")).await;
+        }
+        assert_eq!(f.cache.len(), 100);
+        assert_eq!(f.cache.stats().evictions, 900);
+    }
+
+    #[tokio::test]
+    async fn subless_tokens_are_never_cached() {
+        let f = fixture(10);
+        let anon = key("https://z", None, "c");
+        assert_eq!(f.get(&anon, "t1").await, "t1");
+        assert_eq!(f.get(&anon, "t2").await, "t2");
+        assert_eq!(f.calls(), 2);
+        assert_eq!(f.cache.len(), 0);
+        let stats = f.cache.stats();
+        assert_eq!((stats.uncacheable, stats.hits), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn identities_never_share_entries() {
+        let f = fixture(10);
+        let keys = [
+            key("https://zone-a", Some("alice"), "cursor"),
+            // Same sub at another issuer.
+            key("https://zone-b", Some("alice"), "cursor"),
+            // Same user through another client.
+            key("https://zone-a", Some("alice"), "claude"),
+            // Strings that collide when concatenated with `::`.
+            key("https://zone-a", Some("alice::x"), "cursor"),
+            CacheKey::new(
+                "https://zone-a",
+                Some("alice".into()),
+                "cursor",
+                "x::https://api.github.com",
+                Vec::new(),
+            ),
+            // Another scope set.
+            CacheKey::new(
+                "https://zone-a",
+                Some("alice".into()),
+                "cursor",
+                "https://api.github.com",
+                vec!["repo".into()],
+            ),
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(f.get(k, &format!("t{i}")).await, format!("t{i}"));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(f.get(k, "fresh").await, format!("t{i}"));
+        }
+        assert_eq!(f.calls(), keys.len());
+    }
+
+    #[test]
+    fn scopes_are_a_set() {
+        let a = CacheKey::new(
+            "i",
+            Some("s".into()),
+            "c",
+            "r",
+            vec!["b".into(), "a".into(), "b".into()],
+        );
+        let b = CacheKey::new(
+            "i",
+            Some("s".into()),
+            "c",
+            "r",
+            vec!["a".into(), "b".into()],
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.scopes, vec!["a".to_owned(), "b".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_exchange() {
+        let f = fixture(10);
+        let k = key("https://z", Some("alice"), "c");
+        let (a, b, c, ()) = futures::join!(
+            f.cache
+                .get_or_exchange(&k, f.slow("shared", Duration::from_secs(1))),
+            f.cache
+                .get_or_exchange(&k, f.slow("second", Duration::from_secs(1))),
+            f.cache
+                .get_or_exchange(&k, f.slow("third", Duration::from_secs(1))),
+            async {
+                tokio::task::yield_now().await;
+                f.clock.advance(Duration::from_secs(1));
+            }
+        );
+        for r in [a, b, c] {
+            assert_eq!(r.unwrap().access_token.expose(), "shared");
+        }
+        assert_eq!(f.calls(), 1);
+        let stats = f.cache.stats();
+        assert_eq!((stats.exchanges, stats.joined, stats.misses), (1, 2, 3));
+        assert_eq!(f.get(&k, "later").await, "shared");
+    }
+
+    #[tokio::test]
+    async fn different_keys_do_not_wait_on_each_other() {
+        let f = fixture(10);
+        let alice = key("https://z", Some("alice"), "c");
+        let bob = key("https://z", Some("bob"), "c");
+        let mut slow_alice = std::pin::pin!(
+            f.cache
+                .get_or_exchange(&alice, || Box::pin(futures::future::pending()))
+        );
+        assert!(futures::poll!(&mut slow_alice).is_pending());
+        // Bob is served while Alice's exchange hangs.
+        assert_eq!(f.get(&bob, "tb").await, "tb");
+        assert_eq!(f.get(&bob, "x").await, "tb");
+        // A second caller for Alice joins her hanging exchange rather than starting one.
+        let mut alice_again = std::pin::pin!(f.cache.get_or_exchange(&alice, f.ok("other", None)));
+        assert!(futures::poll!(&mut alice_again).is_pending());
+        assert_eq!(f.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_exchanges_are_not_cached() {
+        let f = fixture(10);
+        let k = key("https://z", Some("alice"), "c");
+        let err = f.cache.get_or_exchange(&k, failing()).await.unwrap_err();
+        assert_eq!(err, ExchangeError::Unavailable { status: 503 });
+        assert_eq!(f.cache.len(), 0);
+        // The in-flight entry is gone: the next caller exchanges again and succeeds.
+        assert_eq!(f.get(&k, "t1").await, "t1");
+        assert_eq!(f.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_waiters_all_see_the_failure_then_retry() {
+        let f = fixture(10);
+        let k = key("https://z", Some("alice"), "c");
+        let clock = f.clock.clone();
+        let slow_fail = move || -> BoxFuture<'static, Result<UpstreamToken, ExchangeError>> {
+            let sleep = SharedManualClock(clock).sleep(Duration::from_secs(1));
+            Box::pin(async move {
+                sleep.await;
+                Err(ExchangeError::Timeout)
+            })
+        };
+        let (a, b, ()) = futures::join!(
+            f.cache.get_or_exchange(&k, slow_fail),
+            f.cache.get_or_exchange(&k, f.ok("unused", None)),
+            async {
+                tokio::task::yield_now().await;
+                f.clock.advance(Duration::from_secs(1));
+            }
+        );
+        assert_eq!(a.unwrap_err(), ExchangeError::Timeout);
+        assert_eq!(b.unwrap_err(), ExchangeError::Timeout);
+        assert_eq!(f.calls(), 0);
+        assert_eq!(f.get(&k, "t1").await, "t1");
+    }
+
+    #[tokio::test]
+    async fn invalidate_drops_only_the_matching_token() {
+        let f = fixture(10);
+        let k = key("https://z", Some("alice"), "c");
+        let old = f
+            .cache
+            .get_or_exchange(&k, f.ok("old", Some(3600)))
+            .await
+            .unwrap();
+        assert!(f.cache.invalidate(&k, &old));
+        assert_eq!(f.cache.len(), 0);
+        assert_eq!(f.get(&k, "new").await, "new");
+        // A stale 401 on the old token must not clobber the refreshed entry.
+        assert!(!f.cache.invalidate(&k, &old));
+        assert_eq!(f.get(&k, "newer").await, "new");
+        assert_eq!(f.cache.stats().invalidations, 1);
+        // Sub-less keys hold nothing to invalidate.
+        assert!(!f.cache.invalidate(&key("https://z", None, "c"), &old));
+    }
+
+    #[cfg(feature = "naive-cache-demo")]
+    #[tokio::test]
+    async fn naive_keyings_do_collide() {
+        let config = CacheConfig::default();
+        let clock: Arc<dyn Clock> = Arc::new(SharedManualClock(ManualClock::new(T0)));
+        let alice = key("https://zone-a", Some("alice"), "cursor");
+        let cases = [
+            (
+                CacheKeying::Isolated,
+                key("https://zone-b", Some("alice"), "cursor"),
+                false,
+            ),
+            (
+                CacheKeying::ResourceOnly,
+                key("https://zone-a", Some("bob"), "cursor"),
+                true,
+            ),
+            (
+                CacheKeying::SubResourceString,
+                key("https://zone-b", Some("alice"), "claude"),
+                true,
+            ),
+            (CacheKeying::SingleSlot, CacheKey::default(), true),
+        ];
+        for (keying, other, collides) in cases {
+            let cache = TokenCache::with_keying(&config, clock.clone(), keying);
+            let first = cache
+                .get_or_exchange(&alice, || {
+                    Box::pin(async { Ok(token("alice-token", Some(3600))) })
+                })
+                .await
+                .unwrap();
+            let second = cache
+                .get_or_exchange(&other, || {
+                    Box::pin(async { Ok(token("other-token", Some(3600))) })
+                })
+                .await
+                .unwrap();
+            assert_eq!(first.access_token.expose(), "alice-token");
+            assert_eq!(
+                second.access_token == first.access_token,
+                collides,
+                "{keying:?}"
+            );
+        }
+    }
+}
