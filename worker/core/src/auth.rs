@@ -84,3 +84,6 @@ impl Authenticator {
         Ok(identity)
     }
 }
+
+#[cfg(all(test, feature = "rust-crypto"))]
+mod tests;

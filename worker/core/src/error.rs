@@ -208,3 +208,161 @@ pub fn auth_error_response(
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::TimeClaim;
+
+    const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+
+    fn required() -> Vec<String> {
+        vec!["mcp:tools".into(), "files:read".into()]
+    }
+
+    /// One of every error the authenticator can produce.
+    fn every_error() -> Vec<AuthError> {
+        let mut errors = vec![
+            AuthError::Bearer(BearerError::Missing),
+            AuthError::Bearer(BearerError::Malformed(
+                "the Bearer scheme is given without a token",
+            )),
+            AuthError::Bearer(BearerError::Malformed(
+                "more than one Authorization header was sent",
+            )),
+            AuthError::Bearer(BearerError::WrongScheme),
+        ];
+        let jwt = vec![
+            JwtError::TooLarge { max: 8192 },
+            JwtError::PartCount { parts: 2 },
+            JwtError::Base64 { part: "header" },
+            JwtError::Json { part: "claim set" },
+            JwtError::MissingAlg,
+            JwtError::AlgNone,
+            JwtError::AlgHmac,
+            JwtError::AlgNotAllowed,
+            JwtError::Crit,
+            JwtError::MissingIssuer,
+            JwtError::UntrustedIssuer,
+            JwtError::MissingTime(TimeClaim::Exp),
+            JwtError::TimeNotNumber(TimeClaim::Exp),
+            JwtError::TimeNotInteger(TimeClaim::Nbf),
+            JwtError::TimeNegative(TimeClaim::Iat),
+            JwtError::TimeHuge(TimeClaim::Exp),
+            JwtError::Expired,
+            JwtError::NotYetValid,
+            JwtError::IssuedInFuture,
+            JwtError::MissingAudience,
+            JwtError::AudienceType,
+            JwtError::WrongAudience {
+                resource: "https://mcp.example.com".into(),
+            },
+            JwtError::MissingClientId,
+            JwtError::SubjectType,
+            JwtError::ScopeType,
+            JwtError::JtiType,
+            JwtError::MissingKid,
+            JwtError::SignatureLength("ES256"),
+        ];
+        errors.extend(jwt.into_iter().map(AuthError::Token));
+        errors.extend([
+            AuthError::Keyring(KeyringError::UnknownKid),
+            AuthError::Keyring(KeyringError::AlgMismatch { alg: "PS256" }),
+            AuthError::Keyring(KeyringError::Unavailable {
+                reason: "https://zone.keycard.cloud/jwks: connection refused".into(),
+                retry_after_secs: 30,
+            }),
+            AuthError::BadSignature,
+            AuthError::SignatureCheckFailed,
+            AuthError::InsufficientScope {
+                missing: vec!["files:read".into()],
+            },
+        ]);
+        errors
+    }
+
+    fn render(err: &AuthError) -> serde_json::Value {
+        let response = auth_error_response(err, PRM, &required());
+        let header = |name: header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("<non-ascii>").to_owned())
+        };
+        serde_json::json!({
+            "error": format!("{err:?}"),
+            "status": response.status().as_u16(),
+            "www_authenticate": header(header::WWW_AUTHENTICATE),
+            "retry_after": header(header::RETRY_AFTER),
+            "body": serde_json::from_slice::<serde_json::Value>(response.body()).unwrap_or_default(),
+        })
+    }
+
+    #[test]
+    fn every_error_response() {
+        let all: Vec<_> = every_error().iter().map(render).collect();
+        insta::assert_json_snapshot!("every_auth_error", all);
+    }
+
+    #[test]
+    fn challenges() {
+        let challenges: Vec<_> = [
+            AuthError::Bearer(BearerError::Missing),
+            AuthError::Bearer(BearerError::Malformed(
+                "the bearer token contains whitespace",
+            )),
+            AuthError::Token(JwtError::Expired),
+            AuthError::InsufficientScope {
+                missing: vec!["files:read".into()],
+            },
+        ]
+        .iter()
+        .filter_map(|e| www_authenticate(e, PRM, &required()))
+        .collect();
+        insta::assert_snapshot!("www_authenticate", challenges.join("\n"));
+    }
+
+    #[test]
+    fn responses_are_well_formed() {
+        for err in every_error() {
+            let response = auth_error_response(&err, PRM, &required());
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            let description = body["error_description"].as_str().unwrap();
+            assert!(!description.contains('"') && !description.contains('\\'));
+            match err.kind() {
+                ErrorKind::Unavailable => {
+                    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+                    // The fetch failure stays in the logs.
+                    assert!(!description.contains("connection refused"));
+                }
+                kind => {
+                    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+                        .to_str()
+                        .unwrap();
+                    assert!(challenge.starts_with("Bearer "));
+                    assert!(challenge.contains(&format!("resource_metadata=\"{PRM}\"")));
+                    assert!(challenge.contains("scope=\"mcp:tools files:read\""));
+                    assert_eq!(
+                        challenge.contains("error="),
+                        kind != ErrorKind::NoCredentials
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_values_are_sanitized() {
+        assert_eq!(sanitize_param("a\"b\\c\u{1}d\u{e9}"), "a'b/c?d?");
+        let long = "x".repeat(500);
+        assert_eq!(sanitize_param(&long).len(), 203);
+        let challenge = www_authenticate(
+            &AuthError::Token(JwtError::Expired),
+            "https://evil\"host/x",
+            &["a\"b".into()],
+        )
+        .unwrap();
+        assert_eq!(challenge.matches('"').count(), 8, "{challenge}");
+    }
+}

@@ -76,13 +76,13 @@ pub enum JwtError {
     /// A part is not valid unpadded base64url.
     #[error("the JWT {part} is not valid base64url")]
     Base64 {
-        /// `header`, `claims` or `signature`.
+        /// `header`, `claim set` or `signature`.
         part: &'static str,
     },
     /// The header or claim set is not a JSON object.
     #[error("the JWT {part} is not a JSON object")]
     Json {
-        /// `header` or `claims`.
+        /// `header` or `claim set`.
         part: &'static str,
     },
     /// The header has no `alg` string.
@@ -221,7 +221,7 @@ pub fn parse(token: &str, max_token_bytes: usize) -> Result<ParsedJwt, JwtError>
         });
     };
     let header = decode_object(h, "header")?;
-    let claims = decode_object(c, "claims")?;
+    let claims = decode_object(c, "claim set")?;
     let signature = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| JwtError::Base64 { part: "signature" })?;
@@ -528,7 +528,7 @@ mod tests {
         let h = b64(&good_header());
         assert_eq!(
             check(&SecretString::new(format!("{h}.e30=.AA"))).unwrap_err(),
-            JwtError::Base64 { part: "claims" }
+            JwtError::Base64 { part: "claim set" }
         );
         assert_eq!(
             check(&SecretString::new(format!("{h}.{}.A", b64(&good_claims())))).unwrap_err(),
@@ -537,7 +537,7 @@ mod tests {
         let arr = URL_SAFE_NO_PAD.encode("[1,2]");
         assert_eq!(
             check(&SecretString::new(format!("{h}.{arr}.AA"))).unwrap_err(),
-            JwtError::Json { part: "claims" }
+            JwtError::Json { part: "claim set" }
         );
     }
 
@@ -561,7 +561,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(err, JwtError::Json { part: "claims" });
+        assert_eq!(err, JwtError::Json { part: "claim set" });
     }
 
     #[test]

@@ -123,8 +123,12 @@ pub async fn authorization_server_response(
                 &json!({
                     "error": "temporarily_unavailable",
                     "error_description": format!(
-                        "the authorization server metadata of {} could not be fetched: {e}",
-                        config.issuer
+                        "the authorization server metadata of {} could not be fetched: {}",
+                        config.issuer,
+                        match &e {
+                            crate::discovery::DiscoveryError::Unavailable(m)
+                            | crate::discovery::DiscoveryError::Invalid(m) => m,
+                        }
                     ),
                 }),
             )
@@ -140,4 +144,100 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_env(|k| {
+            match k {
+                "KEYCARD_ISSUER" => Some("https://zone.keycard.cloud"),
+                "KEYCARD_RESOURCE_URL" => Some("https://api.github.com"),
+                "KEYCARD_CLIENT_ID" => Some("id"),
+                "KEYCARD_CLIENT_SECRET" => Some("secret"),
+                "KEYCARD_SCOPES_SUPPORTED" => Some("mcp:tools profile"),
+                "KEYCARD_RESOURCE_NAME" => Some("Test MCP Server"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .unwrap()
+    }
+
+    fn headers(version: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = version {
+            h.insert("mcp-protocol-version", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn body(response: &Response<Bytes>) -> Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    #[test]
+    fn prm_current_era() {
+        let r = protected_resource_response(
+            &config(),
+            "https://mcp.example.com",
+            "https://mcp.example.com",
+            &headers(Some("2025-06-18")),
+        );
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[header::VARY], "MCP-Protocol-Version");
+        let doc = body(&r);
+        assert_eq!(
+            doc,
+            body(&protected_resource_response(
+                &config(),
+                "https://mcp.example.com",
+                "https://mcp.example.com",
+                &headers(None)
+            ))
+        );
+        insta::assert_json_snapshot!("prm_current", doc);
+    }
+
+    #[test]
+    fn prm_2025_03_26_names_our_origin() {
+        let r = protected_resource_response(
+            &config(),
+            "https://mcp.example.com",
+            "https://mcp.example.com",
+            &headers(Some("2025-03-26")),
+        );
+        let doc = body(&r);
+        assert_eq!(
+            doc["authorization_servers"],
+            serde_json::json!(["https://mcp.example.com"])
+        );
+        insta::assert_json_snapshot!("prm_2025_03_26", doc);
+    }
+
+    #[test]
+    fn resource_parameter_is_added_and_encoded() {
+        let raw = serde_json::json!({
+            "issuer": "https://zone.keycard.cloud",
+            "authorization_endpoint": "https://zone.keycard.cloud/oauth/authorize?prompt=consent&resource=old",
+        });
+        let out = with_resource_parameter(raw, "https://mcp.example.com:8443");
+        assert_eq!(
+            out["authorization_endpoint"],
+            "https://zone.keycard.cloud/oauth/authorize?prompt=consent&resource=https%3A%2F%2Fmcp.example.com%3A8443"
+        );
+        let untouched =
+            with_resource_parameter(serde_json::json!({"authorization_endpoint": 5}), "x");
+        assert_eq!(untouched["authorization_endpoint"], 5);
+    }
+
+    #[test]
+    fn challenge_url() {
+        assert_eq!(
+            resource_metadata_url("https://mcp.example.com"),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+    }
 }

@@ -192,3 +192,140 @@ impl Crypto for RustCrypto {
             .map_err(|e| CryptoError::Failed(format!("OS randomness unavailable: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn der(pem: &str) -> Vec<u8> {
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        STANDARD.decode(b64).unwrap()
+    }
+
+    const WEB_IDENTITY: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/keys/worker-web-identity.pem"
+    ));
+    const ES256: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/keys/es256-zone.pem"
+    ));
+
+    #[tokio::test]
+    async fn rs256_sign_verify_roundtrip() {
+        let crypto = RustCrypto::new();
+        let key = crypto
+            .import_signing_key(&SecretBytes::new(der(WEB_IDENTITY)))
+            .await
+            .unwrap();
+        let jwk = key.public_jwk();
+        assert_eq!(jwk.kty, "RSA");
+        assert_eq!(jwk.e.as_deref(), Some("AQAB"));
+        let sig = key.sign(b"hello").await.unwrap();
+        assert_eq!(sig.len(), 256);
+        let v = crypto
+            .import_verifying_key(JwsAlg::Rs256, &jwk)
+            .await
+            .unwrap();
+        assert!(v.verify(b"hello", &sig).await.unwrap());
+        assert!(!v.verify(b"hellO", &sig).await.unwrap());
+        assert!(!v.verify(b"hello", &sig[..255]).await.unwrap());
+        // The same key as PS256 does not accept a PKCS#1 v1.5 signature.
+        let pss = crypto
+            .import_verifying_key(JwsAlg::Ps256, &jwk)
+            .await
+            .unwrap();
+        assert!(!pss.verify(b"hello", &sig).await.unwrap());
+        // A JWK that declares another alg is refused for RS256.
+        let es = Jwk {
+            alg: Some("ES256".into()),
+            ..jwk
+        };
+        assert!(
+            crypto
+                .import_verifying_key(JwsAlg::Rs256, &es)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn small_rsa_keys_refused() {
+        let jwk = Jwk {
+            kty: "RSA".into(),
+            n: Some(URL_SAFE_NO_PAD.encode([0xffu8; 128])),
+            e: Some("AQAB".into()),
+            ..Jwk::default()
+        };
+        let err = RustCrypto
+            .import_verifying_key(JwsAlg::Rs256, &jwk)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("below the 2048-bit minimum"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn es256_keys() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        let secret = p256::SecretKey::from_pkcs8_der(&der(ES256)).unwrap();
+        let point = secret.public_key().to_encoded_point(false);
+        let jwk = Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            x: Some(URL_SAFE_NO_PAD.encode(point.x().unwrap())),
+            y: Some(URL_SAFE_NO_PAD.encode(point.y().unwrap())),
+            ..Jwk::default()
+        };
+        let v = RustCrypto
+            .import_verifying_key(JwsAlg::Es256, &jwk)
+            .await
+            .unwrap();
+        let signer = p256::ecdsa::SigningKey::from(&secret);
+        let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(&signer, b"msg");
+        assert!(v.verify(b"msg", &sig.to_bytes()).await.unwrap());
+        assert!(!v.verify(b"msg2", &sig.to_bytes()).await.unwrap());
+        assert!(!v.verify(b"msg", &[0u8; 63]).await.unwrap());
+        // Off-curve point and RSA-typed key are refused.
+        let bad = Jwk {
+            y: jwk.x.clone(),
+            ..jwk.clone()
+        };
+        assert!(
+            RustCrypto
+                .import_verifying_key(JwsAlg::Es256, &bad)
+                .await
+                .is_err()
+        );
+        assert!(
+            RustCrypto
+                .import_verifying_key(JwsAlg::Rs256, &jwk)
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn randomness() {
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 32];
+        RustCrypto.fill_random(&mut a).unwrap();
+        RustCrypto.fill_random(&mut b).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn signing_key_must_be_rsa_pkcs8() {
+        let err = RustCrypto
+            .import_signing_key(&SecretBytes::new(der(ES256)))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, CryptoError::BadKey(_)));
+        assert!(!format!("{err:?}").contains("MIG"));
+    }
+}
