@@ -884,3 +884,50 @@ async fn github_user_failures_never_leak_the_bearer() {
     assert!(!text.contains("SECRET-BEARER"), "{text}");
     assert_eq!(a.json()["result"]["isError"], true);
 }
+
+// ---------------------------------------------------------------- hostile input
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Arbitrary bytes never panic the parser, and a failure is always -32700/-32600/-32602.
+    #[test]
+    fn parse_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        if let Err((_, e)) = super::jsonrpc::parse(&body) {
+            proptest::prop_assert!(matches!(e.code(), -32700 | -32600 | -32602));
+        }
+    }
+
+    /// Arbitrary method names, header values and `_meta` never panic the whole handler,
+    /// and every answer is 200, 202 or a 4xx with a JSON-RPC body.
+    #[test]
+    fn handle_never_panics(
+        method in "[a-z/_]{0,20}",
+        version in proptest::option::of("[0-9a-z=?-]{0,12}"),
+        mcp_method in proptest::option::of("[a-z/_]{0,20}"),
+        name in proptest::option::of("[a-z_=?]{0,12}"),
+        meta in proptest::option::of(proptest::prelude::any::<bool>()),
+    ) {
+        let mut params = json!({"name": name.clone().unwrap_or_default()});
+        if let Some(with_caps) = meta {
+            params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": version.clone().unwrap_or_default()});
+            if with_caps {
+                params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
+            }
+        }
+        let mut headers = Vec::new();
+        if let Some(v) = &version { headers.push(("mcp-protocol-version", v.as_str())); }
+        if let Some(m) = &mcp_method { headers.push(("mcp-method", m.as_str())); }
+        if let Some(n) = &name { headers.push(("mcp-name", n.as_str())); }
+        let req = post(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}), &headers);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let a = runtime.block_on(send(req));
+        proptest::prop_assert!(
+            a.status == StatusCode::OK || a.status == StatusCode::ACCEPTED || a.status.is_client_error(),
+            "{}", a.status
+        );
+        if a.status.is_client_error() {
+            proptest::prop_assert!(a.json()["error"]["code"].is_i64());
+        }
+    }
+}
