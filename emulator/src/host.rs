@@ -72,7 +72,9 @@ pub fn absolute_uri(
         Some(Err(_)) => return Err(HostError::Uri),
         None => default_origin.trim_end_matches('/').to_owned(),
     };
-    format!("{origin}{path}").parse().map_err(|_| HostError::Uri)
+    format!("{origin}{path}")
+        .parse()
+        .map_err(|_| HostError::Uri)
 }
 
 async fn forward(State(state): State<HostState>, request: Request) -> Result<Response, HostError> {

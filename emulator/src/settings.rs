@@ -195,7 +195,10 @@ impl EnvMap {
         let num = |v: Option<u64>| v.map(|n| n.to_string());
         put("KEYCARD_CACHE_MAX_ENTRIES", num(flags.cache_max_entries));
         put("KEYCARD_LEEWAY_SECS", num(flags.leeway_secs));
-        put("KEYCARD_OUTBOUND_TIMEOUT_MS", num(flags.outbound_timeout_ms));
+        put(
+            "KEYCARD_OUTBOUND_TIMEOUT_MS",
+            num(flags.outbound_timeout_ms),
+        );
         put("KEYCARD_MAX_BODY_BYTES", num(flags.max_body_bytes));
         if let Some(path) = &flags.private_key_file {
             let pem = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
@@ -260,11 +263,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("c.toml");
         std::fs::write(&f, "[keycard]\nPATH = \"x\"\n").unwrap();
-        assert!(matches!(FileConfig::load(&f), Err(SettingsError::NotKeycard(_))));
+        assert!(matches!(
+            FileConfig::load(&f),
+            Err(SettingsError::NotKeycard(_))
+        ));
         std::fs::write(&f, "bogus = 1\n").unwrap();
-        assert!(matches!(FileConfig::load(&f), Err(SettingsError::Parse { .. })));
+        assert!(matches!(
+            FileConfig::load(&f),
+            Err(SettingsError::Parse { .. })
+        ));
         std::fs::write(&f, "route = \"sticky\"\nisolates = 2\n").unwrap();
-        assert_eq!(FileConfig::load(&f).unwrap().route, Some(RoutePolicy::Sticky));
+        assert_eq!(
+            FileConfig::load(&f).unwrap().route,
+            Some(RoutePolicy::Sticky)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,6 +24,6 @@ pub fn native_ports(http: Arc<dyn HttpClient>) -> Ports {
     Ports {
         clock: Arc::new(SystemClock),
         http,
-        crypto: Arc::new(keycard_core::rust_crypto::RustCrypto::default()),
+        crypto: Arc::new(keycard_core::rust_crypto::RustCrypto::new()),
     }
 }

@@ -114,7 +114,10 @@ mod tests {
         assert!(same_origin(&u("http://a.test/x"), &u("http://a.test:80/y")));
         assert!(!same_origin(&u("http://a.test/x"), &u("https://a.test/x")));
         assert!(!same_origin(&u("http://a.test/x"), &u("http://b.test/x")));
-        assert!(!same_origin(&u("http://a.test:1/x"), &u("http://a.test:2/x")));
+        assert!(!same_origin(
+            &u("http://a.test:1/x"),
+            &u("http://a.test:2/x")
+        ));
     }
 
     #[tokio::test]

@@ -123,7 +123,12 @@ pub fn principals(users: u32, requests: u64, expiring_secs: u64) -> Vec<Principa
     for i in 0..k.min(users.max(1)) {
         let sub = Some(format!("user-{i}"));
         push(ZoneRef::Secondary, sub.clone(), None, "cross-issuer");
-        push(ZoneRef::Primary, sub, Some(SECOND_CLIENT_ID), "second-client");
+        push(
+            ZoneRef::Primary,
+            sub,
+            Some(SECOND_CLIENT_ID),
+            "second-client",
+        );
     }
     for sub in TRICKY_SUBJECTS {
         push(ZoneRef::Primary, Some(sub.to_owned()), None, "tricky-sub");
@@ -205,7 +210,10 @@ mod tests {
         assert!(p.iter().any(|x| x.revoke_at == Some(500)));
         // cross-issuer really shares a sub with a primary-zone user
         let cross = p.iter().find(|x| x.tag == "cross-issuer").unwrap();
-        assert!(p.iter().any(|x| x.zone == ZoneRef::Primary && x.sub == cross.sub));
+        assert!(
+            p.iter()
+                .any(|x| x.zone == ZoneRef::Primary && x.sub == cross.sub)
+        );
     }
 
     #[test]

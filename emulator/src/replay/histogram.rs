@@ -83,7 +83,20 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_tight() {
         let mut last = 0;
-        for us in [0u64, 1, 31, 32, 33, 63, 64, 100, 1000, 12_345, 1_000_000, 1 << 39] {
+        for us in [
+            0u64,
+            1,
+            31,
+            32,
+            33,
+            63,
+            64,
+            100,
+            1000,
+            12_345,
+            1_000_000,
+            1 << 39,
+        ] {
             let b = bucket_of(us);
             assert!(b >= last, "{us}");
             last = b;

@@ -43,7 +43,9 @@ pub fn structured(result: &Value) -> Option<Value> {
         .as_array()?
         .iter()
         .find_map(|c| c.get("text").and_then(Value::as_str))?;
-    serde_json::from_str::<Value>(text).ok().filter(Value::is_object)
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(Value::is_object)
 }
 
 /// The concatenated text blocks of a tool result (error messages).

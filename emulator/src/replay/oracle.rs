@@ -265,7 +265,13 @@ impl Oracle {
                     };
                 };
                 if &seen != expect.who {
-                    return leak(expect, Some(seen), None, None, "whoami reported another identity");
+                    return leak(
+                        expect,
+                        Some(seen),
+                        None,
+                        None,
+                        "whoami reported another identity",
+                    );
                 }
                 Verdict::Ok {
                     seen: Some(seen),
@@ -482,9 +488,7 @@ mod tests {
         ));
         let bob = who(Some("bob"));
         let v = o.judge(expect(&bob, Op::Whoami), ok(&body), &log).await;
-        let Verdict::Leak(l) = v else {
-            panic!("{v:?}")
-        };
+        let Verdict::Leak(l) = v else { panic!("{v:?}") };
         assert_eq!(l.seen, Some(alice));
         assert_eq!(l.requester, bob);
     }
@@ -498,7 +502,11 @@ mod tests {
         let alice = who(Some("alice"));
         let mut o = Oracle::default();
         let v = o
-            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "j1")), &log)
+            .judge(
+                expect(&alice, Op::GithubUser),
+                ok(&gh("alice", "c", "j1")),
+                &log,
+            )
             .await;
         assert_eq!(
             v,
@@ -508,25 +516,53 @@ mod tests {
             }
         );
         let v = o
-            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "j1")), &log)
+            .judge(
+                expect(&alice, Op::GithubUser),
+                ok(&gh("alice", "c", "j1")),
+                &log,
+            )
             .await;
-        assert!(matches!(v, Verdict::Ok { reused_token: Some(true), .. }));
+        assert!(matches!(
+            v,
+            Verdict::Ok {
+                reused_token: Some(true),
+                ..
+            }
+        ));
         assert_eq!(o.distinct_upstream_tokens(), 1);
         // another client's token for the same sub: leak
         let v = o
-            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "other", "j1")), &log)
+            .judge(
+                expect(&alice, Op::GithubUser),
+                ok(&gh("alice", "other", "j1")),
+                &log,
+            )
             .await;
         assert!(matches!(v, Verdict::Leak(_)), "{v:?}");
         // token reported as alice's but audited for bob: leak
         let v = o
-            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "j2")), &log)
+            .judge(
+                expect(&alice, Op::GithubUser),
+                ok(&gh("alice", "c", "j2")),
+                &log,
+            )
             .await;
-        assert!(matches!(v, Verdict::Leak(ref l) if l.reason.contains("audit")), "{v:?}");
+        assert!(
+            matches!(v, Verdict::Leak(ref l) if l.reason.contains("audit")),
+            "{v:?}"
+        );
         // unknown jti: leak
         let v = o
-            .judge(expect(&alice, Op::GithubUser), ok(&gh("alice", "c", "nope")), &log)
+            .judge(
+                expect(&alice, Op::GithubUser),
+                ok(&gh("alice", "c", "nope")),
+                &log,
+            )
             .await;
-        assert!(matches!(v, Verdict::Leak(ref l) if l.reason.contains("not in")), "{v:?}");
+        assert!(
+            matches!(v, Verdict::Leak(ref l) if l.reason.contains("not in")),
+            "{v:?}"
+        );
     }
 
     #[tokio::test]
@@ -536,42 +572,66 @@ mod tests {
         let mut o = Oracle::default();
         let refusal = json!({"result": {"isError": true, "content": [{"type": "text", "text": "This tool acts on your behalf, but your access token has no subject (`sub`)"}]}});
         assert_eq!(
-            o.judge(expect(&nosub, Op::GithubUser), ok(&refusal), &log).await,
-            Verdict::Error { kind: "no_subject", expected: true }
+            o.judge(expect(&nosub, Op::GithubUser), ok(&refusal), &log)
+                .await,
+            Verdict::Error {
+                kind: "no_subject",
+                expected: true
+            }
         );
         let alice = who(Some("alice"));
         let mut e = expect(&alice, Op::GithubUser);
         let denied = json!({"result": {"isError": true, "content": [{"type": "text", "text": "The user has not authorized GitHub in Keycard"}]}});
         assert_eq!(
             o.judge(e, ok(&denied), &log).await,
-            Verdict::Error { kind: "exchange_refused", expected: false }
+            Verdict::Error {
+                kind: "exchange_refused",
+                expected: false
+            }
         );
         e.revoked_at = Some(1_000);
         assert_eq!(
             o.judge(e, ok(&denied), &log).await,
-            Verdict::Error { kind: "consent_revoked", expected: true }
+            Verdict::Error {
+                kind: "consent_revoked",
+                expected: true
+            }
         );
         let mut unauthorized = ok(&json!({}));
         unauthorized.status = 401;
         assert_eq!(
-            o.judge(expect(&alice, Op::BadToken), unauthorized.clone(), &log).await,
-            Verdict::Error { kind: "bad_token", expected: true }
+            o.judge(expect(&alice, Op::BadToken), unauthorized.clone(), &log)
+                .await,
+            Verdict::Error {
+                kind: "bad_token",
+                expected: true
+            }
         );
         assert_eq!(
-            o.judge(expect(&alice, Op::Whoami), unauthorized.clone(), &log).await,
-            Verdict::Error { kind: "http_401", expected: false }
+            o.judge(expect(&alice, Op::Whoami), unauthorized.clone(), &log)
+                .await,
+            Verdict::Error {
+                kind: "http_401",
+                expected: false
+            }
         );
         unauthorized.sent_at = 2_001;
         assert_eq!(
-            o.judge(expect(&alice, Op::Whoami), unauthorized, &log).await,
-            Verdict::Error { kind: "expired_token", expected: true }
+            o.judge(expect(&alice, Op::Whoami), unauthorized, &log)
+                .await,
+            Verdict::Error {
+                kind: "expired_token",
+                expected: true
+            }
         );
         let body = json!({"result": {"structuredContent": {"issuer": "http://z", "subject": "alice", "client_id": "c"}}});
         let mut late = ok(&body);
         late.sent_at = 3_000;
         assert_eq!(
             o.judge(expect(&alice, Op::Whoami), late, &log).await,
-            Verdict::UnexpectedSuccess { reason: "expired token accepted" }
+            Verdict::UnexpectedSuccess {
+                reason: "expired token accepted"
+            }
         );
     }
 }

@@ -241,7 +241,10 @@ mod tests {
             10,
         );
         assert_eq!(t.requests, 4);
-        assert_eq!((t.ok, t.cache_hits, t.errors(), t.expected_errors), (1, 1, 1, 1));
+        assert_eq!(
+            (t.ok, t.cache_hits, t.errors(), t.expected_errors),
+            (1, 1, 1, 1)
+        );
         assert_eq!(t.leaks, 1);
         assert_eq!(t.leak_samples.len(), 1);
         let s = Summary {
@@ -270,9 +273,25 @@ mod tests {
         };
         let human = s.human(&t.leak_samples);
         assert!(human.contains("LEAKS: 1"), "{human}");
-        assert!(human.contains("first received by request 1, principal 2"), "{human}");
+        assert!(
+            human.contains("first received by request 1, principal 2"),
+            "{human}"
+        );
         let json = serde_json::to_value(&s).unwrap();
-        for k in ["requests", "subjects", "exchanges", "cache_hits", "errors", "errors_by_kind", "leaks", "p50_ms", "p99_ms", "rps", "wall_s", "peak_rss_mb"] {
+        for k in [
+            "requests",
+            "subjects",
+            "exchanges",
+            "cache_hits",
+            "errors",
+            "errors_by_kind",
+            "leaks",
+            "p50_ms",
+            "p99_ms",
+            "rps",
+            "wall_s",
+            "peak_rss_mb",
+        ] {
             assert!(json.get(k).is_some(), "{k}");
         }
     }
