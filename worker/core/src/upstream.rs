@@ -285,3 +285,383 @@ fn delegation_error(error: ExchangeError) -> DelegationError {
         other => DelegationError::Unavailable(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::tests::{FakeCrypto, PKCS1};
+    use crate::ports::HttpClient;
+    use crate::secret::SecretString;
+    use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const ISS: &str = "https://zone.keycard.cloud";
+    const TOKEN_ENDPOINT: &str = "https://zone.keycard.cloud/oauth/token";
+    const UPSTREAM: &str = "https://api.github.com";
+
+    fn config(private_key: bool) -> Arc<Config> {
+        Arc::new(
+            Config::from_env(|k| {
+                match k {
+                    "KEYCARD_ISSUER" => Some(ISS),
+                    "KEYCARD_RESOURCE_URL" => Some(UPSTREAM),
+                    "KEYCARD_CLIENT_ID" => Some("my-app"),
+                    "KEYCARD_CLIENT_SECRET" => Some("s3cr3t"),
+                    "KEYCARD_PRIVATE_KEY" if private_key => Some(PKCS1),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            })
+            .unwrap(),
+        )
+    }
+
+    fn identity(sub: Option<&str>) -> Identity {
+        Identity {
+            issuer: ISS.into(),
+            subject: sub.map(str::to_owned),
+            client_id: "cursor".into(),
+            scopes: vec!["mcp:tools".into()],
+            audience: vec!["https://mcp.example.com".into()],
+            expires_at: 2_000_000_000,
+            issued_at: None,
+            token_id: None,
+            token: SecretString::from(format!("bearer-of-{}", sub.unwrap_or("nobody"))),
+        }
+    }
+
+    /// A zone issuing `up-<n>` tokens (or answering `token_answer`), and an upstream
+    /// answering `upstream_status(n)` for the n-th upstream call.
+    struct World {
+        http: Arc<ScriptedHttp>,
+        access: UpstreamAccess,
+    }
+
+    fn world(
+        private_key: bool,
+        token_answer: impl Fn(usize) -> http::Response<Bytes> + Send + Sync + 'static,
+        upstream_status: impl Fn(usize) -> u16 + Send + Sync + 'static,
+    ) -> World {
+        let exchanges = AtomicUsize::new(0);
+        let upstream_calls = AtomicUsize::new(0);
+        let http = ScriptedHttp::new(move |req| {
+            let uri = req.uri().to_string();
+            if uri == format!("{ISS}/.well-known/oauth-authorization-server") {
+                Ok(json_response(
+                    200,
+                    json!({ "issuer": ISS, "jwks_uri": format!("{ISS}/jwks"), "token_endpoint": TOKEN_ENDPOINT }),
+                ))
+            } else if uri == TOKEN_ENDPOINT {
+                Ok(token_answer(exchanges.fetch_add(1, Ordering::SeqCst) + 1))
+            } else if uri.starts_with(UPSTREAM) {
+                let n = upstream_calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let auth = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(json_response(upstream_status(n), json!({ "saw": auth })))
+            } else {
+                Err(HttpError::Connect(format!("no route to {uri}")))
+            }
+        });
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(ManualClock::new(1_700_000_000_000))),
+            http: http.clone(),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let config = config(private_key);
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        World {
+            access: UpstreamAccess::new(config, ports, discovery).unwrap(),
+            http,
+        }
+    }
+
+    fn issuing(n: usize) -> http::Response<Bytes> {
+        json_response(
+            200,
+            json!({ "access_token": format!("up-{n}"), "token_type": "Bearer", "expires_in": 3600 }),
+        )
+    }
+
+    fn get_user() -> http::Request<Bytes> {
+        http::Request::get(format!("{UPSTREAM}/user"))
+            .header("x-tool", "github_user")
+            .body(Bytes::new())
+            .unwrap()
+    }
+
+    fn saw(response: &http::Response<Bytes>) -> String {
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        body["saw"].as_str().unwrap().to_owned()
+    }
+
+    impl World {
+        fn exchanges(&self) -> usize {
+            self.http.count_matching("/oauth/token")
+        }
+        fn upstream_calls(&self) -> usize {
+            self.http.count_matching(UPSTREAM)
+        }
+    }
+
+    #[tokio::test]
+    async fn exchanges_once_then_serves_from_cache() {
+        let w = world(false, issuing, |_| 200);
+        let alice = identity(Some("alice"));
+        let first = w.access.fetch(&alice, get_user()).await.unwrap();
+        assert_eq!(saw(&first), "Bearer up-1");
+        let second = w.access.fetch(&alice, get_user()).await.unwrap();
+        assert_eq!(saw(&second), "Bearer up-1");
+        assert_eq!((w.exchanges(), w.upstream_calls()), (1, 2));
+        // The tool's own headers survive; the exchange carried the user's token.
+        let requests = w.http.requests();
+        let upstream = requests
+            .iter()
+            .find(|r| r.uri().to_string().starts_with(UPSTREAM))
+            .unwrap();
+        assert_eq!(upstream.headers()["x-tool"], "github_user");
+        assert!(upstream.headers()[header::AUTHORIZATION].is_sensitive());
+        let exchange = requests.iter().find(|r| r.uri() == TOKEN_ENDPOINT).unwrap();
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(exchange.body()).unwrap();
+        assert!(form.contains(&("subject_token".into(), "bearer-of-alice".into())));
+        assert!(form.contains(&("resource".into(), UPSTREAM.into())));
+        // Bob gets his own token.
+        let bob = w
+            .access
+            .fetch(&identity(Some("bob")), get_user())
+            .await
+            .unwrap();
+        assert_eq!(saw(&bob), "Bearer up-2");
+        let stats = w.access.cache_stats();
+        assert_eq!((stats.entries, stats.hits, stats.exchanges), (2, 1, 2));
+    }
+
+    #[tokio::test]
+    async fn no_subject_is_refused_without_any_call() {
+        let w = world(false, issuing, |_| 200);
+        let err = w
+            .access
+            .fetch(&identity(None), get_user())
+            .await
+            .unwrap_err();
+        assert_eq!(err, DelegationError::NoSubject);
+        assert!(err.to_string().contains("`sub`"));
+        assert_eq!(w.http.request_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn upstream_401_drops_the_token_and_retries_once() {
+        let w = world(false, issuing, |n| if n == 1 { 401 } else { 200 });
+        let alice = identity(Some("alice"));
+        let response = w.access.fetch(&alice, get_user()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(saw(&response), "Bearer up-2");
+        assert_eq!((w.exchanges(), w.upstream_calls()), (2, 2));
+        // The fresh token is the cached one now.
+        let again = w.access.fetch(&alice, get_user()).await.unwrap();
+        assert_eq!(saw(&again), "Bearer up-2");
+        assert_eq!(w.exchanges(), 2);
+        assert_eq!(w.access.cache_stats().invalidations, 1);
+    }
+
+    #[tokio::test]
+    async fn upstream_401_twice_is_not_a_loop() {
+        let w = world(false, issuing, |_| 401);
+        let response = w
+            .access
+            .fetch(&identity(Some("alice")), get_user())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!((w.exchanges(), w.upstream_calls()), (2, 2));
+        // Neither rejected token stays cached.
+        assert_eq!(w.access.cache().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn exchange_failures_map_to_delegation_errors() {
+        let cases: Vec<(http::Response<Bytes>, DelegationError)> = vec![
+            (
+                json_response(
+                    400,
+                    json!({ "error": "invalid_grant", "error_description": "the user has not authorized GitHub" }),
+                ),
+                DelegationError::Refused {
+                    error: "invalid_grant".into(),
+                    description: Some("the user has not authorized GitHub".into()),
+                },
+            ),
+            (
+                json_response(400, json!({ "error": "invalid_target" })),
+                DelegationError::Refused {
+                    error: "invalid_target".into(),
+                    description: None,
+                },
+            ),
+            (
+                json_response(503, json!({})),
+                DelegationError::Unavailable("the token endpoint answered HTTP 503".into()),
+            ),
+            (
+                json_response(429, json!({})),
+                DelegationError::Unavailable("the token endpoint answered HTTP 429".into()),
+            ),
+        ];
+        for (answer, expected) in cases {
+            let answer = std::sync::Mutex::new(Some(answer));
+            let w = world(
+                false,
+                move |_| answer.lock().unwrap().take().unwrap(),
+                |_| 200,
+            );
+            let err = w
+                .access
+                .fetch(&identity(Some("alice")), get_user())
+                .await
+                .unwrap_err();
+            assert_eq!(err, expected);
+            assert!(!err.to_string().contains("bearer-of-alice"));
+            assert_eq!(w.upstream_calls(), 0);
+            assert_eq!(w.access.cache().len(), 0);
+        }
+        let w = world(
+            false,
+            |_| http::Response::new(Bytes::from("<html>")),
+            |_| 200,
+        );
+        let err = w
+            .access
+            .fetch(&identity(Some("alice")), get_user())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DelegationError::Unavailable(ref m) if m.contains("malformed")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_outside_the_upstream_never_get_a_token() {
+        let w = world(false, issuing, |_| 200);
+        for uri in [
+            "https://evil.example/user",
+            "http://api.github.com/user",
+            "https://api.github.com.evil.example/user",
+        ] {
+            let request = http::Request::get(uri).body(Bytes::new()).unwrap();
+            let err = w
+                .access
+                .fetch(&identity(Some("alice")), request)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, DelegationError::Upstream(_)), "{uri}: {err}");
+        }
+        assert_eq!(w.http.request_count(), 0);
+    }
+
+    /// Everything answers at once except the upstream API, which never does.
+    struct HangingUpstream(Arc<ScriptedHttp>);
+
+    impl HttpClient for HangingUpstream {
+        fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> BoxFuture<'_, Result<http::Response<Bytes>, HttpError>> {
+            if request.uri().to_string().starts_with(UPSTREAM) {
+                Box::pin(futures::future::pending())
+            } else {
+                self.0.send(request)
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn upstream_timeout_is_an_upstream_error() {
+        let w = world(false, issuing, |_| 200);
+        let clock = ManualClock::new(0);
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(clock.clone())),
+            http: Arc::new(HangingUpstream(w.http.clone())),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let config = config(false);
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let access = UpstreamAccess::new(config, ports, discovery).unwrap();
+        let alice = identity(Some("alice"));
+        let (result, ()) = futures::join!(access.fetch(&alice, get_user()), async {
+            while w.exchanges() == 0 {
+                tokio::task::yield_now().await;
+            }
+            tokio::task::yield_now().await;
+            clock.advance(Duration::from_secs(10));
+        });
+        let err = result.unwrap_err();
+        assert_eq!(
+            err,
+            DelegationError::Upstream("the upstream API did not answer within 10000 ms".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn web_identity_acts_as_the_request_resource() {
+        let w = world(true, issuing, |_| 200);
+        assert!(w.access.public_jwks().is_some());
+        // No KEYCARD_RESOURCE_ID and no request origin: a clear error, no exchange.
+        let err = w
+            .access
+            .fetch(&identity(Some("alice")), get_user())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DelegationError::Unavailable(ref m) if m.contains("resource identifier")),
+            "{err}"
+        );
+        assert_eq!(w.exchanges(), 0);
+
+        let scoped = w.access.for_resource_id("https://mcp.example.com");
+        let response = scoped
+            .fetch(&identity(Some("alice")), get_user())
+            .await
+            .unwrap();
+        assert_eq!(saw(&response), "Bearer up-1");
+        let requests = w.http.requests();
+        let exchange = requests.iter().find(|r| r.uri() == TOKEN_ENDPOINT).unwrap();
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(exchange.body()).unwrap();
+        assert!(form.contains(&("client_id".into(), "https://mcp.example.com".into())));
+        assert!(exchange.headers().get(header::AUTHORIZATION).is_none());
+        // The per-request handle shares the isolate's cache.
+        assert_eq!(w.access.cache().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_private_key_is_a_config_error() {
+        let mut config = (*config(false)).clone();
+        config.credential = crate::config::Credential::PrivateKey {
+            pem: "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----".into(),
+        };
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(ManualClock::new(0))),
+            http: ScriptedHttp::unreachable(),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let config = Arc::new(config);
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let err = UpstreamAccess::new(config, ports, discovery).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "KEYCARD_PRIVATE_KEY",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("EC PRIVATE KEY"), "{err}");
+    }
+}
