@@ -19,12 +19,17 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
 use crate::auth::Authenticator;
+use crate::cache::CacheStats;
 use crate::config::{Config, ConfigError};
 use crate::discovery::Discovery;
 use crate::mcp::McpServer;
 use crate::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
 use crate::ports::Ports;
 use crate::tools::ToolRegistry;
+use crate::upstream::UpstreamAccess;
+
+/// Where the Worker publishes its web-identity public key.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The Worker's isolate-wide state and request handler. Build one per isolate (the wasm
 /// host keeps it in a static) and share it across every request that isolate serves.
@@ -37,6 +42,9 @@ pub struct Gateway {
     discovery: Arc<Discovery>,
     /// Bearer verification (owns the JWKS keyring).
     auth: Authenticator,
+    /// Delegated upstream access: STS credentials, token exchange and the isolate-safe
+    /// token cache (the one isolate-wide per-user state).
+    upstream: UpstreamAccess,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -55,7 +63,9 @@ impl Gateway {
     pub fn new(config: Config, ports: Ports, tools: ToolRegistry) -> Result<Self, ConfigError> {
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let upstream = UpstreamAccess::new(config.clone(), ports.clone(), discovery.clone())?;
         Ok(Self {
+            upstream,
             mcp: McpServer::new(config.clone(), tools),
             auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
             discovery,
@@ -67,6 +77,16 @@ impl Gateway {
     /// The configuration this gateway runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The token cache's counters (entries, hits, misses, exchanges, evictions…).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.upstream.cache_stats()
+    }
+
+    /// Delegated upstream access (credentials, exchange, token cache).
+    pub fn upstream(&self) -> &UpstreamAccess {
+        &self.upstream
     }
 
     /// Handles one request. `request.uri()` must be absolute (scheme and authority): the
@@ -105,6 +125,8 @@ impl Gateway {
                 )
                 .await
             }
+            JWKS_PATH if request.method() != Method::GET => method_not_allowed("GET, OPTIONS"),
+            JWKS_PATH => self.jwks_response(),
             _ => json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({ "error": "not_found", "error_description": format!("no route for {path}") }),
@@ -134,11 +156,31 @@ impl Gateway {
                 );
             }
         };
-        // H1b: replace `PendingDelegation` with the gateway's `UpstreamAccess` field
-        // (credentials + exchange + cache) once it exists.
-        self.mcp
-            .handle(&request, &identity, &PendingDelegation(&self.config))
-            .await
+        let delegated = self.upstream.for_resource_id(resource_id);
+        self.mcp.handle(&request, &identity, &delegated).await
+    }
+
+    /// `GET /.well-known/jwks.json`: the web-identity public key Keycard verifies our
+    /// `private_key_jwt` assertions with; 404 in client-secret mode.
+    fn jwks_response(&self) -> Response<Bytes> {
+        match self.upstream.public_jwks() {
+            Some(jwks) => {
+                let body = serde_json::to_value(&jwks).unwrap_or_default();
+                let mut response = json(StatusCode::OK, &body);
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("public, max-age=300"),
+                );
+                response
+            }
+            None => json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({
+                    "error": "not_found",
+                    "error_description": "this server authenticates to Keycard with a client secret and publishes no keys (set KEYCARD_PRIVATE_KEY for web identity)",
+                }),
+            ),
+        }
     }
 
     /// This server's resource identifier for `request`: `KEYCARD_RESOURCE_ID` if set, else
@@ -181,29 +223,6 @@ fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
         .headers_mut()
         .insert(header::ALLOW, http::HeaderValue::from_static(allow));
     response
-}
-
-/// H1b: placeholder until the gateway owns an `UpstreamAccess` (token exchange + cache).
-/// Every delegated call fails with a clear message; nothing is exchanged or cached.
-struct PendingDelegation<'a>(&'a Config);
-
-impl crate::delegated::Delegated for PendingDelegation<'_> {
-    fn upstream_url(&self) -> &str {
-        &self.0.upstream_url
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        _identity: &'a crate::identity::Identity,
-        _request: Request<Bytes>,
-    ) -> crate::ports::BoxFuture<'a, Result<Response<Bytes>, crate::delegated::DelegationError>>
-    {
-        Box::pin(async {
-            Err(crate::delegated::DelegationError::Unavailable(
-                "delegated access is not wired into the gateway yet".into(),
-            ))
-        })
-    }
 }
 
 /// A JSON response.
