@@ -603,4 +603,47 @@ pub(crate) mod tests {
         let debug = format!("{:?}", web_identity(Arc::new(FakeCrypto::default())));
         assert!(!debug.contains("MII"), "{debug}");
     }
+
+    #[cfg(feature = "rust-crypto")]
+    #[tokio::test]
+    async fn real_rs256_assertion_verifies_with_the_published_jwk() {
+        let crypto = Arc::new(crate::rust_crypto::RustCrypto::new());
+        let creds = ClientCredentials::new(
+            &Credential::PrivateKey { pem: PKCS1.into() },
+            crypto.clone(),
+            Arc::new(SharedManualClock(ManualClock::new(1_700_000_000_000))),
+        )
+        .unwrap();
+        let auth = creds
+            .authenticate(Some("https://mcp.example.com"), "https://z/token")
+            .await
+            .unwrap();
+        let (form, _) = form_map(&auth);
+        let jwt = &form[2].1;
+        let (signing_input, signature) = jwt.rsplit_once('.').unwrap();
+        let jwks = creds.public_jwks().unwrap();
+        let verifier = crypto
+            .import_verifying_key(JwsAlg::Rs256, &jwks.keys[0])
+            .await
+            .unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        assert!(
+            verifier
+                .verify(signing_input.as_bytes(), &signature)
+                .await
+                .unwrap()
+        );
+        assert!(!verifier.verify(b"tampered", &signature).await.unwrap());
+        // The key the platform imported is the key we publish.
+        let pkcs8 = crate::pem::pem_to_pkcs8_der(PKCS1).unwrap();
+        let imported = crypto
+            .import_signing_key(&pkcs8)
+            .await
+            .unwrap()
+            .public_jwk();
+        assert_eq!(
+            (imported.n, imported.e),
+            (jwks.keys[0].n.clone(), jwks.keys[0].e.clone())
+        );
+    }
 }

@@ -664,4 +664,74 @@ mod tests {
         );
         assert!(err.to_string().contains("EC PRIVATE KEY"), "{err}");
     }
+
+    fn gateway(private_key: bool) -> crate::Gateway {
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(ManualClock::new(0))),
+            http: ScriptedHttp::unreachable(),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        crate::Gateway::new(
+            (*config(private_key)).clone(),
+            ports,
+            crate::tools::ToolRegistry::with_defaults(),
+        )
+        .unwrap()
+    }
+
+    fn get(path: &str, method: http::Method) -> http::Request<Bytes> {
+        http::Request::builder()
+            .method(method)
+            .uri(format!("https://mcp.example.com{path}"))
+            .body(Bytes::new())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn gateway_serves_the_web_identity_jwks() {
+        let g = gateway(true);
+        let response = g
+            .handle(get("/.well-known/jwks.json", http::Method::GET))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "public, max-age=300"
+        );
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let jwks: JwkSet = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(Some(jwks), g.upstream().public_jwks());
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        let key = &body["keys"][0];
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["alg"], "RS256");
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["kid"].as_str(), g.upstream().credentials().key_id());
+        assert!(key.get("d").is_none());
+
+        let post = g
+            .handle(get("/.well-known/jwks.json", http::Method::POST))
+            .await;
+        assert_eq!(post.status(), 405);
+        assert_eq!(g.cache_stats(), CacheStats::default());
+    }
+
+    #[tokio::test]
+    async fn gateway_has_no_jwks_in_client_secret_mode() {
+        let g = gateway(false);
+        let response = g
+            .handle(get("/.well-known/jwks.json", http::Method::GET))
+            .await;
+        assert_eq!(response.status(), 404);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["error"], "not_found");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("KEYCARD_PRIVATE_KEY")
+        );
+        assert!(!String::from_utf8_lossy(response.body()).contains("s3cr3t"));
+    }
 }
