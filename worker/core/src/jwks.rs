@@ -341,3 +341,56 @@ pub fn candidate_algs(jwk: &Jwk) -> Vec<JwsAlg> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(kty: &str, alg: Option<&str>, crv: Option<&str>, use_: Option<&str>) -> Jwk {
+        Jwk {
+            kty: kty.into(),
+            alg: alg.map(Into::into),
+            crv: crv.map(Into::into),
+            use_: use_.map(Into::into),
+            ..Jwk::default()
+        }
+    }
+
+    #[test]
+    fn candidate_algorithms_follow_alg_and_kty() {
+        use JwsAlg::*;
+        assert_eq!(
+            candidate_algs(&jwk("RSA", None, None, None)),
+            vec![Rs256, Ps256]
+        );
+        assert_eq!(
+            candidate_algs(&jwk("RSA", Some("RS256"), None, Some("sig"))),
+            vec![Rs256]
+        );
+        assert_eq!(
+            candidate_algs(&jwk("RSA", Some("PS256"), None, None)),
+            vec![Ps256]
+        );
+        assert_eq!(
+            candidate_algs(&jwk("EC", None, Some("P-256"), None)),
+            vec![Es256]
+        );
+        // Incoherent or unsupported combinations serve nothing.
+        assert!(candidate_algs(&jwk("RSA", Some("ES256"), None, None)).is_empty());
+        assert!(candidate_algs(&jwk("EC", Some("RS256"), Some("P-256"), None)).is_empty());
+        assert!(candidate_algs(&jwk("EC", None, Some("P-384"), None)).is_empty());
+        assert!(candidate_algs(&jwk("RSA", Some("HS256"), None, None)).is_empty());
+        assert!(candidate_algs(&jwk("oct", None, None, None)).is_empty());
+        assert!(candidate_algs(&jwk("RSA", None, None, Some("enc"))).is_empty());
+    }
+
+    #[test]
+    fn jwks_parsing_is_lenient_per_key_strict_per_document() {
+        let keys = parse_jwks(br#"{"keys":[{"kty":"RSA","kid":"a"},42,{"no":"kty"}]}"#).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(parse_jwks(b"[]").unwrap_err().contains("no `keys`"));
+        assert!(parse_jwks(b"<html>").unwrap_err().contains("not JSON"));
+        let big = vec![b' '; MAX_JWKS_BYTES + 1];
+        assert!(parse_jwks(&big).unwrap_err().contains("larger"));
+    }
+}
