@@ -1,0 +1,246 @@
+//! The authorization endpoint: authorization code + PKCE (S256 only), with a login/consent page
+//! listing the fixture users.
+//!
+//! **Non-interactive sign-in** (headless clients, tests): add `login_hint=<sub>` (or
+//! `user=<sub>`) to the `/authorize` URL; the zone skips the page and redirects at once to
+//! `redirect_uri?code=…&state=…&iss=…`. An unknown user gets `error=access_denied`.
+//!
+//! `resource` (RFC 8707) defaults to the MCP resource. Redirect URIs must match a registered
+//! one; loopback URIs match on any port (RFC 8252 §7.3); an application with no registered URIs
+//! accepts any loopback or custom-scheme URI.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::html::{escape, page};
+use crate::mint::random_id;
+use crate::model::{Application, is_loopback};
+use crate::token::grant_scope;
+use crate::zone::{AuthCode, Zone, lock, now};
+
+type Params = HashMap<String, String>;
+
+/// `GET /authorize`.
+pub(crate) async fn get(State(zone): State<Zone>, Query(params): Query<Params>) -> Response {
+    flow(&zone, &params)
+}
+
+/// `POST /authorize` (the login page's form).
+pub(crate) async fn post(State(zone): State<Zone>, Form(params): Form<Params>) -> Response {
+    flow(&zone, &params)
+}
+
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+fn error_page(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Html(page(
+            "Sign-in error",
+            &format!("<p>{}</p>", escape(message)),
+        )),
+    )
+        .into_response()
+}
+
+fn redirect(location: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location.to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// Whether `uri` is acceptable for `app`.
+pub(crate) fn redirect_allowed(app: &Application, uri: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return false;
+    };
+    if app.redirect_uris.is_empty() {
+        return is_loopback(uri) || !matches!(parsed.scheme(), "http" | "https");
+    }
+    app.redirect_uris.iter().any(|registered| {
+        if registered == uri {
+            return true;
+        }
+        match url::Url::parse(registered) {
+            Ok(mut reg) if is_loopback(registered) && is_loopback(uri) => {
+                let mut candidate = parsed.clone();
+                let ports_cleared = reg.set_port(None).is_ok() && candidate.set_port(None).is_ok();
+                ports_cleared && reg == candidate
+            }
+            _ => false,
+        }
+    })
+}
+
+fn flow(zone: &Zone, params: &Params) -> Response {
+    let Some(client_id) = param(params, "client_id") else {
+        return error_page("missing client_id");
+    };
+    let Some(app) = zone.application(client_id) else {
+        return error_page(&format!("unknown client {client_id:?}"));
+    };
+    let redirect_uri = match param(params, "redirect_uri") {
+        Some(uri) => uri.to_owned(),
+        None => match app.redirect_uris.as_slice() {
+            [only] => only.clone(),
+            _ => return error_page("missing redirect_uri"),
+        },
+    };
+    if !redirect_allowed(&app, &redirect_uri) {
+        return error_page(&format!(
+            "redirect_uri {redirect_uri:?} is not registered for this client"
+        ));
+    }
+    let state = param(params, "state");
+    let fail = |code: &str, description: &str| {
+        redirect(&with_query(
+            &redirect_uri,
+            &[
+                ("error", Some(code)),
+                ("error_description", Some(description)),
+                ("state", state),
+                ("iss", Some(&zone.issuer())),
+            ],
+        ))
+    };
+    if param(params, "response_type") != Some("code") {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    let Some(challenge) = param(params, "code_challenge") else {
+        return fail(
+            "invalid_request",
+            "PKCE is required: missing code_challenge",
+        );
+    };
+    if param(params, "code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    let resource = param(params, "resource")
+        .map(crate::config::canonical_resource)
+        .unwrap_or_else(|| zone.mcp_resource());
+    let (accepted, allowed) = {
+        let resolved = zone.read();
+        (
+            resolved.accepts_resource(&resource),
+            resolved.scopes_of(&resource),
+        )
+    };
+    if !accepted {
+        return fail(
+            ErrorCode::InvalidTarget.as_str(),
+            &format!("unknown resource {resource}"),
+        );
+    }
+    let scope = match grant_scope(param(params, "scope"), &allowed) {
+        Ok(scope) => scope,
+        Err(OAuthError { code, description }) => return fail(code.as_str(), &description),
+    };
+    if param(params, "deny").is_some() {
+        return fail("access_denied", "the user denied the request");
+    }
+    let Some(sub) = param(params, "user").or_else(|| param(params, "login_hint")) else {
+        return login_page(zone, &app, params, &resource, &scope);
+    };
+    if zone.user(sub).is_none() {
+        return fail("access_denied", "unknown user");
+    }
+    let code = random_id(24);
+    let lifetime =
+        i64::try_from(zone.inner.config.lifetimes.authorization_code_secs).unwrap_or(120);
+    lock(&zone.inner.codes).insert(
+        code.clone(),
+        AuthCode {
+            client_id: app.client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            code_challenge: challenge.to_owned(),
+            sub: sub.to_owned(),
+            resource,
+            scope,
+            expires_at: now().saturating_add(lifetime),
+        },
+    );
+    tracing::info!(client_id = %app.client_id, "authorization code issued");
+    redirect(&with_query(
+        &redirect_uri,
+        &[
+            ("code", Some(&code)),
+            ("state", state),
+            ("iss", Some(&zone.issuer())),
+        ],
+    ))
+}
+
+fn with_query(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    match url::Url::parse(base) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in pairs {
+                    if let Some(value) = value {
+                        query.append_pair(name, value);
+                    }
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => base.to_owned(),
+    }
+}
+
+fn login_page(
+    zone: &Zone,
+    app: &Application,
+    params: &Params,
+    resource: &str,
+    scope: &str,
+) -> Response {
+    let hidden: String = params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "user" | "login_hint" | "deny"))
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let users: String = zone
+        .users()
+        .iter()
+        .map(|u| {
+            format!(
+                "<form method=\"post\" action=\"/authorize\">{hidden}\
+                 <button name=\"user\" value=\"{sub}\">Sign in as <b>{name}</b> <code>{sub}</code></button>\
+                 {consents}</form>",
+                sub = escape(&u.sub),
+                name = escape(&u.profile.name),
+                consents = if u.consents.is_empty() { " (no upstream consent)" } else { "" },
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p><b>{client}</b> asks to access <code>{resource}</code> with scope <code>{scope}</code>.</p>\
+         {users}<form method=\"post\" action=\"/authorize\">{hidden}<button name=\"deny\" value=\"1\">Deny</button></form>\
+         <p>Headless: add <code>login_hint=&lt;sub&gt;</code> to the authorize URL.</p>",
+        client = escape(&app.name),
+        resource = escape(resource),
+        scope = escape(scope),
+    );
+    Html(page("Sign in to mock Keycard", &body)).into_response()
+}

@@ -1,0 +1,276 @@
+//! The demo upstream API (GitHub-like `GET /user`), mounted at `/upstream/github`.
+//!
+//! It accepts only unexpired RS256 tokens whose `aud` is this zone's upstream resource
+//! ([`Zone::upstream_url`]) and that were signed by this zone (current or grace key) or by a
+//! trusted peer ([`Zone::trust_peer`], `[[peers]]` in the config). It answers the profile of the
+//! user the token was issued for plus the identity chain under `"keycard"` — the ground truth
+//! for the emulator's leak oracle.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::audit::Outcome;
+use crate::jws::{self, ClaimError, Claims};
+use crate::keys::{JwkSet, verifier_from_jwk};
+use crate::zone::{CachedKeys, Peer, VerifyError, Zone, lock, now};
+
+/// Path prefix of the demo upstream on the zone's server.
+pub const UPSTREAM_PATH: &str = "/upstream/github";
+
+const PEER_JWKS_TTL: Duration = Duration::from_secs(30);
+
+/// Why the upstream refused a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No bearer token.
+    #[error("requires authentication")]
+    Missing,
+    /// Signature, issuer or key problem.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Expired or not yet valid.
+    #[error(transparent)]
+    Time(#[from] ClaimError),
+    /// `aud` is not this upstream.
+    #[error("token audience is not this upstream")]
+    Audience,
+    /// No `sub`.
+    #[error("token has no sub")]
+    NoSub,
+}
+
+/// The identity chain a token carries, as the upstream saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpstreamIdentity {
+    /// Issuer.
+    pub iss: String,
+    /// User.
+    pub sub: String,
+    /// The original client (`client_id` claim).
+    pub client_id: Option<String>,
+    /// The acting application (`act.sub`).
+    pub act: Option<String>,
+    /// Token id.
+    pub jti: Option<String>,
+    /// Scope.
+    pub scope: Option<String>,
+    /// Expiry.
+    pub exp: i64,
+    /// Whether the issuing zone's audit log records issuing this `jti` (false for remote peers).
+    pub audited: bool,
+}
+
+impl Zone {
+    /// Verifies an upstream token as the demo upstream does.
+    pub async fn verify_upstream_token(
+        &self,
+        token: &str,
+    ) -> Result<(UpstreamIdentity, Value), UpstreamError> {
+        let decoded = jws::decode(token).map_err(VerifyError::from)?;
+        let iss = decoded
+            .claims
+            .str("iss")
+            .ok_or(VerifyError::UntrustedIssuer)?
+            .to_owned();
+        let (claims, issuing_zone) = if iss == self.issuer() {
+            (self.verify_own(token)?, Some(self.clone()))
+        } else {
+            self.verify_peer(&iss, token, &decoded).await?
+        };
+        let leeway = i64::try_from(self.inner.config.lifetimes.leeway_secs).unwrap_or(0);
+        let exp = claims.check_time(now(), leeway)?;
+        if !claims.has_audience(&self.upstream_url()) {
+            return Err(UpstreamError::Audience);
+        }
+        let sub = claims.str("sub").ok_or(UpstreamError::NoSub)?.to_owned();
+        let jti = claims.str("jti").map(str::to_owned);
+        let (profile, audited) = match &issuing_zone {
+            Some(zone) => (
+                zone.user(&sub),
+                jti.as_deref()
+                    .and_then(|j| zone.audit_by_jti(j))
+                    .is_some_and(|e| {
+                        e.outcome == Outcome::Issued && e.user.as_deref() == Some(sub.as_str())
+                    }),
+            ),
+            None => (None, false),
+        };
+        let profile = match profile {
+            Some(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+            None => json!({ "login": sub, "id": 0, "name": sub, "email": null }),
+        };
+        let identity = UpstreamIdentity {
+            iss,
+            client_id: claims.str("client_id").map(str::to_owned),
+            act: claims
+                .0
+                .get("act")
+                .and_then(|a| a.get("sub"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            jti,
+            scope: claims.str("scope").map(str::to_owned),
+            exp,
+            audited,
+            sub,
+        };
+        Ok((identity, profile))
+    }
+
+    async fn verify_peer(
+        &self,
+        iss: &str,
+        token: &str,
+        decoded: &jws::Decoded,
+    ) -> Result<(Claims, Option<Zone>), VerifyError> {
+        enum Found {
+            Zone(Zone),
+            Remote(String, Option<CachedKeys>),
+        }
+        let found = {
+            let peers = self
+                .inner
+                .peers
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            peers.iter().find_map(|peer| match peer {
+                Peer::Zone(weak) => weak
+                    .upgrade()
+                    .map(|inner| Zone { inner })
+                    .filter(|z| z.issuer() == iss)
+                    .map(Found::Zone),
+                Peer::Remote {
+                    issuer,
+                    jwks_uri,
+                    cache,
+                } if issuer == iss => Some(Found::Remote(jwks_uri.clone(), lock(cache).clone())),
+                Peer::Remote { .. } => None,
+            })
+        };
+        match found {
+            None => Err(VerifyError::UntrustedIssuer),
+            Some(Found::Zone(zone)) => Ok((zone.verify_own(token)?, Some(zone))),
+            Some(Found::Remote(jwks_uri, cached)) => {
+                let kid = decoded.header.kid.as_deref().ok_or(VerifyError::NoKid)?;
+                let usable = cached.filter(|c| {
+                    c.fetched.elapsed() < PEER_JWKS_TTL
+                        && c.keys.iter().any(|(k, _)| k.as_deref() == Some(kid))
+                });
+                let keys = match usable {
+                    Some(keys) => keys,
+                    None => {
+                        let keys = self.fetch_peer_jwks(&jwks_uri).await?;
+                        self.store_peer_keys(iss, keys.clone());
+                        keys
+                    }
+                };
+                let (_, key) = keys
+                    .keys
+                    .iter()
+                    .find(|(k, _)| k.as_deref() == Some(kid))
+                    .ok_or_else(|| VerifyError::UnknownKid(iss.to_owned()))?;
+                decoded.verify(key)?;
+                Ok((decoded.claims.clone(), None))
+            }
+        }
+    }
+
+    async fn fetch_peer_jwks(&self, jwks_uri: &str) -> Result<CachedKeys, VerifyError> {
+        let response = self
+            .inner
+            .http
+            .get(jwks_uri)
+            .send()
+            .await
+            .map_err(|_| VerifyError::PeerUnavailable)?;
+        if !response.status().is_success() {
+            return Err(VerifyError::PeerUnavailable);
+        }
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|_| VerifyError::PeerUnavailable)?;
+        Ok(CachedKeys {
+            fetched: Instant::now(),
+            keys: set
+                .keys
+                .iter()
+                .filter_map(|k| verifier_from_jwk(k).map(|v| (k.kid.clone(), v)))
+                .collect(),
+        })
+    }
+
+    fn store_peer_keys(&self, iss: &str, keys: CachedKeys) {
+        let peers = self
+            .inner
+            .peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for peer in peers.iter() {
+            if let Peer::Remote { issuer, cache, .. } = peer
+                && issuer == iss
+            {
+                *lock(cache) = Some(keys.clone());
+            }
+        }
+    }
+}
+
+fn unauthorized(message: &str, reason: &str) -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "401",
+            "reason": reason,
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+    );
+    response
+}
+
+/// `GET /upstream/github/user`.
+pub(crate) async fn user(State(zone): State<Zone>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+                .then(|| token.trim())
+        });
+    let Some(token) = token else {
+        return unauthorized(
+            "Requires authentication",
+            &UpstreamError::Missing.to_string(),
+        );
+    };
+    match zone.verify_upstream_token(token).await {
+        Ok((identity, mut profile)) => {
+            tracing::debug!(audited = identity.audited, "upstream /user served");
+            if let Value::Object(map) = &mut profile {
+                map.insert("type".into(), "User".into());
+                map.insert(
+                    "keycard".into(),
+                    serde_json::to_value(&identity).unwrap_or(Value::Null),
+                );
+            }
+            Json(profile).into_response()
+        }
+        Err(e) => {
+            tracing::debug!(reason = %e, "upstream refused a token");
+            unauthorized("Bad credentials", &e.to_string())
+        }
+    }
+}
