@@ -84,7 +84,7 @@ enum Inner {
         client_id: String,
         header: HeaderValue,
     },
-    WebIdentity(WebIdentity),
+    WebIdentity(Box<WebIdentity>),
 }
 
 struct WebIdentity {
@@ -174,13 +174,13 @@ impl ClientCredentials {
                     .ok_or(CredentialsError::BadPrivateKey(PemError::MalformedDer(
                         "no modulus or exponent",
                     )))?;
-                Inner::WebIdentity(WebIdentity {
+                Inner::WebIdentity(Box::new(WebIdentity {
                     key,
                     kid,
                     crypto,
                     clock,
                     imported: futures::lock::Mutex::new(None),
-                })
+                }))
             }
         };
         Ok(Self { inner })

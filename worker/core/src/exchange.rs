@@ -816,7 +816,8 @@ mod tests {
             request: http::Request<Bytes>,
         ) -> BoxFuture<'_, Result<http::Response<Bytes>, HttpError>> {
             if request.uri() == TOKEN_ENDPOINT {
-                let _ = self.0.send(request);
+                // Recorded by the scripted client; its answer is never delivered.
+                drop(self.0.send(request));
                 Box::pin(futures::future::pending())
             } else {
                 self.0.send(request)
