@@ -290,7 +290,7 @@ fn delegation_error(error: ExchangeError) -> DelegationError {
 mod tests {
     use super::*;
     use crate::credentials::tests::{FakeCrypto, PKCS1};
-    use crate::ports::HttpClient;
+    use crate::ports::{Clock, HttpClient};
     use crate::secret::SecretString;
     use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
     use serde_json::json;
@@ -733,5 +733,92 @@ mod tests {
                 .contains("KEYCARD_PRIVATE_KEY")
         );
         assert!(!String::from_utf8_lossy(response.body()).contains("s3cr3t"));
+    }
+
+    /// The token endpoint answers only once the clock has moved 1 s past the request, with
+    /// a token naming the subject token it was exchanged for; the upstream echoes it.
+    struct SlowZone {
+        clock: Arc<ManualClock>,
+        inner: Arc<ScriptedHttp>,
+    }
+
+    impl HttpClient for SlowZone {
+        fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> BoxFuture<'_, Result<http::Response<Bytes>, HttpError>> {
+            let slow = request.uri() == TOKEN_ENDPOINT;
+            let answer = self.inner.send(request);
+            let sleep = SharedManualClock(self.clock.clone()).sleep(Duration::from_secs(1));
+            Box::pin(async move {
+                if slow {
+                    sleep.await;
+                }
+                answer.await
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_users_share_nothing_and_one_user_shares_one_exchange() {
+        let inner = ScriptedHttp::new(|req| {
+            let uri = req.uri().to_string();
+            if uri.ends_with("/.well-known/oauth-authorization-server") {
+                return Ok(json_response(
+                    200,
+                    json!({ "issuer": ISS, "jwks_uri": format!("{ISS}/jwks"), "token_endpoint": TOKEN_ENDPOINT }),
+                ));
+            }
+            if uri == TOKEN_ENDPOINT {
+                let form: Vec<(String, String)> = serde_urlencoded::from_bytes(req.body()).unwrap();
+                let subject = form
+                    .iter()
+                    .find(|(k, _)| k == "subject_token")
+                    .unwrap()
+                    .1
+                    .clone();
+                return Ok(json_response(
+                    200,
+                    json!({ "access_token": format!("upstream-for-{subject}"), "expires_in": 600 }),
+                ));
+            }
+            let auth = req.headers()[header::AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            Ok(json_response(200, json!({ "saw": auth })))
+        });
+        let clock = ManualClock::new(1_700_000_000_000);
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(clock.clone())),
+            http: Arc::new(SlowZone {
+                clock: clock.clone(),
+                inner: inner.clone(),
+            }),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let config = config(false);
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let access = UpstreamAccess::new(config, ports, discovery).unwrap();
+
+        let users = ["alice", "alice", "alice", "bob", "bob", "carol"].map(|s| identity(Some(s)));
+        let calls = futures::future::join_all(users.iter().map(|u| access.fetch(u, get_user())));
+        let (results, ()) = futures::join!(calls, async {
+            while inner.count_matching("/oauth/token") < 3 {
+                tokio::task::yield_now().await;
+            }
+            clock.advance(Duration::from_secs(1));
+        });
+        for (user, result) in users.iter().zip(results) {
+            let sub = user.subject.as_deref().unwrap();
+            assert_eq!(
+                saw(&result.unwrap()),
+                format!("Bearer upstream-for-bearer-of-{sub}")
+            );
+        }
+        // One exchange per user, however many of their requests overlapped.
+        assert_eq!(inner.count_matching("/oauth/token"), 3);
+        let stats = access.cache_stats();
+        assert_eq!((stats.exchanges, stats.joined, stats.entries), (3, 3, 3));
     }
 }
