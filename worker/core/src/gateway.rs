@@ -74,6 +74,34 @@ impl Gateway {
         })
     }
 
+    /// Like [`Gateway::new`] with a deliberately chosen token-cache keying.
+    /// Demonstration and mutation testing only (`emulator replay --naive-cache`).
+    #[cfg(feature = "naive-cache-demo")]
+    #[doc(hidden)]
+    pub fn with_cache_keying(
+        config: Config,
+        ports: Ports,
+        tools: ToolRegistry,
+        keying: crate::cache::CacheKeying,
+    ) -> Result<Self, ConfigError> {
+        let config = Arc::new(config);
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let upstream = UpstreamAccess::with_cache_keying(
+            config.clone(),
+            ports.clone(),
+            discovery.clone(),
+            keying,
+        )?;
+        Ok(Self {
+            upstream,
+            mcp: McpServer::new(config.clone(), tools),
+            auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
+            discovery,
+            config,
+            ports,
+        })
+    }
+
     /// The configuration this gateway runs with.
     pub fn config(&self) -> &Config {
         &self.config
