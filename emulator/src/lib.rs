@@ -13,9 +13,13 @@
 //! * [`replay`]: multi-user traces through the isolates with a leak oracle;
 //! * [`token`]: tokens for the fixture users without a running server.
 
+pub mod cli;
 pub mod host;
 pub mod isolate;
 pub mod ports;
 pub mod replay;
 pub mod rss;
+pub mod serve;
 pub mod settings;
+pub mod token;
+pub mod zones;

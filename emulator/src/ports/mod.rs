@@ -14,8 +14,8 @@ mod reqwest_http;
 use std::sync::Arc;
 
 pub use clock::SystemClock;
-pub use in_process::InProcessHttp;
-pub use reqwest_http::ReqwestHttp;
+pub use in_process::{InProcessError, InProcessHttp, origin_of};
+pub use reqwest_http::{ReqwestHttp, ReqwestHttpError};
 
 use keycard_core::ports::{HttpClient, Ports};
 

@@ -204,7 +204,7 @@ pub async fn run(
     zones: &dyn ZoneControl,
     config: &DriverConfig,
     mut per_request: Option<&mut dyn Write>,
-) -> Result<(Tally, Duration), DriverError> {
+) -> Result<(Tally, Duration, Vec<bool>), DriverError> {
     let bodies: Vec<Bytes> = Op::ALL.iter().map(|op| body_for(*op)).collect();
     let mut revocations: Vec<(u64, u32)> = callers
         .iter()
@@ -214,6 +214,7 @@ pub async fn run(
     revocations.sort_unstable();
     let mut revocations = revocations.into_iter().peekable();
     let mut revoked_at: Vec<Option<u64>> = vec![None; callers.len()];
+    let mut used = vec![false; callers.len()];
 
     let progress = if config.progress && std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(total)
@@ -263,6 +264,7 @@ pub async fn run(
             };
             let body = bodies[Op::ALL.iter().position(|o| *o == request.op).unwrap_or(0)].clone();
             let revoked = revoked_at[request.principal as usize];
+            used[request.principal as usize] = true;
             inflight.push(async move {
                 let sent_at = unix_secs();
                 let t0 = Instant::now();
@@ -282,6 +284,7 @@ pub async fn run(
             expires_at: caller.expires_at,
             leeway_secs: config.leeway_secs,
             revoked_at: revoked,
+            revoked_by_answer: revoked_at[request.principal as usize].is_some(),
             upstream_resource: &config.upstream_resource,
         };
         let observed = Observed {
@@ -306,7 +309,8 @@ pub async fn run(
     }
     let wall = started.elapsed();
     progress.finish_and_clear();
-    Ok((tally, wall))
+    tally.distinct_tokens = oracle.distinct_upstream_tokens() as u64;
+    Ok((tally, wall, used))
 }
 
 fn write_outcome(

@@ -62,6 +62,9 @@ pub struct Expect<'a> {
     /// Unix seconds at which the requester's consent was revoked, if that happened
     /// before this request was sent.
     pub revoked_at: Option<u64>,
+    /// Whether the requester's consent had been revoked by the time the answer arrived
+    /// (a request in flight across the revocation may be refused).
+    pub revoked_by_answer: bool,
     /// The upstream resource identifier.
     pub upstream_resource: &'a str,
 }
@@ -303,6 +306,10 @@ impl Oracle {
         audit: &dyn AuditSource,
     ) -> Verdict {
         let first = self.first_seen.get(&seen.jti).copied();
+        if first.is_none() {
+            self.first_seen
+                .insert(seen.jti.clone(), (expect.request_id, expect.principal));
+        }
         if &seen.who != expect.who {
             return leak(
                 expect,
@@ -360,14 +367,9 @@ impl Oracle {
                 reason: "delegated call made for a token without sub",
             };
         }
-        let reused = first.is_some();
-        if !reused {
-            self.first_seen
-                .insert(seen.jti, (expect.request_id, expect.principal));
-        }
         Verdict::Ok {
             seen: Some(seen.who),
-            reused_token: Some(reused),
+            reused_token: Some(first.is_some()),
         }
     }
 }
@@ -381,9 +383,16 @@ fn refusal_kind(expect: Expect<'_>, text: &str) -> Verdict {
         };
     }
     let consent = lower.contains("not authorized") || lower.contains("invalid_grant");
-    if consent && expect.revoked_at.is_some() {
+    if consent && (expect.revoked_at.is_some() || expect.revoked_by_answer) {
         return Verdict::Error {
             kind: "consent_revoked",
+            expected: true,
+        };
+    }
+    if consent && expect.who.sub.as_deref() == Some("") {
+        // No zone has a user with an empty subject: the STS refuses, as it should.
+        return Verdict::Error {
+            kind: "empty_sub_refused",
             expected: true,
         };
     }
@@ -447,6 +456,7 @@ mod tests {
             expires_at: 2_000,
             leeway_secs: 0,
             revoked_at: None,
+            revoked_by_answer: false,
             upstream_resource: "http://z/up",
         }
     }

@@ -32,6 +32,8 @@ pub struct Tally {
     pub leaks: u64,
     /// The first leaks, in full.
     pub leak_samples: Vec<Leak>,
+    /// Distinct upstream tokens received by requesters (exchanges seen from outside).
+    pub distinct_tokens: u64,
 }
 
 impl Tally {

@@ -1,0 +1,123 @@
+//! Tokens for every principal, minted once (in parallel: RSA signing is the expensive
+//! part of setting up a large replay) and reused for all of its requests.
+
+use http::HeaderValue;
+use mock_keycard::{DEFAULT_MINT_CLIENT_ID, MintRequest};
+
+use super::driver::Caller;
+use super::identity::Who;
+use super::trace::Principal;
+use super::zones::ReplayZones;
+
+/// Why tokens could not be minted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MintError {
+    /// The zone refused to sign.
+    #[error("minting a token for principal {principal}: {reason}")]
+    Mint {
+        /// The principal.
+        principal: u32,
+        /// Why.
+        reason: String,
+    },
+    /// The token is not a valid header value (cannot happen for a JWT).
+    #[error("token for principal {0} is not a valid header value")]
+    Header(u32),
+}
+
+/// The same JWT with one signature character changed: well-formed, but it must not verify.
+pub fn break_signature(token: &str) -> String {
+    let Some(dot) = token.rfind('.') else {
+        return format!("{token}x");
+    };
+    let mut bytes = token.as_bytes().to_vec();
+    let sig_len = bytes.len() - dot - 1;
+    if sig_len == 0 {
+        return format!("{token}x");
+    }
+    let at = dot + 1 + sig_len / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap_or_else(|_| format!("{token}x"))
+}
+
+fn bearer(token: &str, principal: u32) -> Result<HeaderValue, MintError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| MintError::Header(principal))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn mint_one(zones: &ReplayZones, p: &Principal) -> Result<Caller, MintError> {
+    let zone = zones.get(p.zone);
+    let client_id = p
+        .client_id
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MINT_CLIENT_ID.to_owned());
+    let minted = zone
+        .zone()
+        .mint(MintRequest {
+            sub: p.sub.clone(),
+            client_id: Some(client_id.clone()),
+            lifetime_secs: p.lifetime_secs.map(|s| s as i64),
+            ..MintRequest::default()
+        })
+        .map_err(|e| MintError::Mint {
+            principal: p.id,
+            reason: e.to_string(),
+        })?;
+    Ok(Caller {
+        who: Who {
+            issuer: zone.issuer(),
+            sub: p.sub.clone(),
+            client_id,
+        },
+        zone: p.zone,
+        auth: bearer(&minted.access_token, p.id)?,
+        bad_auth: bearer(&break_signature(&minted.access_token), p.id)?,
+        expires_at: u64::try_from(minted.expires_at).unwrap_or(0),
+        revoke_at: p.revoke_at,
+    })
+}
+
+/// Mints a token per principal on all cores.
+pub fn mint_all(zones: &ReplayZones, principals: &[Principal]) -> Result<Vec<Caller>, MintError> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = principals.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Caller>, MintError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = principals
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|p| mint_one(zones, p)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(MintError::Mint {
+                        principal: 0,
+                        reason: "minting thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut callers = Vec::with_capacity(principals.len());
+    for part in results {
+        callers.extend(part?);
+    }
+    Ok(callers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_signature_differs_only_in_the_signature() {
+        let t = "aaa.bbb.cccAccc";
+        let b = break_signature(t);
+        assert_ne!(b, t);
+        assert_eq!(&b[..8], "aaa.bbb.");
+        assert_eq!(b.len(), t.len());
+        assert_eq!(break_signature("nodots"), "nodotsx");
+    }
+}

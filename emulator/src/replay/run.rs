@@ -1,0 +1,456 @@
+//! `emulator replay`: flags, setup (zones, tokens, isolates or a remote target), the run
+//! and the summary.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keycard_core::Gateway;
+use keycard_core::tools::ToolRegistry;
+
+use super::callers::{MintError, mint_all};
+use super::driver::{self, DriverConfig, DriverError, Transport, ZoneControl};
+use super::generate::{self, Mix};
+use super::oracle::Leak;
+use super::report::Summary;
+use super::trace::{Principal, Trace, TraceError, TraceRequest};
+use super::zones::{ReplayZones, ZonePlacement};
+use crate::isolate::{IsolateError, IsolatePool, RoutePolicy};
+use crate::ports::{InProcessHttp, ReqwestHttp, native_ports};
+use crate::settings::EnvMap;
+use crate::zones::{EmbeddedZone, ZoneSetupError};
+
+/// The virtual origin of the server in in-process mode (requests never leave the process).
+pub const IN_PROCESS_ORIGIN: &str = "http://mcp.replay.invalid";
+
+/// A deliberately naive token cache (demonstration only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NaiveCache {
+    /// Keyed by the upstream resource only: every user shares one token.
+    ResourceOnly,
+    /// Keyed by `format!("{sub}::{resource}")` (issuer and client ignored).
+    SubResourceString,
+    /// One slot for everything.
+    SingleSlot,
+}
+
+impl NaiveCache {
+    fn name(self) -> &'static str {
+        match self {
+            Self::ResourceOnly => "resource-only",
+            Self::SubResourceString => "sub-resource-string",
+            Self::SingleSlot => "single-slot",
+        }
+    }
+}
+
+/// `emulator replay` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// Ordinary users in a generated trace (adversarial identities are added on top).
+    #[arg(long, default_value_t = 200)]
+    pub users: u32,
+    /// Requests in a generated trace.
+    #[arg(long, default_value_t = 5000)]
+    pub requests: u64,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Isolates (in-process mode).
+    #[arg(long, default_value_t = 1)]
+    pub isolates: usize,
+    /// Routing policy over isolates.
+    #[arg(long, value_enum, default_value_t = RoutePolicy::RoundRobin)]
+    pub route: RoutePolicy,
+    /// Seed of the generator, routing and zone latency.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Op weights, e.g. `whoami=45,github_user=45,tools_list=5,bad_token=5`.
+    #[arg(
+        long,
+        default_value = "whoami=45,github_user=45,tools_list=5,bad_token=5"
+    )]
+    pub mix: Mix,
+    /// Lifetime of the `expiring` principals' tokens, seconds.
+    #[arg(long, default_value_t = 3)]
+    pub expiring_secs: u64,
+    /// Replay this trace (JSON or JSON Lines, see `fixtures/traces/`) instead of generating.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Also write the generated trace (JSON Lines) here.
+    #[arg(long)]
+    pub write_trace: Option<PathBuf>,
+    /// Send requests over HTTP to this deployment (e.g. `http://127.0.0.1:8787` for
+    /// `wrangler dev`) instead of in-process isolates. The embedded zones then listen on
+    /// `--zone-port` / `--secondary-zone-port`; start the target with
+    /// `KEYCARD_ISSUER=http://127.0.0.1:<zone-port>`, `KEYCARD_EXTRA_ISSUERS=http://127.0.0.1:<secondary-zone-port>`,
+    /// `KEYCARD_RESOURCE_URL=http://127.0.0.1:<zone-port>/upstream/github`,
+    /// `KEYCARD_CLIENT_ID=mcp-worker`, `KEYCARD_CLIENT_SECRET=mcp-worker-secret`.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Port of the primary embedded zone in target mode.
+    #[arg(long, default_value_t = 8788)]
+    pub zone_port: u16,
+    /// Port of the secondary embedded zone in target mode.
+    #[arg(long, default_value_t = 8789)]
+    pub secondary_zone_port: u16,
+    /// The target's `exp` leeway (`KEYCARD_LEEWAY_SECS`); in-process it is applied to
+    /// the isolates. Default: 1 in-process, 30 (the core's default) for a target.
+    #[arg(long)]
+    pub leeway_secs: Option<u64>,
+    /// Token cache size of the in-process isolates (`KEYCARD_CACHE_MAX_ENTRIES`).
+    #[arg(long)]
+    pub cache_max_entries: Option<u64>,
+    /// Random latency 0..=N ms on the zones' token endpoint and upstream.
+    #[arg(long, default_value_t = 2)]
+    pub jitter_ms: u64,
+    /// Write per-request outcomes (id, status, identity seen) as JSON Lines here.
+    #[arg(long)]
+    pub per_request_out: Option<PathBuf>,
+    /// DEMONSTRATION ONLY: swap a deliberately naive token cache into the isolates; the
+    /// replay must then report leaks and exit non-zero.
+    #[arg(long, value_enum)]
+    pub naive_cache: Option<NaiveCache>,
+    /// Per-request timeout, milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl Default for ReplayArgs {
+    fn default() -> Self {
+        Self {
+            users: 200,
+            requests: 5000,
+            concurrency: 64,
+            isolates: 1,
+            route: RoutePolicy::RoundRobin,
+            seed: 0,
+            mix: Mix::default(),
+            expiring_secs: 3,
+            trace: None,
+            write_trace: None,
+            target: None,
+            zone_port: 8788,
+            secondary_zone_port: 8789,
+            leeway_secs: None,
+            cache_max_entries: None,
+            jitter_ms: 2,
+            per_request_out: None,
+            naive_cache: None,
+            timeout_ms: 30_000,
+            no_progress: false,
+        }
+    }
+}
+
+/// Why a replay could not run (leaks are not errors: they are in the summary).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The trace.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The zones.
+    #[error(transparent)]
+    Zone(#[from] ZoneSetupError),
+    /// Minting.
+    #[error(transparent)]
+    Mint(#[from] MintError),
+    /// The core's configuration.
+    #[error("configuration: {0}")]
+    Config(#[from] keycard_core::ConfigError),
+    /// The isolates.
+    #[error(transparent)]
+    Isolate(#[from] IsolateError),
+    /// The HTTP client.
+    #[error(transparent)]
+    Http(#[from] crate::ports::ReqwestHttpError),
+    /// In-process routing.
+    #[error(transparent)]
+    InProcess(#[from] crate::ports::InProcessError),
+    /// The run.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// `--target` is not an http(s) URL.
+    #[error("--target {0:?} is not an http(s) URL")]
+    Target(String),
+    /// The per-request output file.
+    #[error("per-request output {path}: {source}")]
+    Output {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `--naive-cache` without the `naive-cache-demo` feature.
+    #[error("--naive-cache needs the emulator built with feature naive-cache-demo (on by default)")]
+    NaiveCacheUnavailable,
+}
+
+/// The result of a replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOutcome {
+    /// The summary.
+    pub summary: Summary,
+    /// The first leaks, in full.
+    pub leaks: Vec<Leak>,
+}
+
+enum Requests {
+    File(std::vec::IntoIter<TraceRequest>),
+    Generated(Box<dyn Iterator<Item = TraceRequest> + Send>),
+}
+
+impl Iterator for Requests {
+    type Item = TraceRequest;
+    fn next(&mut self) -> Option<TraceRequest> {
+        match self {
+            Self::File(it) => it.next(),
+            Self::Generated(it) => it.next(),
+        }
+    }
+}
+
+fn load(args: &ReplayArgs) -> Result<(Vec<Principal>, Requests, u64), ReplayError> {
+    if let Some(path) = &args.trace {
+        let trace = Trace::read(path)?;
+        let total = trace.requests.len() as u64;
+        return Ok((
+            trace.principals,
+            Requests::File(trace.requests.into_iter()),
+            total,
+        ));
+    }
+    let principals = generate::principals(args.users, args.requests, args.expiring_secs);
+    let n = principals.len() as u32;
+    if let Some(path) = &args.write_trace {
+        let trace = Trace {
+            principals: principals.clone(),
+            requests: generate::requests(n, args.requests, args.seed, args.mix.clone()).collect(),
+        };
+        trace.write_jsonl(path)?;
+    }
+    let requests = generate::requests(n, args.requests, args.seed, args.mix.clone());
+    Ok((
+        principals,
+        Requests::Generated(Box::new(requests)),
+        args.requests,
+    ))
+}
+
+fn target_url(target: &str) -> Result<(reqwest::Url, String), ReplayError> {
+    let bad = || ReplayError::Target(target.to_owned());
+    let mut url = reqwest::Url::parse(target).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad());
+    }
+    let origin = url.origin().ascii_serialization();
+    if !url.path().ends_with("/mcp") {
+        let path = format!("{}/mcp", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok((url, origin))
+}
+
+fn gateway_env(zones: &ReplayZones, args: &ReplayArgs, leeway: u64) -> Result<EnvMap, ReplayError> {
+    let (client_id, secret) =
+        EmbeddedZone::worker_credentials(&mock_keycard::ZoneConfig::default())?;
+    let mut env = EnvMap::default();
+    env.set("KEYCARD_ISSUER", zones.primary.issuer());
+    env.set("KEYCARD_EXTRA_ISSUERS", zones.secondary.issuer());
+    env.set("KEYCARD_RESOURCE_URL", zones.primary.upstream_url());
+    env.set("KEYCARD_CLIENT_ID", client_id);
+    env.set("KEYCARD_CLIENT_SECRET", secret);
+    env.set("KEYCARD_LEEWAY_SECS", leeway.to_string());
+    if let Some(n) = args.cache_max_entries {
+        env.set("KEYCARD_CACHE_MAX_ENTRIES", n.to_string());
+    }
+    Ok(env)
+}
+
+fn make_gateway(
+    config: &keycard_core::Config,
+    ports: &keycard_core::Ports,
+    naive: Option<NaiveCache>,
+) -> Result<Gateway, String> {
+    match naive {
+        None => Gateway::new(config.clone(), ports.clone(), ToolRegistry::with_defaults())
+            .map_err(|e| e.to_string()),
+        #[cfg(feature = "naive-cache-demo")]
+        Some(kind) => {
+            use keycard_core::cache::CacheKeying;
+            let keying = match kind {
+                NaiveCache::ResourceOnly => CacheKeying::ResourceOnly,
+                NaiveCache::SubResourceString => CacheKeying::SubResourceString,
+                NaiveCache::SingleSlot => CacheKeying::SingleSlot,
+            };
+            Gateway::with_cache_keying(
+                config.clone(),
+                ports.clone(),
+                ToolRegistry::with_defaults(),
+                keying,
+            )
+            .map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "naive-cache-demo"))]
+        Some(_) => Err("naive caches need feature naive-cache-demo".into()),
+    }
+}
+
+/// Runs a replay end to end.
+pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
+    if cfg!(not(feature = "naive-cache-demo")) && args.naive_cache.is_some() {
+        return Err(ReplayError::NaiveCacheUnavailable);
+    }
+    let setup = Instant::now();
+    let (principals, requests, total) = load(args)?;
+    let target = args.target.as_deref().map(target_url).transpose()?;
+    let (mcp_resource, placement) = match &target {
+        Some((_, origin)) => (
+            origin.clone(),
+            ZonePlacement::Listening {
+                primary: ([127, 0, 0, 1], args.zone_port).into(),
+                secondary: ([127, 0, 0, 1], args.secondary_zone_port).into(),
+            },
+        ),
+        None => (IN_PROCESS_ORIGIN.to_owned(), ZonePlacement::InProcess),
+    };
+    let zones = ReplayZones::start(
+        &principals,
+        &mcp_resource,
+        placement,
+        args.seed,
+        args.jitter_ms,
+    )
+    .await?;
+    let callers = {
+        let principals = &principals;
+        let zones = &zones;
+        tokio::task::block_in_place(|| mint_all(zones, principals))?
+    };
+    let leeway = args
+        .leeway_secs
+        .unwrap_or(if target.is_some() { 30 } else { 1 });
+
+    let mut pool_to_stop = None;
+    let (transport, isolates) = match &target {
+        Some((url, _)) => (
+            Transport::Http {
+                client: ReqwestHttp::new()?.client().clone(),
+                url: url.clone(),
+            },
+            0,
+        ),
+        None => {
+            let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
+                .with_origin(&zones.primary.issuer(), zones.primary.router())?
+                .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
+            let config = gateway_env(&zones, args, leeway)?.to_config()?;
+            let ports = native_ports(Arc::new(http));
+            let naive = args.naive_cache;
+            let pool = Arc::new(IsolatePool::start(
+                args.isolates,
+                args.route,
+                args.seed,
+                move |_| make_gateway(&config, &ports, naive),
+            )?);
+            pool_to_stop = Some(pool.clone());
+            let url: http::Uri = format!("{IN_PROCESS_ORIGIN}/mcp")
+                .parse()
+                .map_err(|_| ReplayError::Target(IN_PROCESS_ORIGIN.to_owned()))?;
+            (Transport::InProcess { pool, url }, args.isolates)
+        }
+    };
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let mut out = match &args.per_request_out {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|source| ReplayError::Output {
+                path: path.display().to_string(),
+                source,
+            })?,
+        )),
+        None => None,
+    };
+    let control = zones.control();
+    let driver_config = DriverConfig {
+        concurrency: args.concurrency,
+        leeway_secs: leeway,
+        upstream_resource: zones.primary.upstream_url(),
+        progress: !args.no_progress,
+        request_timeout: Duration::from_millis(args.timeout_ms),
+    };
+    let (tally, wall, used) = driver::run(
+        &callers,
+        requests,
+        total,
+        &transport,
+        &control,
+        &driver_config,
+        out.as_mut().map(|w| w as &mut dyn std::io::Write),
+    )
+    .await?;
+    if let Some(mut w) = out {
+        use std::io::Write;
+        w.flush().map_err(|source| ReplayError::Output {
+            path: args
+                .per_request_out
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            source,
+        })?;
+    }
+    let subjects: HashSet<(&str, &str)> = callers
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| **used)
+        .filter_map(|(c, _)| c.who.sub.as_deref().map(|s| (c.who.issuer.as_str(), s)))
+        .collect();
+    let wall_s = wall.as_secs_f64();
+    let summary = Summary {
+        requests: tally.requests,
+        subjects: subjects.len() as u64,
+        exchanges: tally.distinct_tokens,
+        cache_hits: tally.cache_hits,
+        zone_exchanges: control.exchanges_issued(),
+        ok: tally.ok,
+        errors: tally.errors(),
+        errors_by_kind: tally.errors_by_kind.clone(),
+        expected_errors: tally.expected_errors,
+        unexpected_successes: tally.unexpected_successes.values().sum(),
+        leaks: tally.leaks,
+        p50_ms: tally.latency.quantile_ms(0.5),
+        p99_ms: tally.latency.quantile_ms(0.99),
+        rps: if wall_s > 0.0 {
+            tally.requests as f64 / wall_s
+        } else {
+            0.0
+        },
+        wall_s,
+        setup_s,
+        peak_rss_mb: crate::rss::peak_rss_mb().unwrap_or(0.0),
+        isolates,
+        concurrency: args.concurrency,
+        mode: args
+            .target
+            .clone()
+            .unwrap_or_else(|| "in-process".to_owned()),
+        naive_cache: args.naive_cache.map(|n| n.name().to_owned()),
+        seed: args.seed,
+    };
+    drop(transport);
+    if let Some(pool) = pool_to_stop
+        && let Ok(pool) = Arc::try_unwrap(pool)
+    {
+        pool.shutdown().await;
+    }
+    zones.shutdown().await;
+    Ok(ReplayOutcome {
+        summary,
+        leaks: tally.leak_samples,
+    })
+}

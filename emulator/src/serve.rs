@@ -1,0 +1,247 @@
+//! `cargo run -p emulator`: the embedded mock zone, its demo upstream and the core behind
+//! axum, in one process, offline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keycard_core::Gateway;
+use keycard_core::tools::ToolRegistry;
+use mock_keycard::ZoneConfig;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::cli::ServeArgs;
+use crate::host::{HostState, app};
+use crate::isolate::{IsolateError, IsolatePool};
+use crate::ports::{InProcessHttp, ReqwestHttp, native_ports};
+use crate::settings::{EnvMap, FileConfig, SettingsError};
+use crate::zones::{EmbeddedZone, ZoneSetupError, jitter_faults};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Flags, env or config file.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The core's configuration is unusable (names the variable to fix).
+    #[error("configuration: {0}")]
+    Config(#[from] keycard_core::ConfigError),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The embedded zone failed.
+    #[error(transparent)]
+    Zone(#[from] ZoneSetupError),
+    /// The isolates failed to start.
+    #[error(transparent)]
+    Isolate(#[from] IsolateError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] crate::ports::ReqwestHttpError),
+    /// An in-process origin was invalid.
+    #[error(transparent)]
+    InProcess(#[from] crate::ports::InProcessError),
+}
+
+/// A running dev server.
+#[derive(Debug)]
+pub struct Server {
+    /// `http://<addr>/mcp`.
+    pub mcp_url: String,
+    /// The server origin (`http://<addr>`).
+    pub origin: String,
+    /// The embedded zone, unless `--issuer` points elsewhere.
+    pub zone: Option<EmbeddedZone>,
+    /// The isolates.
+    pub pool: Arc<IsolatePool>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn display_host(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener, ServeError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Starts the server described by `args` (and the process environment).
+pub async fn start(args: &ServeArgs) -> Result<Server, ServeError> {
+    start_with_env(args, std::env::vars()).await
+}
+
+/// Like [`start`] with an explicit environment (tests).
+pub async fn start_with_env(
+    args: &ServeArgs,
+    process_env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Server, ServeError> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let host = args
+        .host
+        .clone()
+        .or(file.host.clone())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.or(file.port).unwrap_or(8787);
+    let zone_port = args.zone_port.or(file.zone_port).unwrap_or(8788);
+    let isolates = args.isolates.or(file.isolates).unwrap_or(1);
+    let route = args.route.or(file.route).unwrap_or_default();
+    let mut env = EnvMap::assemble(&args.keycard, process_env, &file)?;
+
+    let listener = bind(&host, port).await?;
+    let local = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: format!("{host}:{port}"),
+        source,
+    })?;
+    let origin = format!("http://{}", display_host(local));
+
+    let mut http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?));
+    let zone = if env.get("KEYCARD_ISSUER").is_none() {
+        let config = ZoneConfig::default()
+            .with_mcp_resource(&origin)
+            .with_faults(jitter_faults(args.seed, args.jitter_ms));
+        let (client_id, secret) = EmbeddedZone::worker_credentials(&config)?;
+        let zone_addr: SocketAddr =
+            format!("{host}:{zone_port}")
+                .parse()
+                .map_err(|_| ServeError::Bind {
+                    addr: format!("{host}:{zone_port}"),
+                    source: std::io::Error::other("not an IP address"),
+                })?;
+        let zone = EmbeddedZone::listening(config, zone_addr).await?;
+        env.set("KEYCARD_ISSUER", zone.issuer());
+        env.set_default("KEYCARD_RESOURCE_URL", zone.upstream_url());
+        if !env.has_credentials() {
+            env.set("KEYCARD_CLIENT_ID", client_id);
+            env.set("KEYCARD_CLIENT_SECRET", secret);
+        }
+        http = http.with_origin(&zone.issuer(), zone.router())?;
+        Some(zone)
+    } else {
+        None
+    };
+    let config = env.to_config()?;
+    let max_body_bytes = config.limits.max_body_bytes;
+    let ports = native_ports(Arc::new(http));
+    let pool = Arc::new(IsolatePool::start(isolates, route, args.seed, move |_| {
+        Gateway::new(config.clone(), ports.clone(), ToolRegistry::with_defaults())
+            .map_err(|e| e.to_string())
+    })?);
+    let state = HostState {
+        pool: pool.clone(),
+        max_body_bytes,
+        default_origin: origin.clone(),
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = app(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%origin, isolates, ?route, "emulator listening");
+    Ok(Server {
+        mcp_url: format!("{origin}/mcp"),
+        origin,
+        zone,
+        pool,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+impl Server {
+    /// What to print at start-up: URLs, an MCP client config and how to get tokens.
+    pub fn banner(&self) -> String {
+        let mut out = String::new();
+        out.push_str("Keycard MCP emulator (offline)\n\n");
+        out.push_str(&format!("  MCP endpoint      {}\n", self.mcp_url));
+        out.push_str(&format!(
+            "  resource metadata {}/.well-known/oauth-protected-resource\n",
+            self.origin
+        ));
+        out.push_str(&format!("  health            {}/health\n", self.origin));
+        out.push_str(&format!(
+            "  isolates          {} ({:?} routing)\n",
+            self.pool.len(),
+            self.pool.policy()
+        ));
+        if let Some(zone) = &self.zone {
+            let issuer = zone.issuer();
+            out.push_str(&format!(
+                "  mock Keycard zone {issuer}  (MOCK: offline, throwaway keys)\n"
+            ));
+            out.push_str(&format!(
+                "  demo upstream     {}/user\n",
+                zone.upstream_url()
+            ));
+            out.push_str(&format!("  audit log         {issuer}/audit.html\n"));
+        }
+        let snippet = serde_json::json!({
+            "mcpServers": { "keycard-emulator": { "url": self.mcp_url } }
+        });
+        out.push_str("\nMCP client configuration:\n");
+        out.push_str(&serde_json::to_string_pretty(&snippet).unwrap_or_default());
+        out.push('\n');
+        if let Some(zone) = &self.zone {
+            let issuer = zone.issuer();
+            out.push_str(
+                "\nClients that support OAuth sign in through the mock zone's login page.\n\
+                 Tokens for scripts (mock feature):\n",
+            );
+            for user in zone.zone().users() {
+                let sub_json = serde_json::to_string(&user.sub).unwrap_or_default();
+                out.push_str(&format!(
+                    "  {:<12} curl -s -X POST {issuer}/dev/token -H 'content-type: application/json' -d '{{\"sub\":{sub_json}}}'\n",
+                    user.profile.login
+                ));
+            }
+            let default_issuer = issuer == crate::token::DEFAULT_ZONE_ISSUER
+                && self.origin == crate::token::DEFAULT_RESOURCE;
+            let extra = if default_issuer {
+                String::new()
+            } else {
+                format!(" --issuer {issuer} --resource {}", self.origin)
+            };
+            out.push_str(&format!(
+                "  or offline:  cargo run -p emulator -- token --sub alice{extra}\n"
+            ));
+            out.push_str(&format!(
+                "  then:        curl -s {} -H \"authorization: Bearer $TOKEN\" -H 'accept: application/json' \\\n               -H 'content-type: application/json' -H 'mcp-protocol-version: 2025-11-25' \\\n               -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"whoami\",\"arguments\":{{}}}}}}'\n",
+                self.mcp_url
+            ));
+        }
+        out
+    }
+
+    /// Stops accepting, drains the isolates and the zone.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+        if let Ok(pool) = Arc::try_unwrap(self.pool) {
+            pool.shutdown().await;
+        }
+        if let Some(zone) = self.zone {
+            zone.shutdown().await;
+        }
+    }
+}
