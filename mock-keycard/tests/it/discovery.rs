@@ -1,0 +1,127 @@
+//! Discovery documents, JWKS shape, key rotation with grace removal.
+
+use std::time::Duration;
+
+use mock_keycard::{MockKeycard, ZoneConfig, thumbprint};
+use serde_json::Value;
+
+use crate::helpers::{
+    ISSUER, MCP, UPSTREAM, call, exchange_pairs, form, get, json_post, normalise_ports, user_token,
+    zone,
+};
+
+#[tokio::test]
+async fn discovery_documents_over_a_socket_match_the_snapshot() {
+    let server = MockKeycard::start(ZoneConfig::default())
+        .await
+        .expect("start");
+    assert!(server.issuer().starts_with("http://127.0.0.1:"));
+    assert!(!server.issuer().ends_with('/'));
+    let http = reqwest::Client::new();
+    let mut documents = Vec::new();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let response = http.get(server.url(path)).send().await.expect("GET");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.as_bytes()),
+            Some(&b"*"[..])
+        );
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["issuer"], server.issuer());
+        documents.push(body);
+    }
+    assert_eq!(documents[0], documents[1]);
+    let normalised: Value =
+        serde_json::from_str(&normalise_ports(&documents[0].to_string())).expect("json");
+    insta::assert_json_snapshot!("discovery", normalised);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn jwks_has_one_rs256_key_with_thumbprint_kid() {
+    let zone = zone();
+    let reply = call(&zone, get("/.well-known/jwks.json")).await;
+    assert_eq!(reply.status, 200);
+    let mut jwks = reply.json();
+    let key = &jwks["keys"][0];
+    let parsed: mock_keycard::Jwk = serde_json::from_value(key.clone()).expect("jwk");
+    assert_eq!(parsed.kid.as_deref(), Some(thumbprint(&parsed).as_str()));
+    assert_eq!(parsed.kid.as_deref(), Some(zone.current_kid().as_str()));
+    jwks["keys"][0]["n"] = Value::String("[n]".into());
+    jwks["keys"][0]["kid"] = Value::String("[kid]".into());
+    insta::assert_json_snapshot!("jwks_shape", jwks);
+}
+
+#[tokio::test]
+async fn rotation_publishes_new_key_keeps_old_for_grace_then_removes_it() {
+    let zone = mock_keycard::Zone::new(
+        ZoneConfig::default().with_key_grace(Duration::from_millis(300)),
+        ISSUER,
+    )
+    .expect("zone");
+    let old_kid = zone.current_kid();
+    let old_token = user_token(&zone, "alice");
+
+    let reply = call(&zone, json_post("/admin/rotate", &serde_json::json!({}))).await;
+    assert_eq!(reply.status, 200);
+    let rotation = reply.json();
+    assert_eq!(rotation["retired_kid"], old_kid.as_str());
+    let new_kid = rotation["new_kid"].as_str().expect("new kid").to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(zone.current_kid(), new_kid);
+
+    let jwks = call(&zone, get("/.well-known/jwks.json")).await.json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
+
+    // New tokens carry the new kid; the old token still exchanges during the grace period.
+    let new_token = user_token(&zone, "alice");
+    let header = mock_keycard::jwt::decode(&new_token)
+        .expect("decode")
+        .header;
+    assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
+    let pairs = exchange_pairs(&old_token, UPSTREAM);
+    let reply = call(
+        &zone,
+        form("/token", &pairs, Some(("mcp-worker", "mcp-worker-secret"))),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let jwks = call(&zone, get("/.well-known/jwks.json")).await.json();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+    assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str());
+    let reply = call(
+        &zone,
+        form("/token", &pairs, Some(("mcp-worker", "mcp-worker-secret"))),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"], "invalid_grant");
+    assert!(
+        reply.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown signing key")
+    );
+    let fresh = exchange_pairs(&new_token, UPSTREAM);
+    let reply = call(
+        &zone,
+        form("/token", &fresh, Some(("mcp-worker", "mcp-worker-secret"))),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(MCP, zone.mcp_resource());
+}

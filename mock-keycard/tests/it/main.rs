@@ -1,0 +1,12 @@
+//! Integration tests for mock-keycard: one binary, one module per concern.
+
+mod helpers;
+
+mod audit;
+mod authcode;
+mod cli;
+mod discovery;
+mod exchange;
+mod faults;
+mod private_key_jwt;
+mod upstream;

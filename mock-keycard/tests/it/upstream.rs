@@ -1,0 +1,196 @@
+//! The demo upstream: ground-truth identity, refusals, peer zones ("same sub at two issuers").
+
+use std::collections::BTreeMap;
+
+use http::header;
+use mock_keycard::{Audience, MintRequest, MockKeycard, PeerConfig, Zone, ZoneConfig};
+use serde_json::Value;
+
+use crate::helpers::{ISSUER, UPSTREAM, basic, call, exchange_pairs, form, user_token, zone};
+
+fn user_request(token: Option<&str>) -> http::Request<axum::body::Body> {
+    let mut builder = http::Request::get("/upstream/github/user");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(axum::body::Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn upstream_refuses_every_token_it_did_not_issue_for_itself() {
+    let zone = zone();
+    let mint = |req: MintRequest| zone.mint(req).expect("mint").access_token;
+    let for_upstream = |req: MintRequest| {
+        mint(MintRequest {
+            sub: Some("alice".into()),
+            audience: Some(Audience::One(UPSTREAM.into())),
+            ..req
+        })
+    };
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("garbage", Some("garbage".into())),
+        ("mcp_audience", Some(user_token(&zone, "alice"))),
+        (
+            "expired",
+            Some(for_upstream(MintRequest {
+                lifetime_secs: Some(-1),
+                ..Default::default()
+            })),
+        ),
+        (
+            "other_zone_key",
+            Some(for_upstream(MintRequest {
+                key: Some("other-zone".into()),
+                kid: Some(zone.current_kid()),
+                ..Default::default()
+            })),
+        ),
+        (
+            "untrusted_issuer",
+            Some(for_upstream(MintRequest {
+                extra_claims: [("iss".to_owned(), Value::from("http://127.0.0.1:1"))]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            })),
+        ),
+        (
+            "no_sub",
+            Some(mint(MintRequest {
+                audience: Some(Audience::One(UPSTREAM.into())),
+                ..Default::default()
+            })),
+        ),
+    ];
+    let mut bodies = BTreeMap::new();
+    for (name, token) in cases {
+        let reply = call(&zone, user_request(token.as_deref())).await;
+        assert_eq!(reply.status, 401, "{name}: {}", reply.text);
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+        bodies.insert(name, reply.json());
+    }
+    insta::assert_json_snapshot!("upstream_error_bodies", bodies);
+    // A dev-minted token for the upstream is accepted but is not in the audit log.
+    let reply = call(
+        &zone,
+        user_request(Some(&for_upstream(MintRequest::default()))),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["keycard"]["audited"], false);
+}
+
+async fn exchange_at(
+    zone: &MockKeycard,
+    sub: &str,
+    http: &reqwest::Client,
+    resource: &str,
+) -> String {
+    let subject = zone
+        .zone()
+        .mint(MintRequest {
+            sub: Some(sub.into()),
+            ..Default::default()
+        })
+        .expect("mint")
+        .access_token;
+    let response = http
+        .post(format!("{}/token", zone.issuer()))
+        .header(
+            header::AUTHORIZATION,
+            basic("mcp-worker", "mcp-worker-secret"),
+        )
+        .form(&exchange_pairs(&subject, resource))
+        .send()
+        .await
+        .expect("exchange");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test]
+async fn same_sub_at_two_issuers_is_told_apart_by_the_upstream() {
+    let a = MockKeycard::start(ZoneConfig::default())
+        .await
+        .expect("zone a");
+    let b = MockKeycard::start(ZoneConfig::default().with_upstream_url(a.upstream_url()))
+        .await
+        .expect("zone b");
+    assert_eq!(b.upstream_url(), a.upstream_url());
+    let http = reqwest::Client::new();
+    let from_a = exchange_at(&a, "alice", &http, &a.upstream_url()).await;
+    let from_b = exchange_at(&b, "alice", &http, &a.upstream_url()).await;
+    let get_user = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/user", a.upstream_url());
+        async move {
+            let response = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("upstream");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.expect("json"),
+            )
+        }
+    };
+    let (status, body) = get_user(from_b.clone()).await;
+    assert_eq!(status, 401, "untrusted before trust_peer: {body}");
+    a.zone().trust_peer(&b.zone());
+    let (status_a, seen_a) = get_user(from_a).await;
+    let (status_b, seen_b) = get_user(from_b.clone()).await;
+    assert_eq!((status_a, status_b), (200, 200));
+    assert_eq!(seen_a["keycard"]["sub"], "alice");
+    assert_eq!(seen_b["keycard"]["sub"], "alice");
+    assert_eq!(seen_a["keycard"]["iss"], a.issuer());
+    assert_eq!(seen_b["keycard"]["iss"], b.issuer());
+    assert_eq!(seen_b["keycard"]["audited"], true);
+    assert_ne!(seen_a["keycard"]["jti"], seen_b["keycard"]["jti"]);
+
+    // A third zone trusting b through configuration fetches b's JWKS over HTTP.
+    let mut config = ZoneConfig::default().with_upstream_url(a.upstream_url());
+    config.peers.push(PeerConfig {
+        issuer: b.issuer(),
+        jwks_uri: format!("{}/.well-known/jwks.json", b.issuer()),
+    });
+    let c = Zone::new(config, ISSUER).expect("zone c");
+    let reply = call(&c, user_request(Some(&from_b))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["keycard"]["iss"], b.issuer());
+    assert_eq!(reply.json()["keycard"]["audited"], false);
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn exchanged_token_expires_at_the_upstream() {
+    let mut config = ZoneConfig::default();
+    config.lifetimes.upstream_token_secs = 1;
+    let zone = Zone::new(config, ISSUER).expect("zone");
+    let subject = user_token(&zone, "alice");
+    let reply = call(
+        &zone,
+        form(
+            "/token",
+            &exchange_pairs(&subject, UPSTREAM),
+            Some(("mcp-worker", "mcp-worker-secret")),
+        ),
+    )
+    .await;
+    let token = reply.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(call(&zone, user_request(Some(&token))).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let reply = call(&zone, user_request(Some(&token))).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["reason"], "token expired");
+}
