@@ -133,7 +133,7 @@ struct Counters {
     invalidations: AtomicU64,
 }
 
-struct Shared_ {
+struct CacheInner {
     state: Mutex<State>,
     counters: Counters,
     clock: Arc<dyn Clock>,
@@ -143,7 +143,7 @@ struct Shared_ {
 
 /// The isolate-wide upstream token cache. Cheap to share behind an `Arc`.
 pub struct TokenCache {
-    shared: Arc<Shared_>,
+    shared: Arc<CacheInner>,
     #[cfg(feature = "naive-cache-demo")]
     keying: CacheKeying,
 }
@@ -161,7 +161,7 @@ impl TokenCache {
     pub fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
         let capacity = NonZeroUsize::new(config.max_entries).unwrap_or(NonZeroUsize::MIN);
         Self {
-            shared: Arc::new(Shared_ {
+            shared: Arc::new(CacheInner {
                 state: Mutex::new(State {
                     entries: LruCache::new(capacity),
                     inflight: HashMap::new(),
@@ -213,7 +213,8 @@ impl TokenCache {
 
     /// The cached token for `key`, or the result of `exchange` (shared with every
     /// concurrent caller for the same key). `exchange` is only called on a miss with no
-    /// exchange already in flight.
+    /// exchange already in flight. It is called while the cache's lock is held, so it must
+    /// only build the (lazy) future and not touch this cache.
     pub async fn get_or_exchange<F>(
         &self,
         key: &CacheKey,
@@ -321,7 +322,7 @@ impl TokenCache {
     }
 }
 
-impl Shared_ {
+impl CacheInner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent data (every critical section
         // is a few map operations), so a poisoned lock is still usable.
