@@ -254,7 +254,7 @@ pub fn check_header(header: &Map<String, Value>) -> Result<JwsAlg, JwtError> {
     let alg = match JwsAlg::from_name(alg) {
         Some(alg) => alg,
         None if alg.eq_ignore_ascii_case("none") => return Err(JwtError::AlgNone),
-        None if alg.len() >= 2 && alg[..2].eq_ignore_ascii_case("HS") => {
+        None if alg.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) => {
             return Err(JwtError::AlgHmac);
         }
         None => return Err(JwtError::AlgNotAllowed),
@@ -573,6 +573,9 @@ mod tests {
             (json!("HS512"), JwtError::AlgHmac),
             (json!("RS384"), JwtError::AlgNotAllowed),
             (json!("EdDSA"), JwtError::AlgNotAllowed),
+            // A multi-byte first character must not split a char boundary (no panic).
+            (json!("\u00e9S256"), JwtError::AlgNotAllowed),
+            (json!("H"), JwtError::AlgNotAllowed),
             (json!(42), JwtError::MissingAlg),
         ] {
             let h = with(good_header(), "alg", alg.clone());
