@@ -215,7 +215,9 @@ impl Oracle {
                 expected: false,
             };
         };
-        let verdict = self.judge_result(expect, &body, audit).await;
+        let verdict = self
+            .judge_result(expect, &body, may_be_expired, audit)
+            .await;
         if expired && matches!(verdict, Verdict::Ok { .. }) {
             return Verdict::UnexpectedSuccess {
                 reason: "expired token accepted",
@@ -228,6 +230,7 @@ impl Oracle {
         &mut self,
         expect: Expect<'_>,
         body: &Value,
+        may_be_expired: bool,
         audit: &dyn AuditSource,
     ) -> Verdict {
         let Some(result) = body.get("result") else {
@@ -283,7 +286,7 @@ impl Oracle {
             }
             Op::GithubUser => {
                 if is_error {
-                    return refusal_kind(expect, &identity::text(result));
+                    return refusal_kind(expect, &identity::text(result), may_be_expired);
                 }
                 let Some(seen) = identity::structured(result)
                     .as_ref()
@@ -374,7 +377,7 @@ impl Oracle {
     }
 }
 
-fn refusal_kind(expect: Expect<'_>, text: &str) -> Verdict {
+fn refusal_kind(expect: Expect<'_>, text: &str, may_be_expired: bool) -> Verdict {
     let lower = text.to_lowercase();
     if expect.who.sub.is_none() && lower.contains("no subject") {
         return Verdict::Error {
@@ -386,6 +389,13 @@ fn refusal_kind(expect: Expect<'_>, text: &str) -> Verdict {
     if consent && (expect.revoked_at.is_some() || expect.revoked_by_answer) {
         return Verdict::Error {
             kind: "consent_revoked",
+            expected: true,
+        };
+    }
+    if consent && may_be_expired && lower.contains("expired") {
+        // The server's leeway let the token in; the STS (no leeway) found it expired.
+        return Verdict::Error {
+            kind: "expired_subject_token",
             expected: true,
         };
     }

@@ -1,0 +1,112 @@
+//! `emulator replay` end to end: in-process, naive caches, and target mode over HTTP.
+
+use emulator::cli::ServeArgs;
+use emulator::replay::{NaiveCache, ReplayArgs, run};
+use emulator::settings::KeycardArgs;
+
+use crate::helpers::free_port;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_replay_has_no_leaks_and_uses_the_cache() {
+    let args = ReplayArgs {
+        users: 200,
+        requests: 5_000,
+        concurrency: 128,
+        isolates: 4,
+        seed: 7,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.requests, 5_000);
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.unexpected_successes, 0, "{s:?}");
+    assert!(s.exchanges > 0 && s.cache_hits > 0, "{s:?}");
+    assert_eq!(s.zone_exchanges, Some(s.exchanges), "{s:?}");
+    assert!(s.subjects > 200, "{s:?}");
+    // every non-success is a refusal that was due (no sub, bad token, empty sub, ...)
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    assert!(s.errors_by_kind.get("no_subject").copied().unwrap_or(0) > 0);
+    assert!(s.errors_by_kind.get("bad_token").copied().unwrap_or(0) > 0);
+}
+
+async fn naive(kind: NaiveCache) -> u64 {
+    let args = ReplayArgs {
+        users: 40,
+        requests: 1_500,
+        concurrency: 64,
+        isolates: 2,
+        seed: 3,
+        naive_cache: Some(kind),
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    run(&args).await.unwrap().summary.leaks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_naive_cache_is_caught_leaking() {
+    for kind in [
+        NaiveCache::ResourceOnly,
+        NaiveCache::SubResourceString,
+        NaiveCache::SingleSlot,
+    ] {
+        let leaks = naive(kind).await;
+        assert!(leaks > 0, "{kind:?} was not caught");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_mode_replays_over_http_against_a_listening_emulator() {
+    let zone_port = free_port();
+    let secondary_port = free_port();
+    let zone = format!("http://127.0.0.1:{zone_port}");
+    let args = ServeArgs {
+        port: Some(0),
+        keycard: KeycardArgs {
+            issuer: Some(zone.clone()),
+            extra_issuers: Some(format!("http://127.0.0.1:{secondary_port}")),
+            resource_url: Some(format!("{zone}/upstream/github")),
+            client_id: Some("mcp-worker".into()),
+            client_secret: Some("mcp-worker-secret".into()),
+            leeway_secs: Some(1),
+            ..KeycardArgs::default()
+        },
+        isolates: Some(2),
+        ..ServeArgs::default()
+    };
+    let server = emulator::serve::start_with_env(&args, Vec::new())
+        .await
+        .unwrap();
+    assert!(server.zone.is_none());
+    let out = std::env::temp_dir().join(format!("emu-target-{}.jsonl", std::process::id()));
+    let replay = ReplayArgs {
+        users: 30,
+        requests: 600,
+        concurrency: 16,
+        target: Some(server.origin.clone()),
+        zone_port,
+        secondary_zone_port: secondary_port,
+        leeway_secs: Some(1),
+        per_request_out: Some(out.clone()),
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&replay).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.requests, 600);
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert!(s.exchanges > 0 && s.cache_hits > 0, "{s:?}");
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    assert_eq!(s.mode, server.origin);
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 600);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(
+        first.get("id").is_some() && first.get("status").is_some(),
+        "{first}"
+    );
+    std::fs::remove_file(&out).unwrap();
+    server.shutdown().await;
+}
