@@ -574,7 +574,7 @@ mod tests {
             (json!("RS384"), JwtError::AlgNotAllowed),
             (json!("EdDSA"), JwtError::AlgNotAllowed),
             // A multi-byte first character must not split a char boundary (no panic).
-            (json!("\u00e9S256"), JwtError::AlgNotAllowed),
+            (json!("\u{e9}S256"), JwtError::AlgNotAllowed),
             (json!("H"), JwtError::AlgNotAllowed),
             (json!(42), JwtError::MissingAlg),
         ] {
