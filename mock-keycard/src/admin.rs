@@ -26,11 +26,12 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Response> {
+/// Parses a JSON body (empty: the default); the error is the message for [`bad_request`].
+fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,7 +44,7 @@ struct RotateRequest {
 pub(crate) async fn rotate(State(zone): State<Zone>, body: Bytes) -> Response {
     let request: RotateRequest = match parse(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     if let Some(grace) = request.grace_ms {
         zone.set_key_grace(std::time::Duration::from_millis(grace));
@@ -60,7 +61,7 @@ pub(crate) async fn get_faults(State(zone): State<Zone>) -> Response {
 pub(crate) async fn set_faults(State(zone): State<Zone>, body: Bytes) -> Response {
     let faults: Faults = match parse(&body) {
         Ok(f) => f,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     match zone.set_faults(faults) {
         Ok(()) => Json(zone.faults()).into_response(),
@@ -133,7 +134,7 @@ pub(crate) async fn users(State(zone): State<Zone>) -> Response {
 pub(crate) async fn dev_token(State(zone): State<Zone>, body: Bytes) -> Response {
     let request: MintRequest = match parse(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     match zone.mint(request) {
         Ok(minted) => {
@@ -149,16 +150,14 @@ pub(crate) async fn dev_token(State(zone): State<Zone>, body: Bytes) -> Response
     }
 }
 
-fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, Response> {
+fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, String> {
     let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
     let outcome = match get("outcome").as_deref() {
         None => None,
         Some("issued") => Some(Outcome::Issued),
         Some("refused") => Some(Outcome::Refused),
         Some(other) => {
-            return Err(bad_request(format!(
-                "outcome must be issued or refused, not {other:?}"
-            )));
+            return Err(format!("outcome must be issued or refused, not {other:?}"));
         }
     };
     Ok(AuditFilter {
@@ -177,7 +176,7 @@ pub(crate) async fn audit(
 ) -> Response {
     match filter(&params) {
         Ok(f) => Json(zone.audit_query(&f)).into_response(),
-        Err(response) => response,
+        Err(message) => bad_request(message),
     }
 }
 
@@ -188,7 +187,7 @@ pub(crate) async fn audit_html(
 ) -> Response {
     let f = match filter(&params) {
         Ok(f) => f,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let cell = |v: &Option<String>| escape(v.as_deref().unwrap_or("—"));
     let rows: String = zone

@@ -187,15 +187,15 @@ impl FaultState {
                 Some(p) if p >= 1.0 => true,
                 Some(p) => self.rng.gen_bool(p.max(0.0)),
             };
-        let failure = fails.then(|| {
-            if spec.drop {
-                Failure::Drop
-            } else if let Some(status) = spec.status {
-                Failure::Status(status)
-            } else {
-                Failure::Malformed
-            }
-        });
+        let failure = if !fails {
+            None
+        } else if spec.drop {
+            Some(Failure::Drop)
+        } else if let Some(status) = spec.status {
+            Some(Failure::Status(status))
+        } else {
+            Some(Failure::Malformed)
+        };
         Some(Plan { delay, failure })
     }
 }

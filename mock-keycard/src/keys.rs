@@ -126,6 +126,13 @@ impl KeyPair {
         &self.jwk
     }
 
+    /// Decodes `token` and verifies its RS256 signature with this key (no claim checks).
+    pub fn verify_token(&self, token: &str) -> Result<crate::jws::Claims, crate::jws::JwsError> {
+        let decoded = crate::jws::decode(token)?;
+        decoded.verify(&self.verifying)?;
+        Ok(decoded.claims)
+    }
+
     pub(crate) fn signing_key(&self) -> &SigningKey<Sha256> {
         &self.signing
     }

@@ -139,8 +139,17 @@ fn cli_mint_prints_a_verifiable_token_and_help_works() {
         decoded.header.kid.as_deref(),
         Some(zone.current_kid().as_str())
     );
+    let verified = zone
+        .verify_signature(&token)
+        .expect("signed by the zone's current key");
+    assert_eq!(verified.str("sub"), Some("dave/../admin"));
     let key = &mock_keycard::embedded_pool().expect("pool")[0];
-    assert_eq!(key.kid(), zone.current_kid());
+    assert_eq!(
+        key.verify_token(&token).map(|c| c.int("exp").is_some()),
+        Ok(true)
+    );
+    let other = mock_keycard::other_zone_key().expect("other");
+    assert!(other.verify_token(&token).is_err());
 
     let help = Command::new(bin).arg("--help").output().expect("help");
     assert!(help.status.success());

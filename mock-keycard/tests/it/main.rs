@@ -8,5 +8,6 @@ mod cli;
 mod discovery;
 mod exchange;
 mod faults;
+mod logs;
 mod private_key_jwt;
 mod upstream;
