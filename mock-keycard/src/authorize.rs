@@ -25,6 +25,9 @@ use crate::zone::{AuthCode, Zone, lock, now};
 
 type Params = HashMap<String, String>;
 
+/// Expired codes are purged when this many are outstanding.
+const PURGE_THRESHOLD: usize = 10_000;
+
 /// `GET /authorize`.
 pub(crate) async fn get(State(zone): State<Zone>, Query(params): Query<Params>) -> Response {
     flow(&zone, &params)
@@ -162,7 +165,12 @@ fn flow(zone: &Zone, params: &Params) -> Response {
     let code = random_id(24);
     let lifetime =
         i64::try_from(zone.inner.config.lifetimes.authorization_code_secs).unwrap_or(120);
-    lock(&zone.inner.codes).insert(
+    let mut codes = lock(&zone.inner.codes);
+    if codes.len() >= PURGE_THRESHOLD {
+        let now = now();
+        codes.retain(|_, c| c.expires_at > now);
+    }
+    codes.insert(
         code.clone(),
         AuthCode {
             client_id: app.client_id.clone(),
@@ -174,6 +182,7 @@ fn flow(zone: &Zone, params: &Params) -> Response {
             expires_at: now().saturating_add(lifetime),
         },
     );
+    drop(codes);
     tracing::info!(client_id = %app.client_id, "authorization code issued");
     redirect(&with_query(
         &redirect_uri,

@@ -68,7 +68,11 @@ pub(crate) fn exchange(
         other => OAuthError::grant(format!("subject token: {other}")),
     })?;
     ctx.original_client = claims.str("client_id").map(str::to_owned);
-    if !claims.has_audience(provides) {
+    let audience_ok = claims
+        .audiences()
+        .iter()
+        .any(|aud| crate::config::canonical_resource(aud) == provides);
+    if !audience_ok {
         return Err(OAuthError::grant(format!(
             "subject token audience does not include {provides}, the resource application {:?} provides",
             app.client_id

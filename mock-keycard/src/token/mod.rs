@@ -269,7 +269,12 @@ pub(crate) fn new_refresh_token(
     let token = crate::mint::random_id(32);
     let lifetime =
         i64::try_from(zone.inner.config.lifetimes.refresh_token_secs).unwrap_or(i64::MAX / 4);
-    crate::zone::lock(&zone.inner.refresh).insert(
+    let mut grants = crate::zone::lock(&zone.inner.refresh);
+    if grants.len() >= 10_000 {
+        let now = now();
+        grants.retain(|_, g| g.expires_at > now);
+    }
+    grants.insert(
         token.clone(),
         crate::zone::RefreshGrant {
             client_id: client_id.to_owned(),

@@ -77,6 +77,36 @@ async fn exchange_issues_an_upstream_token_bound_to_user_application_and_resourc
 }
 
 #[tokio::test]
+async fn subject_audience_matches_the_provided_resource_canonically() {
+    let zone = zone();
+    let subject = zone
+        .mint(MintRequest {
+            sub: Some("alice".into()),
+            audience: Some(Audience::Many(vec![
+                "http://other.test".into(),
+                format!("{MCP}/"),
+            ])),
+            ..MintRequest::default()
+        })
+        .expect("mint")
+        .access_token;
+    let reply = call(
+        &zone,
+        form(
+            "/token",
+            &exchange_pairs(&subject, &format!("{UPSTREAM}/")),
+            WORKER,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        claims(reply.json()["access_token"].as_str().expect("token"))["aud"],
+        UPSTREAM
+    );
+}
+
+#[tokio::test]
 async fn client_secret_post_and_scope_narrowing_work() {
     let zone = zone();
     let subject = user_token(&zone, "bob");
