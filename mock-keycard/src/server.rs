@@ -145,7 +145,15 @@ impl MockKeycard {
     /// Starts `config` on `addr` (port 0: any free port). The issuer is `http://<bound addr>`
     /// (`127.0.0.1` when bound to an unspecified address) unless the config overrides it.
     pub async fn start_on(config: ZoneConfig, addr: SocketAddr) -> Result<Self, ZoneError> {
-        let listener = TcpListener::bind(addr).await?;
+        Self::start_with_listener(config, TcpListener::bind(addr).await?).await
+    }
+
+    /// Starts `config` on an already bound listener (e.g. when the port must be known before
+    /// the configuration is built).
+    pub async fn start_with_listener(
+        config: ZoneConfig,
+        listener: TcpListener,
+    ) -> Result<Self, ZoneError> {
         let mut local = listener.local_addr()?;
         if local.ip().is_unspecified() {
             local.set_ip(Ipv4Addr::LOCALHOST.into());

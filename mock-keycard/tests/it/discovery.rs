@@ -37,6 +37,11 @@ async fn discovery_documents_over_a_socket_match_the_snapshot() {
         documents.push(body);
     }
     assert_eq!(documents[0], documents[1]);
+    assert_eq!(
+        documents[0]["token_endpoint"],
+        server.zone().token_endpoint()
+    );
+    assert_eq!(server.url("/token"), server.zone().token_endpoint());
     let normalised: Value =
         serde_json::from_str(&normalise_ports(&documents[0].to_string())).expect("json");
     insta::assert_json_snapshot!("discovery", normalised);
@@ -124,4 +129,37 @@ async fn rotation_publishes_new_key_keeps_old_for_grace_then_removes_it() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(MCP, zone.mcp_resource());
+}
+
+#[tokio::test]
+async fn start_with_a_prebound_listener_and_an_issuer_override() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let config = ZoneConfig::default().with_issuer("http://localhost:1234/");
+    let server = MockKeycard::start_with_listener(config, listener)
+        .await
+        .expect("start");
+    assert_eq!(server.addr().port(), port);
+    assert_eq!(server.issuer(), "http://localhost:1234");
+    assert_eq!(
+        server.upstream_url(),
+        "http://localhost:1234/upstream/github"
+    );
+    let body: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["issuer"], "http://localhost:1234");
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/.well-known/jwks.json"))
+            .await
+            .is_err(),
+        "dropped server stops"
+    );
 }
