@@ -17,6 +17,15 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 
+def is_error(result) -> bool:
+    # mcp 2.x models are snake_case; 1.x used the wire names.
+    return bool(getattr(result, "is_error", getattr(result, "isError", False)))
+
+
+def structured(result) -> dict:
+    return getattr(result, "structured_content", getattr(result, "structuredContent", None)) or {}
+
+
 def fail(msg: str) -> None:
     print(f"FAIL (python client): {msg}", file=sys.stderr)
     sys.exit(1)
@@ -31,18 +40,18 @@ async def run(url: str, token: str, mode: str, expect_sub: str | None) -> dict:
             if want not in names:
                 fail(f"[{mode}] tools/list lacks {want}: {names}")
         who = await client.call_tool("whoami", {})
-        if who.isError:
+        if is_error(who):
             fail(f"[{mode}] whoami failed: {who.content}")
-        sub = (who.structuredContent or {}).get("subject")
+        sub = structured(who).get("subject")
         if expect_sub is not None and sub != expect_sub:
             fail(f"[{mode}] whoami subject {sub!r} != {expect_sub!r}")
         gh = await client.call_tool("github_user", {})
-        if gh.isError:
+        if is_error(gh):
             fail(f"[{mode}] github_user failed: {gh.content}")
-        seen = ((gh.structuredContent or {}).get("keycard") or {}).get("sub")
+        seen = (structured(gh).get("keycard") or {}).get("sub")
         if expect_sub is not None and seen is not None and seen != expect_sub:
             fail(f"[{mode}] github_user acted for {seen!r}, not {expect_sub!r}")
-        return {"mode": mode, "tools": names, "whoami": sub, "github_user": (gh.structuredContent or {}).get("login")}
+        return {"mode": mode, "tools": names, "whoami": sub, "github_user": structured(gh).get("login")}
 
 
 async def main() -> None:
