@@ -116,8 +116,9 @@ pub struct Task {
     pub ops: Vec<Op>,
 }
 
-/// One case of the property.
-#[derive(Debug, Clone)]
+/// One case of the property. Its `Debug` is compact: proptest prints it for every
+/// counterexample.
+#[derive(Clone)]
 pub struct Scenario {
     /// The callers.
     pub users: Vec<User>,
@@ -139,6 +140,41 @@ impl Scenario {
             .iter()
             .flat_map(|t| &t.ops)
             .any(|op| !matches!(op, Op::Fetch(_)))
+    }
+}
+
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Scenario {{")?;
+        for (i, u) in self.users.iter().enumerate() {
+            writeln!(
+                f,
+                "  u{i} = (iss {}, sub {:?}, client {:?})",
+                u.issuer, u.subject, u.client_id
+            )?;
+        }
+        for (t, task) in self.tasks.iter().enumerate() {
+            let ops: Vec<String> = task
+                .ops
+                .iter()
+                .map(|op| match *op {
+                    Op::Fetch(u) => format!("fetch u{}", u % self.users.len().max(1)),
+                    Op::Revoke(u) => format!("revoke u{}", u % self.users.len().max(1)),
+                    Op::Advance(s) => format!("advance {s}s"),
+                })
+                .collect();
+            writeln!(
+                f,
+                "  t{t} (after {} yields): {}",
+                task.start_delay,
+                ops.join("; ")
+            )?;
+        }
+        write!(
+            f,
+            "  token lifetime {}s, cache max_entries {}, latency script {:?}\n}}",
+            self.world.token_lifetime_secs, self.world.max_entries, self.world.latency
+        )
     }
 }
 
@@ -221,6 +257,8 @@ pub struct RunStats {
     pub issued: usize,
     /// Cache hits.
     pub cache_hits: u64,
+    /// Cache misses that joined another request's in-flight exchange.
+    pub joined: u64,
 }
 
 /// Runs `scenario` against a fresh isolate whose cache uses `keying`, then judges it.
@@ -234,7 +272,8 @@ pub fn run(keying: CacheKeying, scenario: &Scenario) -> Result<RunStats, TestCas
         .map(|(t, task)| run_task(&world, &access, scenario, t, task));
     let outcomes: Vec<Outcome> = block_on(join_all(tasks)).into_iter().flatten().collect();
     let mut stats = check(&world, scenario, &outcomes)?;
-    stats.cache_hits = access.cache_stats().hits;
+    let cache = access.cache_stats();
+    (stats.cache_hits, stats.joined) = (cache.hits, cache.joined);
     Ok(stats)
 }
 
