@@ -82,8 +82,15 @@ fn cache_op() -> impl Strategy<Value = CacheOp> {
             .prop_map(|(key, exchange)| CacheOp::Get { key, exchange }),
         1 => (any::<Index>(), any::<Index>())
             .prop_map(|(key, token)| CacheOp::Invalidate { key, token }),
-        2 => prop_oneof![0u64..=2_000, 29_000u64..=31_000, 0u64..=400_000]
-            .prop_map(CacheOp::Advance),
+        2 => prop_oneof![
+            // Exactly onto (and one ms around) the fresh-until instants of the lifetimes
+            // above: 31 s → 1 s, 60 s → 30 s, default 300 s → 270 s, 3600 s → 3570 s.
+            select(vec![
+                1u64, 999, 1_000, 1_001, 29_999, 30_000, 30_001, 269_999, 270_000, 3_570_000,
+            ]),
+            0u64..=400_000,
+        ]
+        .prop_map(CacheOp::Advance),
     ]
 }
 
@@ -234,15 +241,21 @@ fn check_sequence(max_entries: usize, ops: &[CacheOp]) -> Result<(), TestCaseErr
     Ok(())
 }
 
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    // 256 sequences of up to 48 steps; `PROPTEST_CASES` overrides it for a soak run.
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 256;
+    }
+    config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/proptest-regressions/cache_model.txt"
+    ))));
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/cache_model.txt"
-        )))),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config())]
 
     /// The cache behaves exactly like the model, step by step.
     #[test]
