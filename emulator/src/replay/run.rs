@@ -17,7 +17,7 @@ use super::report::Summary;
 use super::trace::{Principal, Trace, TraceError, TraceRequest};
 use super::zones::{ReplayZones, ZonePlacement};
 use crate::isolate::{IsolateError, IsolatePool, RoutePolicy};
-use crate::ports::{InProcessHttp, ReqwestHttp, native_ports};
+use crate::ports::{InProcessHttp, ReqwestHttp, native_ports, native_ports_memo_verify};
 use crate::settings::EnvMap;
 use crate::zones::{EmbeddedZone, ZoneSetupError};
 
@@ -118,6 +118,11 @@ pub struct ReplayArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Verify every token signature with pure-Rust RSA instead of remembering the result
+    /// per (key, token) in each isolate (see `ports::MemoCrypto`; all other checks run on
+    /// every request either way).
+    #[arg(long)]
+    pub plain_crypto: bool,
 }
 
 impl Default for ReplayArgs {
@@ -143,6 +148,7 @@ impl Default for ReplayArgs {
             naive_cache: None,
             timeout_ms: 30_000,
             no_progress: false,
+            plain_crypto: false,
         }
     }
 }
@@ -349,7 +355,11 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
                 .with_origin(&zones.primary.issuer(), zones.primary.router())?
                 .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
             let config = gateway_env(&zones, args, leeway)?.to_config()?;
-            let ports = native_ports(Arc::new(http));
+            let ports = if args.plain_crypto {
+                native_ports(Arc::new(http))
+            } else {
+                native_ports_memo_verify(Arc::new(http))
+            };
             let naive = args.naive_cache;
             let pool = Arc::new(IsolatePool::start(
                 args.isolates,
