@@ -11,15 +11,15 @@ import sys
 
 
 def load(path):
-    rows, roles = {}, {}
     with open(path) as f:
-        for line in f:
-            r = json.loads(line)
-            who = r.get("identity")
-            if who:
-                role = roles.setdefault(who["issuer"], f"zone{len(roles)}")
-                who = (role, who.get("sub"), who.get("client_id"))
-            rows[r["id"]] = (r["status"], r["outcome"], who)
+        raw = sorted((json.loads(line) for line in f if line.strip()), key=lambda r: r["id"])
+    rows, roles = {}, {}
+    for r in raw:  # roles in request-id order, which both hosts share
+        who = r.get("identity")
+        if who:
+            role = roles.setdefault(who["issuer"], f"zone{len(roles)}")
+            who = (role, who.get("sub"), who.get("client_id"))
+        rows[r["id"]] = (r["status"], r["outcome"], who)
     return rows
 
 
