@@ -99,7 +99,8 @@ pub struct ReplayArgs {
     /// the isolates. Default: 1 in-process, 30 (the core's default) for a target.
     #[arg(long)]
     pub leeway_secs: Option<u64>,
-    /// Token cache size of the in-process isolates (`KEYCARD_CACHE_MAX_ENTRIES`).
+    /// Token cache size of the in-process isolates (`KEYCARD_CACHE_MAX_ENTRIES`);
+    /// default: 10,000 or the next power of two above the number of principals.
     #[arg(long)]
     pub cache_max_entries: Option<u64>,
     /// Random latency 0..=N ms on the zones' token endpoint and upstream.
@@ -261,7 +262,20 @@ fn target_url(target: &str) -> Result<(reqwest::Url, String), ReplayError> {
     Ok((url, origin))
 }
 
-fn gateway_env(zones: &ReplayZones, args: &ReplayArgs, leeway: u64) -> Result<EnvMap, ReplayError> {
+/// The replay's default cache size: the core's default (10,000) or, for larger
+/// populations, the next power of two above the principal count, so a uniform random
+/// trace does not thrash the LRU (`--cache-max-entries` sets any bound, e.g. a small one
+/// to watch eviction keep memory flat).
+pub fn default_cache_entries(principals: usize) -> u64 {
+    (principals as u64).next_power_of_two().max(10_000)
+}
+
+fn gateway_env(
+    zones: &ReplayZones,
+    args: &ReplayArgs,
+    leeway: u64,
+    principals: usize,
+) -> Result<EnvMap, ReplayError> {
     let (client_id, secret) =
         EmbeddedZone::worker_credentials(&mock_keycard::ZoneConfig::default())?;
     let mut env = EnvMap::default();
@@ -271,9 +285,12 @@ fn gateway_env(zones: &ReplayZones, args: &ReplayArgs, leeway: u64) -> Result<En
     env.set("KEYCARD_CLIENT_ID", client_id);
     env.set("KEYCARD_CLIENT_SECRET", secret);
     env.set("KEYCARD_LEEWAY_SECS", leeway.to_string());
-    if let Some(n) = args.cache_max_entries {
-        env.set("KEYCARD_CACHE_MAX_ENTRIES", n.to_string());
-    }
+    env.set(
+        "KEYCARD_CACHE_MAX_ENTRIES",
+        args.cache_max_entries
+            .unwrap_or_else(|| default_cache_entries(principals))
+            .to_string(),
+    );
     Ok(env)
 }
 
@@ -354,7 +371,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
                 .with_origin(&zones.primary.issuer(), zones.primary.router())?
                 .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
-            let config = gateway_env(&zones, args, leeway)?.to_config()?;
+            let config = gateway_env(&zones, args, leeway, principals.len())?.to_config()?;
             let ports = if args.plain_crypto {
                 native_ports(Arc::new(http))
             } else {
