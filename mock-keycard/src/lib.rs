@@ -28,6 +28,7 @@ mod admin;
 mod audit;
 mod authorize;
 mod config;
+pub mod corpus;
 mod discovery;
 mod error;
 mod faults;

@@ -1,11 +1,12 @@
-//! `mock-keycard`: run an offline Keycard zone (`serve`, the default) or mint a token (`mint`).
+//! `mock-keycard`: run an offline Keycard zone (`serve`, the default), mint a token
+//! (`mint`), or run the bad-token corpus against an MCP server (`corpus`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use mock_keycard::{Audience, MintRequest, MockKeycard, Zone, ZoneConfig};
+use mock_keycard::{Audience, MintRequest, MockKeycard, Zone, ZoneConfig, corpus};
 
 /// A faithful offline Keycard zone: discovery, JWKS with rotation, token exchange, auth code +
 /// PKCE, dynamic registration, audit log, demo upstream API and fault injection.
@@ -23,7 +24,7 @@ struct Common {
     /// Zone configuration (TOML); default: the embedded fixtures/zone.toml.
     #[arg(long, global = true, env = "MOCK_KEYCARD_CONFIG")]
     config: Option<PathBuf>,
-    /// Port to listen on (also used to derive the issuer for `mint`).
+    /// Port to listen on (also derives the issuer for `mint` and `corpus`).
     #[arg(long, global = true, default_value_t = 8788)]
     port: u16,
     /// Address to listen on.
@@ -43,6 +44,32 @@ enum Command {
     Serve,
     /// MOCK FEATURE: print a token signed by the zone's current key (no server needed).
     Mint(MintArgs),
+    /// Run the bad-token corpus against a running MCP server protected by this zone.
+    ///
+    /// Builds each case of `--dir` with this zone's keys (the same config and keys as
+    /// `mock-keycard serve`: pass the same `--config`/`--port`/`--issuer` as the zone the
+    /// server trusts), sends `POST <target>/mcp` (JSON-RPC `tools/call`, `whoami` or the
+    /// case's tool) and checks the status, the `WWW-Authenticate` challenge, the JSON body
+    /// and the tool outcome. `jku`/`x5u` cases point at a local honeypot that must see no
+    /// connection. Prints PASS/FAIL per case and a summary; exits 1 on any failure.
+    ///
+    /// Example: `mock-keycard corpus --port 8788 --mcp-resource http://127.0.0.1:8787
+    /// --target http://127.0.0.1:8787`
+    #[command(verbatim_doc_comment)]
+    Corpus(CorpusArgs),
+}
+
+#[derive(Debug, Args)]
+struct CorpusArgs {
+    /// Base URL of the MCP server under test (requests go to `<target>/mcp`).
+    #[arg(long)]
+    target: String,
+    /// Directory of corpus cases (`*.json`).
+    #[arg(long, default_value = "fixtures/bad-tokens")]
+    dir: PathBuf,
+    /// Run only the cases whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -82,13 +109,7 @@ fn config(common: &Common) -> Result<ZoneConfig, String> {
 }
 
 fn mint(common: &Common, args: MintArgs) -> Result<(), String> {
-    let addr = SocketAddr::new(common.host, common.port);
-    let host = if addr.ip().is_unspecified() {
-        format!("127.0.0.1:{}", addr.port())
-    } else {
-        addr.to_string()
-    };
-    let zone = Zone::new(config(common)?, &format!("http://{host}")).map_err(|e| e.to_string())?;
+    let zone = offline_zone(common, config(common)?)?;
     let audience = match args.audience.len() {
         0 => None,
         1 => args.audience.into_iter().next().map(Audience::One),
@@ -107,6 +128,72 @@ fn mint(common: &Common, args: MintArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("{}", minted.access_token);
     Ok(())
+}
+
+/// The zone `mint` and `corpus` sign with: the config and keys of `mock-keycard serve`
+/// with the same flags, without a server.
+fn offline_zone(common: &Common, config: ZoneConfig) -> Result<Zone, String> {
+    let addr = SocketAddr::new(common.host, common.port);
+    let host = if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    Zone::new(config, &format!("http://{host}")).map_err(|e| e.to_string())
+}
+
+async fn corpus(common: &Common, args: CorpusArgs) -> Result<bool, String> {
+    let resource = match &common.mcp_resource {
+        Some(resource) => resource.clone(),
+        None => url::Url::parse(&args.target)
+            .map_err(|e| format!("--target {:?}: {e}", args.target))?
+            .origin()
+            .ascii_serialization(),
+    };
+    let zone = offline_zone(common, config(common)?.with_mcp_resource(resource.clone()))?;
+    let mut cases = corpus::load_corpus(&args.dir).map_err(|e| e.to_string())?;
+    if let Some(only) = &args.only {
+        cases.retain(|c| c.name.contains(only.as_str()));
+    }
+    if cases.is_empty() {
+        return Err(format!("no corpus cases in {}", args.dir.display()));
+    }
+    println!(
+        "bad-token corpus: {} cases from {} against {} (issuer {}, resource {resource})",
+        cases.len(),
+        args.dir.display(),
+        args.target,
+        zone.issuer()
+    );
+    let report = corpus::run_remote(&zone, &args.target, &resource, &cases)
+        .await
+        .map_err(|e| e.to_string())?;
+    for result in &report.results {
+        if result.passed() {
+            match &result.note {
+                Some(note) => println!("PASS {} ({note})", result.name),
+                None => println!("PASS {}", result.name),
+            }
+        } else {
+            println!("FAIL {} [{}]", result.name, result.file);
+            for problem in &result.problems {
+                println!("     - {problem}");
+            }
+        }
+    }
+    if report.honeypot_hits > 0 {
+        println!(
+            "FAIL honeypot: the server connected {} time(s) to the attacker URL of the jku/x5u cases",
+            report.honeypot_hits
+        );
+    }
+    println!(
+        "corpus: {} passed, {} failed, honeypot connections {}",
+        report.results.len() - report.failed(),
+        report.failed(),
+        report.honeypot_hits
+    );
+    Ok(report.passed())
 }
 
 async fn serve(common: &Common) -> Result<(), String> {
@@ -154,6 +241,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Mint(args)) => mint(&cli.common, args),
+        Some(Command::Corpus(args)) => match corpus(&cli.common, args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Some(Command::Serve) | None => serve(&cli.common).await,
     };
     match result {
