@@ -6,10 +6,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
+use super::CorpusError;
 use super::case::{Case, Mutation, SignWith};
 use super::expr::{Placeholders, merge};
 use super::sign::{self, Es256Key};
-use super::CorpusError;
 use crate::keys::{KeyPair, embedded_pool, other_zone_key};
 use crate::mint::{DEFAULT_MINT_CLIENT_ID, new_jti};
 use crate::zone::Zone;
@@ -178,7 +178,9 @@ pub fn build_token(case: &Case, zone: &Zone, vars: &Placeholders) -> Result<Stri
     for m in &recipe.mutate {
         token = match m {
             Mutation::BadBase64Payload => bad_base64_payload(&token),
-            Mutation::TwoParts => token.rsplit_once('.').map_or(token.clone(), |(hp, _)| hp.to_owned()),
+            Mutation::TwoParts => token
+                .rsplit_once('.')
+                .map_or(token.clone(), |(hp, _)| hp.to_owned()),
             Mutation::FourParts => format!("{token}.AAAA"),
             Mutation::PadToBytes(_) | Mutation::NestClaims(_) => token,
         };
@@ -195,7 +197,10 @@ pub fn authorization(case: &Case, token: &str) -> Option<String> {
     }
 }
 
-fn evaluated(map: &Map<String, Value>, vars: &Placeholders) -> Result<Map<String, Value>, CorpusError> {
+fn evaluated(
+    map: &Map<String, Value>,
+    vars: &Placeholders,
+) -> Result<Map<String, Value>, CorpusError> {
     map.iter()
         .map(|(k, v)| Ok((vars.expand(k), vars.eval(v)?)))
         .collect()
@@ -240,7 +245,11 @@ fn padded(
 /// Inserts `"name": <json>` as the first member of the JSON object text `object`.
 fn splice_claim(object: &str, name: &str, json: &str) -> String {
     let rest = object.strip_prefix('{').unwrap_or(object);
-    let sep = if rest.trim_start().starts_with('}') { "" } else { "," };
+    let sep = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
     format!("{{\"{name}\":{json}{sep}{rest}")
 }
 

@@ -215,7 +215,9 @@ impl Case {
                 || !r.after_signing.is_empty()
                 || r.sign != SignWith::Zone)
         {
-            return Err(bad("`raw` excludes `header`, `claims`, `after_signing`, `sign` and `mutate`"));
+            return Err(bad(
+                "`raw` excludes `header`, `claims`, `after_signing`, `sign` and `mutate`",
+            ));
         }
         Ok(())
     }

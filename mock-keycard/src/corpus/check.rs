@@ -69,7 +69,9 @@ fn check_challenge(
         return;
     };
     let Some(params) = parse_challenge(header) else {
-        problems.push(format!("WWW-Authenticate is not a Bearer challenge: {header}"));
+        problems.push(format!(
+            "WWW-Authenticate is not a Bearer challenge: {header}"
+        ));
         return;
     };
     let param = |name: &str| {
@@ -114,7 +116,10 @@ fn check_error_body(
         return;
     };
     if body.get("error").and_then(Value::as_str) != Some(error) {
-        problems.push(format!("body error {} (expected {error:?})", show(body.get("error"))));
+        problems.push(format!(
+            "body error {} (expected {error:?})",
+            show(body.get("error"))
+        ));
     }
     if body.get("error_description").and_then(Value::as_str) != Some(description) {
         problems.push(format!(
@@ -134,14 +139,25 @@ fn check_outcome(case: &Case, body: Option<&Value>, problems: &mut Vec<String>) 
         return;
     };
     let Some(result) = body.get("result") else {
-        problems.push(format!("no JSON-RPC result: {}", excerpt(body.to_string().as_bytes())));
+        problems.push(format!(
+            "no JSON-RPC result: {}",
+            excerpt(body.to_string().as_bytes())
+        ));
         return;
     };
-    let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    let is_error = result
+        .get("isError")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let texts: Vec<&str> = result
         .get("content")
         .and_then(Value::as_array)
-        .map(|blocks| blocks.iter().filter_map(|b| b.get("text")?.as_str()).collect())
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| b.get("text")?.as_str())
+                .collect()
+        })
         .unwrap_or_default();
     if is_error != outcome.is_error {
         problems.push(format!(

@@ -196,8 +196,14 @@ mod tests {
 
     #[test]
     fn merge_removes_nulls() {
-        let mut base = json!({"a": 1, "b": 2}).as_object().cloned().unwrap_or_default();
-        let over = json!({"a": null, "c": 3}).as_object().cloned().unwrap_or_default();
+        let mut base = json!({"a": 1, "b": 2})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let over = json!({"a": null, "c": 3})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         merge(&mut base, over);
         assert_eq!(Value::Object(base), json!({"b": 2, "c": 3}));
     }

@@ -24,9 +24,7 @@ pub use build::{authorization, baseline_claims, build_token, canonical_resource}
 pub use case::{Case, DEFAULT_TOOL, Expect, Mutation, Outcome, Recipe, SignWith};
 pub use check::{Answer, check, parse_challenge};
 pub use expr::{Placeholders, merge};
-pub use run::{
-    CaseResult, Honeypot, MCP_PROTOCOL_VERSION, RunReport, request_body, run_remote,
-};
+pub use run::{CaseResult, Honeypot, MCP_PROTOCOL_VERSION, RunReport, request_body, run_remote};
 pub use sign::{Es256Key, hmac_sha256, public_key_pem};
 
 /// The corpus directory of this repository (`fixtures/bad-tokens`).
@@ -86,9 +84,10 @@ pub fn load_corpus(dir: impl AsRef<Path>) -> Result<Vec<Case>, CorpusError> {
     let mut cases: Vec<Case> = Vec::with_capacity(files.len());
     for path in files {
         let text = std::fs::read_to_string(&path).map_err(|e| read_err(&path, e))?;
-        let file = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let mut case: Case = serde_json::from_str(&text).map_err(|e| CorpusError::Invalid {
             file: file.clone(),
             reason: e.to_string(),

@@ -159,7 +159,8 @@ async fn run_one(
     attacker: &str,
     case: &Case,
 ) -> Result<CaseResult, String> {
-    let vars = Placeholders::for_zone(zone, resource, attacker, now()).map_err(|e| e.to_string())?;
+    let vars =
+        Placeholders::for_zone(zone, resource, attacker, now()).map_err(|e| e.to_string())?;
     let token = build_token(case, zone, &vars).map_err(|e| format!("cannot build: {e}"))?;
     let mut request = client
         .post(url)

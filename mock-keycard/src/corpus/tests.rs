@@ -98,8 +98,8 @@ fn every_recipe_builds() {
     let zone = zone();
     let vars = vars(&zone);
     for case in corpus() {
-        let token = build_token(&case, &zone, &vars)
-            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let token =
+            build_token(&case, &zone, &vars).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert!(!token.is_empty(), "{}", case.name);
     }
 }
@@ -123,9 +123,19 @@ fn baseline_is_valid_and_verifies_with_the_zone_key() {
 fn overrides_and_operators_land_in_the_token() {
     let claims = part(&build("exp-expired-beyond-leeway"), 1);
     assert_eq!(claims["exp"], NOW - 31);
-    assert_eq!(part(&build("exp-string"), 1)["exp"], json!((NOW + 600).to_string()));
-    assert_eq!(part(&build("exp-float"), 1)["exp"], json!(NOW as f64 + 600.5));
-    assert!(part(&build("client-id-missing"), 1).get("client_id").is_none());
+    assert_eq!(
+        part(&build("exp-string"), 1)["exp"],
+        json!((NOW + 600).to_string())
+    );
+    assert_eq!(
+        part(&build("exp-float"), 1)["exp"],
+        json!(NOW as f64 + 600.5)
+    );
+    assert!(
+        part(&build("client-id-missing"), 1)
+            .get("client_id")
+            .is_none()
+    );
     assert_eq!(
         part(&build("iss-different-case"), 1)["iss"],
         "HTTP://127.0.0.1:8788"
@@ -201,7 +211,10 @@ fn mutations_shape_the_token() {
     )
     .expect("utf8");
     assert!(text.starts_with(&format!("{{\"nested\":{}0", "[".repeat(2000))));
-    assert!(serde_json::from_str::<Value>(&text).is_err(), "too deep for serde_json");
+    assert!(
+        serde_json::from_str::<Value>(&text).is_err(),
+        "too deep for serde_json"
+    );
 }
 
 #[test]
@@ -212,7 +225,11 @@ fn padding_reaches_exactly_the_smallest_length() {
         let mut case = case("valid-baseline");
         case.recipe.mutate = vec![Mutation::PadToBytes(len)];
         let token = build_token(&case, &zone, &vars).expect("build");
-        assert!((len..=len + 1).contains(&token.len()), "{len}: {}", token.len());
+        assert!(
+            (len..=len + 1).contains(&token.len()),
+            "{len}: {}",
+            token.len()
+        );
         zone.verify_signature(&token).expect("still signed");
     }
 }
@@ -240,12 +257,30 @@ fn invalid_cases_are_refused_with_the_file_named() {
         std::fs::write(dir.join(name), value.to_string()).expect("write");
     };
     for (doc, needle) in [
-        (json!({"name": "a", "why": "w", "recipe": {}, "expect": {"status": 200, "error": null}}), "outcome"),
-        (json!({"name": "a", "why": "w", "recipe": {}, "expect": {"status": 401, "error": "invalid_token"}}), "description"),
-        (json!({"name": "a", "why": "w", "recipe": {"mutate": "explode"}, "expect": {"status": 401, "error": "x", "description": "y"}}), "unknown mutation"),
-        (json!({"name": "a", "why": "w", "recipe": {"sign": "rot13"}, "expect": {"status": 401, "error": "x", "description": "y"}}), "rot13"),
-        (json!({"name": "a", "why": "w", "recipe": {"raw": "x", "claims": {"a": 1}}, "expect": {"status": 401, "error": "x", "description": "y"}}), "raw"),
-        (json!({"name": "a", "why": "w", "recipe": {}, "expect": {"status": 401, "error": "x", "description": "y", "typo": 1}}), "typo"),
+        (
+            json!({"name": "a", "why": "w", "recipe": {}, "expect": {"status": 200, "error": null}}),
+            "outcome",
+        ),
+        (
+            json!({"name": "a", "why": "w", "recipe": {}, "expect": {"status": 401, "error": "invalid_token"}}),
+            "description",
+        ),
+        (
+            json!({"name": "a", "why": "w", "recipe": {"mutate": "explode"}, "expect": {"status": 401, "error": "x", "description": "y"}}),
+            "unknown mutation",
+        ),
+        (
+            json!({"name": "a", "why": "w", "recipe": {"sign": "rot13"}, "expect": {"status": 401, "error": "x", "description": "y"}}),
+            "rot13",
+        ),
+        (
+            json!({"name": "a", "why": "w", "recipe": {"raw": "x", "claims": {"a": 1}}, "expect": {"status": 401, "error": "x", "description": "y"}}),
+            "raw",
+        ),
+        (
+            json!({"name": "a", "why": "w", "recipe": {}, "expect": {"status": 401, "error": "x", "description": "y", "typo": 1}}),
+            "typo",
+        ),
     ] {
         write("case.json", doc);
         let err = load_corpus(&dir).expect_err("invalid").to_string();

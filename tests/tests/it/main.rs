@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_tokens;
 mod cache_model;
 mod gateway_e2e;
 mod leak_property;
