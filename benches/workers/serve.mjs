@@ -1,6 +1,7 @@
 // Runs one Worker in workerd through Miniflare, the way `wrangler dev` does but without
 // its dev-server proxy layers, so the benchmark measures the Worker and workerd rather
 // than the dev tooling.   node serve.mjs <port> <script.js> [VAR=value ...]
+import path from "node:path";
 import { Miniflare } from "miniflare";
 
 const [port, scriptPath, ...vars] = process.argv.slice(2);
@@ -9,7 +10,8 @@ const mf = new Miniflare({
   host: "127.0.0.1",
   port: Number(port),
   modules: true,
-  scriptPath,
+  scriptPath: path.resolve(scriptPath),
+  modulesRoot: path.dirname(path.resolve(scriptPath)),
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
   compatibilityDate: "2025-04-01",
   compatibilityFlags: ["nodejs_compat"],
