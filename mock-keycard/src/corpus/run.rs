@@ -47,12 +47,7 @@ impl Honeypot {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
-                // Best effort: a 404 so a client does not hang; the count is what matters.
-                if stream.writable().await.is_ok() {
-                    let _ = stream.try_write(
-                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    );
-                }
+                tokio::spawn(answer_404(stream));
             }
         });
         Ok(Self { url, hits, task })
@@ -72,6 +67,36 @@ impl Honeypot {
 impl Drop for Honeypot {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Best effort: reads the request head (up to 64 KiB), answers 404 and closes, so a
+/// client that does connect does not hang.
+async fn answer_404(stream: tokio::net::TcpStream) {
+    let mut head = Vec::new();
+    let mut buf = [0_u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        match stream.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => head.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    let mut out: &[u8] =
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    while !out.is_empty() {
+        if stream.writable().await.is_err() {
+            return;
+        }
+        match stream.try_write(out) {
+            Ok(n) => out = out.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
     }
 }
 

@@ -288,3 +288,118 @@ fn invalid_cases_are_refused_with_the_file_named() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A deliberately naive MCP server for testing the remote runner: it refuses `alg: none`
+/// exactly as the core does, accepts everything else without checking, and follows `jku`.
+async fn naive_server(request: axum::http::Request<axum::body::Body>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let decode = |i: usize| -> Value {
+        token
+            .split('.')
+            .nth(i)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    let (header, claims) = (decode(0), decode(1));
+    if header["alg"] == "none" {
+        let description = "unsigned tokens (alg none) are not accepted";
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(
+                "www-authenticate",
+                format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{description}\", resource_metadata=\"http://x/.well-known/oauth-protected-resource\""
+                ),
+            )],
+            json!({"error": "invalid_token", "error_description": description}).to_string(),
+        )
+            .into_response();
+    }
+    if let Some(jku) = header["jku"].as_str() {
+        let _ = reqwest::get(jku).await;
+    }
+    let structured = json!({
+        "subject": claims["sub"],
+        "client_id": claims["client_id"],
+        "scopes": [claims["scope"]],
+    });
+    axum::Json(json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {"content": [{"type": "text", "text": "ok"}], "structuredContent": structured, "isError": false},
+    }))
+    .into_response()
+}
+
+#[tokio::test]
+async fn remote_runner_judges_a_naive_server_and_catches_it_following_jku() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let app = axum::Router::new().fallback(naive_server);
+        axum::serve(listener, app).await
+    });
+    let zone = zone();
+    let cases: Vec<Case> = corpus()
+        .into_iter()
+        .filter(|c| {
+            [
+                "valid-baseline",
+                "alg-none",
+                "jku-elsewhere",
+                "exp-expired-beyond-leeway",
+            ]
+            .contains(&c.name.as_str())
+        })
+        .collect();
+    assert_eq!(cases.len(), 4);
+    let report = run_remote(&zone, &target, RESOURCE, &cases)
+        .await
+        .expect("run");
+    server.abort();
+    let verdict = |name: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.problems.clone())
+            .expect("result")
+    };
+    assert_eq!(verdict("valid-baseline"), Vec::<String>::new());
+    assert_eq!(verdict("alg-none"), Vec::<String>::new());
+    // The naive server answers the jku case "correctly" (200)…
+    assert_eq!(verdict("jku-elsewhere"), Vec::<String>::new());
+    // …but it fetched the attacker's URL, and it accepts an expired token.
+    assert_eq!(report.honeypot_hits, 1);
+    let expired = verdict("exp-expired-beyond-leeway");
+    assert!(
+        expired.len() == 1 && expired[0].starts_with("status 200 (expected 401)"),
+        "{expired:?}"
+    );
+    assert_eq!(report.failed(), 1);
+    assert!(!report.passed());
+}
+
+#[tokio::test]
+async fn honeypot_counts_connections() {
+    let honeypot = Honeypot::start().await.expect("honeypot");
+    assert_eq!(honeypot.hits(), 0);
+    let response = reqwest::get(format!("{}/jwks.json", honeypot.url())).await;
+    assert_eq!(
+        response
+            .map(|r| r.status().as_u16())
+            .map_err(|e| format!("{e:?}")),
+        Ok(404)
+    );
+    assert_eq!(honeypot.hits(), 1);
+}
