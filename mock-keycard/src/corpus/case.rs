@@ -147,10 +147,6 @@ pub struct Expect {
     /// STS). Checked by the in-process test; a remote run cannot see the server's fetches.
     #[serde(default)]
     pub no_key_fetch: bool,
-    /// Statuses a hosting runtime may answer instead, before the request reaches the
-    /// server's code (e.g. 431 for an oversized header). Only remote runs accept them.
-    #[serde(default)]
-    pub host_may_refuse: Vec<u16>,
 }
 
 /// The outcome of the tool call of a case that passes authentication.
