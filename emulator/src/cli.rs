@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Start the dev server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Replay a generated or recorded multi-user trace and check for leaks.
     Replay(Box<ReplayArgs>),
     /// Print a token for a fixture user of the embedded zone (no server needed).

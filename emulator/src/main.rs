@@ -18,7 +18,7 @@ fn init_tracing(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.serve)));
     if let Command::Token(args) = &command {
         return match emulator::token::mint(args) {
             Ok(out) => {
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Replay(args) => replay(*args).await,
             Command::Token(_) => ExitCode::SUCCESS,
         }

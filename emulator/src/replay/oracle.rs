@@ -152,8 +152,8 @@ fn status_kind(status: u16) -> &'static str {
         502 => "http_502",
         503 => "http_503",
         504 => "http_504",
-        400..=499 => "http_4xx",
-        500..=599 => "http_5xx",
+        s if (400..500).contains(&s) => "http_4xx",
+        s if (500..600).contains(&s) => "http_5xx",
         _ => "http_other",
     }
 }

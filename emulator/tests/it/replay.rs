@@ -1,7 +1,9 @@
 //! `emulator replay` end to end: in-process, naive caches, and target mode over HTTP.
 
 use emulator::cli::ServeArgs;
-use emulator::replay::{NaiveCache, ReplayArgs, run};
+#[cfg(feature = "naive-cache-demo")]
+use emulator::replay::NaiveCache;
+use emulator::replay::{ReplayArgs, run};
 use emulator::settings::KeycardArgs;
 
 use crate::helpers::free_port;
@@ -31,6 +33,7 @@ async fn in_process_replay_has_no_leaks_and_uses_the_cache() {
     assert!(s.errors_by_kind.get("bad_token").copied().unwrap_or(0) > 0);
 }
 
+#[cfg(feature = "naive-cache-demo")]
 async fn naive(kind: NaiveCache) -> u64 {
     let args = ReplayArgs {
         users: 40,
@@ -45,6 +48,7 @@ async fn naive(kind: NaiveCache) -> u64 {
     run(&args).await.unwrap().summary.leaks
 }
 
+#[cfg(feature = "naive-cache-demo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_naive_cache_is_caught_leaking() {
     for kind in [
