@@ -114,3 +114,21 @@ async fn target_mode_replays_over_http_against_a_listening_emulator() {
     std::fs::remove_file(&out).unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_trace_file_replays_clean() {
+    let trace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/traces/adversarial-small.jsonl");
+    let args = ReplayArgs {
+        trace: Some(trace),
+        isolates: 2,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.requests, 400);
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert!(s.exchanges > 0, "{s:?}");
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+}
