@@ -40,7 +40,7 @@ pub fn break_signature(token: &str) -> String {
     String::from_utf8(bytes).unwrap_or_else(|_| format!("{token}x"))
 }
 
-fn bearer(token: &str, principal: u32) -> Result<HeaderValue, MintError> {
+pub(crate) fn bearer(token: &str, principal: u32) -> Result<HeaderValue, MintError> {
     let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| MintError::Header(principal))?;
     value.set_sensitive(true);

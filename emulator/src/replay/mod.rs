@@ -7,6 +7,7 @@ pub mod generate;
 pub mod histogram;
 pub mod identity;
 pub mod oracle;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod trace;

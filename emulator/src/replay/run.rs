@@ -13,6 +13,7 @@ use super::callers::{MintError, mint_all};
 use super::driver::{self, DriverConfig, DriverError, Transport, ZoneControl};
 use super::generate::{self, Mix};
 use super::oracle::Leak;
+use super::remote::RemoteZones;
 use super::report::Summary;
 use super::trace::{Principal, Trace, TraceError, TraceRequest};
 use super::zones::{ReplayZones, ZonePlacement};
@@ -95,6 +96,17 @@ pub struct ReplayArgs {
     /// Port of the secondary embedded zone in target mode.
     #[arg(long, default_value_t = 8789)]
     pub secondary_zone_port: u16,
+    /// Target mode with zones the replay does not start: mint through this zone's MOCK
+    /// `POST /dev/token`, check `GET /audit?jti=`, revoke via `POST /admin/consent`. The
+    /// zone must know the trace's subjects.
+    #[arg(long, requires = "target")]
+    pub zone_url: Option<String>,
+    /// The second external zone (needed when the trace has `secondary` principals).
+    #[arg(long, requires = "zone_url")]
+    pub secondary_zone_url: Option<String>,
+    /// Upstream resource identifier of the external zone (default `<zone-url>/upstream/github`).
+    #[arg(long, requires = "zone_url")]
+    pub upstream_url: Option<String>,
     /// The target's `exp` leeway (`KEYCARD_LEEWAY_SECS`); in-process it is applied to
     /// the isolates. Default: 1 in-process, 30 (the core's default) for a target.
     #[arg(long)]
@@ -142,6 +154,9 @@ impl Default for ReplayArgs {
             target: None,
             zone_port: 8788,
             secondary_zone_port: 8789,
+            zone_url: None,
+            secondary_zone_url: None,
+            upstream_url: None,
             leeway_secs: None,
             cache_max_entries: None,
             jitter_ms: 2,
@@ -204,6 +219,11 @@ pub struct ReplayOutcome {
     pub summary: Summary,
     /// The first leaks, in full.
     pub leaks: Vec<Leak>,
+}
+
+enum Zones {
+    Embedded(ReplayZones),
+    Remote(RemoteZones),
 }
 
 enum Requests {
@@ -341,18 +361,37 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         ),
         None => (IN_PROCESS_ORIGIN.to_owned(), ZonePlacement::InProcess),
     };
-    let zones = ReplayZones::start(
-        &principals,
-        &mcp_resource,
-        placement,
-        args.seed,
-        args.jitter_ms,
-    )
-    .await?;
-    let callers = {
-        let principals = &principals;
-        let zones = &zones;
-        tokio::task::block_in_place(|| mint_all(zones, principals))?
+    let zones = match (&args.zone_url, &target) {
+        (Some(url), Some(_)) => {
+            let upstream = args
+                .upstream_url
+                .clone()
+                .unwrap_or_else(|| format!("{}/upstream/github", url.trim_end_matches('/')));
+            Zones::Remote(RemoteZones::new(
+                ReqwestHttp::new()?.client().clone(),
+                url,
+                args.secondary_zone_url.as_deref(),
+                upstream,
+            ))
+        }
+        (Some(url), None) => return Err(ReplayError::Target(url.clone())),
+        (None, _) => Zones::Embedded(
+            ReplayZones::start(
+                &principals,
+                &mcp_resource,
+                placement,
+                args.seed,
+                args.jitter_ms,
+            )
+            .await?,
+        ),
+    };
+    let callers = match &zones {
+        Zones::Embedded(zones) => {
+            let principals = &principals;
+            tokio::task::block_in_place(|| mint_all(zones, principals))?
+        }
+        Zones::Remote(remote) => remote.mint_all(&principals, &mcp_resource).await?,
     };
     let leeway = args
         .leeway_secs
@@ -368,6 +407,9 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             0,
         ),
         None => {
+            let Zones::Embedded(zones) = &zones else {
+                return Err(ReplayError::Target("--zone-url needs --target".into()));
+            };
             let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
                 .with_origin(&zones.primary.issuer(), zones.primary.router())?
                 .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
@@ -402,11 +444,18 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         )),
         None => None,
     };
-    let control = zones.control();
+    let embedded_control;
+    let (control, upstream_resource): (&dyn ZoneControl, String) = match &zones {
+        Zones::Embedded(z) => {
+            embedded_control = z.control();
+            (&embedded_control, z.primary.upstream_url())
+        }
+        Zones::Remote(r) => (r, r.upstream().to_owned()),
+    };
     let driver_config = DriverConfig {
         concurrency: args.concurrency,
         leeway_secs: leeway,
-        upstream_resource: zones.primary.upstream_url(),
+        upstream_resource,
         progress: !args.no_progress,
         request_timeout: Duration::from_millis(args.timeout_ms),
     };
@@ -415,7 +464,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         requests,
         total,
         &transport,
-        &control,
+        control,
         &driver_config,
         out.as_mut().map(|w| w as &mut dyn std::io::Write),
     )
@@ -475,7 +524,9 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
     {
         pool.shutdown().await;
     }
-    zones.shutdown().await;
+    if let Zones::Embedded(zones) = zones {
+        zones.shutdown().await;
+    }
     Ok(ReplayOutcome {
         summary,
         leaks: tally.leak_samples,

@@ -132,3 +132,78 @@ async fn committed_trace_file_replays_clean() {
     assert!(s.exchanges > 0, "{s:?}");
     assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_mode_with_an_external_zone() {
+    use emulator::replay::trace::{Op, Principal, Trace, TraceRequest, ZoneRef};
+    // The emulator listens first (its origin is the zone's MCP resource).
+    let zone_port = free_port();
+    let zone_url = format!("http://127.0.0.1:{zone_port}");
+    let args = ServeArgs {
+        port: Some(0),
+        keycard: KeycardArgs {
+            issuer: Some(zone_url.clone()),
+            resource_url: Some(format!("{zone_url}/upstream/github")),
+            client_id: Some("mcp-worker".into()),
+            client_secret: Some("mcp-worker-secret".into()),
+            ..KeycardArgs::default()
+        },
+        ..ServeArgs::default()
+    };
+    let server = emulator::serve::start_with_env(&args, Vec::new())
+        .await
+        .unwrap();
+    let zone = mock_keycard::MockKeycard::start_on(
+        mock_keycard::ZoneConfig::default().with_mcp_resource(&server.origin),
+        ([127, 0, 0, 1], zone_port).into(),
+    )
+    .await
+    .unwrap();
+    let principal = |id: u32, sub: Option<&str>| Principal {
+        id,
+        zone: ZoneRef::Primary,
+        sub: sub.map(str::to_owned),
+        client_id: None,
+        lifetime_secs: None,
+        revoke_at: None,
+        tag: String::new(),
+    };
+    let trace = Trace {
+        principals: vec![
+            principal(0, Some("alice")),
+            principal(1, Some("bob")),
+            principal(2, None),
+        ],
+        requests: (0..60)
+            .map(|id| TraceRequest {
+                id,
+                principal: (id % 3) as u32,
+                op: if id % 2 == 0 {
+                    Op::GithubUser
+                } else {
+                    Op::Whoami
+                },
+            })
+            .collect(),
+    };
+    let file = std::env::temp_dir().join(format!("emu-ext-{}.jsonl", std::process::id()));
+    trace.write_jsonl(&file).unwrap();
+    let replay = ReplayArgs {
+        trace: Some(file.clone()),
+        target: Some(server.origin.clone()),
+        zone_url: Some(zone_url),
+        concurrency: 8,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&replay).await.unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.requests, 60);
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert!(s.exchanges >= 2 && s.cache_hits > 0, "{s:?}");
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    assert_eq!(s.errors_by_kind.get("no_subject"), Some(&10), "{s:?}");
+    zone.shutdown().await;
+    server.shutdown().await;
+}
