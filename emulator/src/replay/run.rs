@@ -413,7 +413,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
                 .with_origin(&zones.primary.issuer(), zones.primary.router())?
                 .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
-            let config = gateway_env(&zones, args, leeway, principals.len())?.to_config()?;
+            let config = gateway_env(zones, args, leeway, principals.len())?.to_config()?;
             let ports = if args.plain_crypto {
                 native_ports(Arc::new(http))
             } else {
