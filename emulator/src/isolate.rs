@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use http::{Request, Response};
 use keycard_core::Gateway;
+use keycard_core::cache::CacheStats;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests queued per isolate before senders wait.
@@ -52,9 +53,13 @@ pub enum IsolateError {
     Gone(usize),
 }
 
-struct Job {
-    request: Request<Bytes>,
-    reply: oneshot::Sender<Response<Bytes>>,
+enum Job {
+    Request {
+        request: Request<Bytes>,
+        reply: oneshot::Sender<Response<Bytes>>,
+    },
+    /// Read the isolate's token-cache counters.
+    Stats(oneshot::Sender<CacheStats>),
 }
 
 /// A set of running isolates. Dropping the pool closes their queues; [`Self::shutdown`]
@@ -190,10 +195,25 @@ impl IsolatePool {
         let index = index % self.senders.len();
         let (reply, answer) = oneshot::channel();
         self.senders[index]
-            .send(Job { request, reply })
+            .send(Job::Request { request, reply })
             .await
             .map_err(|_| IsolateError::Gone(index))?;
         answer.await.map_err(|_| IsolateError::Gone(index))
+    }
+
+    /// Every isolate's token-cache counters (entries held, exchanges, evictions,
+    /// invalidations…), in isolate order.
+    pub async fn cache_stats(&self) -> Result<Vec<CacheStats>, IsolateError> {
+        let mut out = Vec::with_capacity(self.senders.len());
+        for (index, sender) in self.senders.iter().enumerate() {
+            let (reply, answer) = oneshot::channel();
+            sender
+                .send(Job::Stats(reply))
+                .await
+                .map_err(|_| IsolateError::Gone(index))?;
+            out.push(answer.await.map_err(|_| IsolateError::Gone(index))?);
+        }
+        Ok(out)
     }
 
     /// Closes every queue and waits (on a blocking thread) for the isolates to drain.
@@ -244,11 +264,18 @@ fn run_isolate(
     tracing::debug!(isolate = index, "isolate ready");
     local.block_on(&runtime, async move {
         while let Some(job) = rx.recv().await {
-            let gateway = gateway.clone();
-            tokio::task::spawn_local(async move {
-                let response = gateway.handle(job.request).await;
-                let _ = job.reply.send(response);
-            });
+            match job {
+                Job::Request { request, reply } => {
+                    let gateway = gateway.clone();
+                    tokio::task::spawn_local(async move {
+                        let response = gateway.handle(request).await;
+                        let _ = reply.send(response);
+                    });
+                }
+                Job::Stats(reply) => {
+                    let _ = reply.send(gateway.cache_stats());
+                }
+            }
         }
     });
     // The queue is closed: let the requests still in flight finish.

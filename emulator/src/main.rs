@@ -70,7 +70,33 @@ async fn serve(args: emulator::cli::ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+async fn fault_suite(args: emulator::replay::ReplayArgs) -> ExitCode {
+    match emulator::replay::run_suite(&args).await {
+        Ok(runs) => {
+            let mut failed = false;
+            for (kind, outcome) in &runs {
+                let f = outcome.summary.faults.clone().unwrap_or_default();
+                failed |=
+                    outcome.summary.leaks > 0 || f.stale_failures > 0 || f.reused_after_failure > 0;
+                println!("{}", outcome.summary.fault_line(kind.name()));
+            }
+            if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 async fn replay(args: emulator::replay::ReplayArgs) -> ExitCode {
+    if args.fault_suite {
+        return fault_suite(args).await;
+    }
     match emulator::replay::run(&args).await {
         Ok(outcome) => {
             eprint!("{}", outcome.summary.human(&outcome.leaks));

@@ -76,7 +76,53 @@ fn mint_one(zones: &ReplayZones, p: &Principal) -> Result<Caller, MintError> {
         bad_auth: bearer(&break_signature(&minted.access_token), p.id)?,
         expires_at: u64::try_from(minted.expires_at).unwrap_or(0),
         revoke_at: p.revoke_at,
+        rotated_auth: None,
     })
+}
+
+/// The same principal's token signed with the primary zone's *next* pool key (what
+/// the zone signs with after one rotation), for `--fault rotate-mid-run`.
+fn mint_rotated(
+    zones: &ReplayZones,
+    p: &Principal,
+    key: &str,
+) -> Result<Option<HeaderValue>, MintError> {
+    if p.zone != super::trace::ZoneRef::Primary {
+        return Ok(None);
+    }
+    let minted = zones
+        .get(p.zone)
+        .zone()
+        .mint(MintRequest {
+            sub: p.sub.clone(),
+            client_id: Some(
+                p.client_id
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_MINT_CLIENT_ID.to_owned()),
+            ),
+            lifetime_secs: p.lifetime_secs.map(|s| s as i64),
+            key: Some(key.to_owned()),
+            ..MintRequest::default()
+        })
+        .map_err(|e| MintError::Mint {
+            principal: p.id,
+            reason: e.to_string(),
+        })?;
+    bearer(&minted.access_token, p.id).map(Some)
+}
+
+/// Adds to every primary-zone caller a token signed with `key` (e.g. `zone-2`, the key
+/// the primary zone rotates to first), used from the mid-run rotation on.
+pub fn mint_rotated_all(
+    zones: &ReplayZones,
+    principals: &[Principal],
+    callers: &mut [Caller],
+    key: &str,
+) -> Result<(), MintError> {
+    for (p, c) in principals.iter().zip(callers.iter_mut()) {
+        c.rotated_auth = mint_rotated(zones, p, key)?;
+    }
+    Ok(())
 }
 
 /// Mints a token per principal on all cores.

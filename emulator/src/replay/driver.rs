@@ -11,8 +11,9 @@ use futures::stream::FuturesUnordered;
 use http::{HeaderValue, Request, header};
 use keycard_core::ports::BoxFuture;
 
-use super::identity::Who;
-use super::oracle::{AuditSource, Expect, Observed, Oracle, Verdict};
+use super::faults::{Action, FaultReport, Step, StepRunner};
+use super::identity::{self, Who};
+use super::oracle::{AuditSource, Expect, Leak, Observed, Oracle, Verdict};
 use super::report::Tally;
 use super::trace::{Op, TraceRequest, ZoneRef};
 use crate::isolate::IsolatePool;
@@ -35,6 +36,9 @@ pub struct Caller {
     pub expires_at: u64,
     /// Revoke consent when the run reaches this request index.
     pub revoke_at: Option<u64>,
+    /// `Bearer <token signed with the zone's next key>`, sent from a mid-run key
+    /// rotation on (`--fault rotate-mid-run`).
+    pub rotated_auth: Option<HeaderValue>,
 }
 
 /// Where requests go.
@@ -78,6 +82,119 @@ pub struct DriverConfig {
     pub progress: bool,
     /// Per-request timeout.
     pub request_timeout: Duration,
+}
+
+/// A fault run's schedule and the zones that carry it out.
+pub struct FaultHooks<'a> {
+    /// Steps, ascending by request index.
+    pub steps: Vec<Step>,
+    /// Performs them.
+    pub runner: &'a dyn StepRunner,
+}
+
+/// Populations up to this many distinct subjects get every error answer scanned for
+/// other users' subjects (beyond it only for JWTs: the scan is O(errors × subjects)).
+pub const FOREIGN_SCAN_MAX_SUBJECTS: usize = 5_000;
+
+/// Scans error answers for data of another user: any JWT (`eyJ…`: a bearer or
+/// upstream token) or another principal's subject / login.
+#[derive(Debug, Default)]
+pub struct ForeignScan {
+    subjects: Vec<String>,
+}
+
+impl ForeignScan {
+    /// Built from the callers' subjects (empty ones skipped; none beyond
+    /// [`FOREIGN_SCAN_MAX_SUBJECTS`]).
+    pub fn new(callers: &[Caller]) -> Self {
+        let mut subjects: Vec<String> = callers
+            .iter()
+            .filter_map(|c| c.who.sub.clone())
+            .filter(|s| !s.is_empty())
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        if subjects.len() > FOREIGN_SCAN_MAX_SUBJECTS {
+            subjects.clear();
+        }
+        Self { subjects }
+    }
+
+    /// What of someone else's (or any token) `body` contains, if anything.
+    pub fn find(&self, body: &[u8], own: Option<&str>) -> Option<String> {
+        let text = String::from_utf8_lossy(body);
+        if text.contains("eyJ") {
+            return Some("a JWT".into());
+        }
+        let stripped = match own.filter(|o| !o.is_empty()) {
+            Some(own) => text.replace(own, ""),
+            None => text.into_owned(),
+        };
+        self.subjects
+            .iter()
+            .filter(|s| Some(s.as_str()) != own)
+            .find(|s| stripped.contains(s.as_str()))
+            .map(|s| format!("subject {s:?}"))
+    }
+}
+
+/// Per-run bookkeeping of a fault run.
+#[derive(Debug, Default)]
+struct FaultTrack {
+    active_from: Option<u64>,
+    cleared_at: Option<u64>,
+    judged: u64,
+    jti_first: std::collections::HashMap<String, u64>,
+    failed: std::collections::HashMap<u32, u64>,
+    report: FaultReport,
+}
+
+impl FaultTrack {
+    fn observe(&mut self, request: &TraceRequest, verdict: &Verdict, body: &[u8]) {
+        self.judged += 1;
+        if self.active_from.is_some_and(|from| {
+            request.id >= from && self.cleared_at.is_none_or(|c| request.id < c)
+        }) {
+            self.report.requests_under_fault += 1;
+        }
+        if let Some(cleared) = self.cleared_at
+            && request.id >= cleared
+            && matches!(
+                verdict,
+                Verdict::Error {
+                    expected: false,
+                    ..
+                }
+            )
+        {
+            self.report.stale_failures += 1;
+        }
+        match verdict {
+            Verdict::Error {
+                kind: "sts_unavailable",
+                ..
+            } => {
+                self.failed.entry(request.principal).or_insert(self.judged);
+            }
+            Verdict::Ok { .. } if request.op == Op::GithubUser => {
+                let jti = serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("result").and_then(identity::structured))
+                    .and_then(|s| identity::upstream_identity(&s))
+                    .map(|seen| seen.jti);
+                let Some(jti) = jti else { return };
+                let first = *self.jti_first.entry(jti).or_insert(self.judged);
+                if let Some(failed) = self.failed.remove(&request.principal) {
+                    if first < failed {
+                        self.report.reused_after_failure += 1;
+                    } else {
+                        self.report.fresh_after_failure += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn unix_secs() -> u64 {
@@ -185,6 +302,9 @@ pub enum DriverError {
     /// The per-request output could not be written.
     #[error("per-request output: {0}")]
     Output(#[from] std::io::Error),
+    /// A fault step could not be carried out.
+    #[error("fault injection: {0}")]
+    Fault(String),
     /// Consent revocation failed.
     #[error("revoking consent for principal {principal}: {reason}")]
     Revoke {
@@ -204,7 +324,15 @@ pub async fn run(
     zones: &dyn ZoneControl,
     config: &DriverConfig,
     mut per_request: Option<&mut dyn Write>,
+    faults: Option<FaultHooks<'_>>,
 ) -> Result<(Tally, Duration, Vec<bool>), DriverError> {
+    let scan = ForeignScan::new(callers);
+    let mut track = faults.as_ref().map(|_| FaultTrack::default());
+    let (mut steps, runner) = match faults {
+        Some(h) => (h.steps.into_iter().peekable(), Some(h.runner)),
+        None => (Vec::new().into_iter().peekable(), None),
+    };
+    let mut rotated = false;
     let bodies: Vec<Bytes> = Op::ALL.iter().map(|op| body_for(*op)).collect();
     let mut revocations: Vec<(u64, u32)> = callers
         .iter()
@@ -236,6 +364,31 @@ pub async fn run(
     let concurrency = config.concurrency.max(1);
     loop {
         while inflight.len() < concurrency {
+            if let Some(runner) = runner
+                && let Some(next_id) = requests.peek().map(|r| r.id)
+                && steps.peek().is_some_and(|s| s.at <= next_id)
+            {
+                if steps.peek().is_some_and(|s| s.drain) && !inflight.is_empty() {
+                    // Answer everything in flight first (judged below, then back here).
+                    break;
+                }
+                let step = steps.next().ok_or(DriverError::UnknownPrincipal(next_id))?;
+                runner
+                    .perform(&step.action)
+                    .await
+                    .map_err(DriverError::Fault)?;
+                if let Some(t) = track.as_mut() {
+                    match step.action {
+                        Action::SetFaults(_) => {
+                            t.active_from.get_or_insert(next_id);
+                        }
+                        Action::Clear => t.cleared_at = Some(next_id),
+                        Action::Rotate => rotated = true,
+                        Action::Sleep(_) => {}
+                    }
+                }
+                continue;
+            }
             let Some(request) = requests.next() else {
                 break;
             };
@@ -259,6 +412,8 @@ pub async fn run(
                 .ok_or(DriverError::UnknownPrincipal(request.id))?;
             let auth = if request.op == Op::BadToken {
                 caller.bad_auth.clone()
+            } else if rotated && let Some(auth) = &caller.rotated_auth {
+                auth.clone()
             } else {
                 caller.auth.clone()
             };
@@ -293,7 +448,27 @@ pub async fn run(
             transport_error: answer.error.as_deref(),
             sent_at,
         };
-        let verdict = oracle.judge(expect, observed, zones).await;
+        let mut verdict = oracle.judge(expect, observed, zones).await;
+        if !matches!(verdict, Verdict::Ok { .. } | Verdict::Leak(_))
+            && let Some(what) = scan.find(&answer.body, caller.who.sub.as_deref())
+        {
+            if let Some(t) = track.as_mut() {
+                t.report.foreign_data += 1;
+            }
+            verdict = Verdict::Leak(Box::new(Leak {
+                request_id: request.id,
+                principal: request.principal,
+                op: request.op,
+                requester: caller.who.clone(),
+                seen: None,
+                jti: None,
+                first_seen_by: None,
+                reason: format!("an error answer contains {what}"),
+            }));
+        }
+        if let Some(t) = track.as_mut() {
+            t.observe(&request, &verdict, &answer.body);
+        }
         if let Verdict::Leak(leak) = &verdict
             && tally.leaks < 5
         {
@@ -310,6 +485,7 @@ pub async fn run(
     let wall = started.elapsed();
     progress.finish_and_clear();
     tally.distinct_tokens = oracle.distinct_upstream_tokens() as u64;
+    tally.fault = track.map(|t| t.report);
     Ok((tally, wall, used))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod callers;
 pub mod driver;
+pub mod faults;
 pub mod generate;
 pub mod histogram;
 pub mod identity;
@@ -13,4 +14,4 @@ pub mod run;
 pub mod trace;
 pub mod zones;
 
-pub use run::{NaiveCache, ReplayArgs, ReplayError, ReplayOutcome, run};
+pub use run::{NaiveCache, ReplayArgs, ReplayError, ReplayOutcome, run, run_suite};

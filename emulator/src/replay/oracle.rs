@@ -411,6 +411,12 @@ fn refusal_kind(expect: Expect<'_>, text: &str, may_be_expired: bool) -> Verdict
             "exchange_refused"
         } else if lower.contains("unavailable") {
             "sts_unavailable"
+        } else if lower.contains("answered http 401") {
+            "upstream_401"
+        } else if lower.contains("answered http 5") {
+            "upstream_5xx"
+        } else if lower.contains("could not reach") {
+            "upstream_unreachable"
         } else {
             "tool_error"
         },

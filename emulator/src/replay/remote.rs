@@ -105,6 +105,7 @@ impl RemoteZones {
             bad_auth: bearer(&break_signature(&minted.access_token), p.id)?,
             expires_at: u64::try_from(minted.expires_at).unwrap_or(0),
             revoke_at: p.revoke_at,
+            rotated_auth: None,
         })
     }
 

@@ -34,6 +34,8 @@ pub struct Tally {
     pub leak_samples: Vec<Leak>,
     /// Distinct upstream tokens received by requesters (exchanges seen from outside).
     pub distinct_tokens: u64,
+    /// A fault run's findings.
+    pub fault: Option<super::faults::FaultReport>,
 }
 
 impl Tally {
@@ -121,6 +123,61 @@ pub struct Summary {
     pub naive_cache: Option<String>,
     /// The seed.
     pub seed: u64,
+    /// Token-cache entries held at the end, summed over the isolates (in-process only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_len: Option<u64>,
+    /// The isolates' token-cache counters, summed (in-process only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSummary>,
+    /// A fault run's findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<super::faults::FaultReport>,
+    /// Resident memory (MiB) sampled during the run (`--rss-every`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rss_samples_mb: Vec<f64>,
+}
+
+/// The isolates' token-cache counters, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheSummary {
+    /// Entries held.
+    pub entries: u64,
+    /// Exchanges started.
+    pub exchanges: u64,
+    /// Entries evicted by the size bound.
+    pub evictions: u64,
+    /// Entries dropped after the upstream answered 401.
+    pub invalidations: u64,
+}
+
+impl Summary {
+    /// One line for `--fault-suite`: the fault, errors by kind, leaks and the recovery
+    /// checks.
+    pub fn fault_line(&self, kind: &str) -> String {
+        let kinds: Vec<String> = self
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        let f = self.faults.clone().unwrap_or_default();
+        let c = self.cache.unwrap_or_default();
+        format!(
+            "fault={kind} requests={} ok={} errors={} [{}] leaks={} foreign_data={} stale_failures={} fresh_after_failure={} reused_after_failure={} under_fault={} cache_exchanges={} invalidations={} wall_s={:.2}",
+            self.requests,
+            self.ok,
+            self.errors,
+            kinds.join(" "),
+            self.leaks,
+            f.foreign_data,
+            f.stale_failures,
+            f.fresh_after_failure,
+            f.reused_after_failure,
+            f.requests_under_fault,
+            c.exchanges,
+            c.invalidations,
+            self.wall_s
+        )
+    }
 }
 
 impl Summary {
@@ -272,6 +329,10 @@ mod tests {
             mode: "in-process".into(),
             naive_cache: None,
             seed: 7,
+            cache_len: None,
+            cache: None,
+            faults: None,
+            rss_samples_mb: Vec::new(),
         };
         let human = s.human(&t.leak_samples);
         assert!(human.contains("LEAKS: 1"), "{human}");

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use keycard_core::Gateway;
 use keycard_core::tools::ToolRegistry;
 
-use super::callers::{MintError, mint_all};
-use super::driver::{self, DriverConfig, DriverError, Transport, ZoneControl};
+use super::callers::{MintError, mint_all, mint_rotated_all};
+use super::driver::{self, DriverConfig, DriverError, FaultHooks, Transport, ZoneControl};
+use super::faults::{self, FaultKind, ZoneFaults};
 use super::generate::{self, Mix};
 use super::oracle::Leak;
 use super::remote::RemoteZones;
-use super::report::Summary;
+use super::report::{CacheSummary, Summary};
 use super::trace::{Principal, Trace, TraceError, TraceRequest};
 use super::zones::{ReplayZones, ZonePlacement};
 use crate::isolate::{IsolateError, IsolatePool, RoutePolicy};
@@ -136,6 +137,18 @@ pub struct ReplayArgs {
     /// every request either way).
     #[arg(long)]
     pub plain_crypto: bool,
+    /// Inject this dependency failure into the embedded zones (repeatable): set from the
+    /// start (`jwks-down`: from a quarter), cleared at half after draining; see
+    /// `replay::faults`.
+    #[arg(long, value_enum)]
+    pub fault: Vec<FaultKind>,
+    /// Probability that a request to the faulty endpoint fails (status, malformed and
+    /// drop faults), so some requests succeed.
+    #[arg(long, default_value_t = 0.5)]
+    pub fault_probability: f64,
+    /// Run every fault kind in turn (sticky routing) and print one summary line each.
+    #[arg(long, conflicts_with = "fault")]
+    pub fault_suite: bool,
 }
 
 impl Default for ReplayArgs {
@@ -165,6 +178,9 @@ impl Default for ReplayArgs {
             timeout_ms: 30_000,
             no_progress: false,
             plain_crypto: false,
+            fault: Vec::new(),
+            fault_probability: 0.5,
+            fault_suite: false,
         }
     }
 }
@@ -207,6 +223,12 @@ pub enum ReplayError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `--fault` with zones the replay does not own.
+    #[error("--fault needs the replay's embedded zones (not --zone-url)")]
+    FaultNeedsEmbeddedZones,
+    /// `--fault-probability` outside [0, 1].
+    #[error("--fault-probability {0} is not within [0, 1]")]
+    FaultProbability(f64),
     /// `--naive-cache` without the `naive-cache-demo` feature.
     #[error("--naive-cache needs the emulator built with feature naive-cache-demo (on by default)")]
     NaiveCacheUnavailable,
@@ -348,6 +370,12 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
     if cfg!(not(feature = "naive-cache-demo")) && args.naive_cache.is_some() {
         return Err(ReplayError::NaiveCacheUnavailable);
     }
+    if !(0.0..=1.0).contains(&args.fault_probability) {
+        return Err(ReplayError::FaultProbability(args.fault_probability));
+    }
+    if !args.fault.is_empty() && args.zone_url.is_some() {
+        return Err(ReplayError::FaultNeedsEmbeddedZones);
+    }
     let setup = Instant::now();
     let (principals, requests, total) = load(args)?;
     let target = args.target.as_deref().map(target_url).transpose()?;
@@ -389,7 +417,14 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
     let callers = match &zones {
         Zones::Embedded(zones) => {
             let principals = &principals;
-            tokio::task::block_in_place(|| mint_all(zones, principals))?
+            let mut callers = tokio::task::block_in_place(|| mint_all(zones, principals))?;
+            if args.fault.contains(&FaultKind::RotateMidRun) {
+                // The primary zone's pool rotates zone-1 -> zone-2.
+                tokio::task::block_in_place(|| {
+                    mint_rotated_all(zones, principals, &mut callers, "zone-2")
+                })?;
+            }
+            callers
         }
         Zones::Remote(remote) => remote.mint_all(&principals, &mcp_resource).await?,
     };
@@ -413,7 +448,23 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
                 .with_origin(&zones.primary.issuer(), zones.primary.router())?
                 .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
-            let config = gateway_env(zones, args, leeway, principals.len())?.to_config()?;
+            let mut env = gateway_env(zones, args, leeway, principals.len())?;
+            if args.fault.contains(&FaultKind::StsSlow) {
+                env.set(
+                    "KEYCARD_OUTBOUND_TIMEOUT_MS",
+                    faults::SLOW_TIMEOUT_MS.to_string(),
+                );
+            }
+            let mut config = env.to_config()?;
+            if args.fault.contains(&FaultKind::JwksDown) {
+                config.jwks.ttl = faults::JWKS_TTL;
+                config.jwks.grace = faults::JWKS_GRACE;
+            }
+            if args.fault.contains(&FaultKind::JwksDown)
+                || args.fault.contains(&FaultKind::RotateMidRun)
+            {
+                config.jwks.refetch_cooldown = faults::JWKS_COOLDOWN;
+            }
             let ports = if args.plain_crypto {
                 native_ports(Arc::new(http))
             } else {
@@ -459,7 +510,28 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         progress: !args.no_progress,
         request_timeout: Duration::from_millis(args.timeout_ms),
     };
-    let (tally, wall, used) = driver::run(
+    let zone_faults = match &zones {
+        Zones::Embedded(z) if !args.fault.is_empty() => Some(ZoneFaults {
+            zones: vec![
+                (
+                    super::trace::ZoneRef::Primary,
+                    z.primary.zone().clone(),
+                    z.primary.zone().faults(),
+                ),
+                (
+                    super::trace::ZoneRef::Secondary,
+                    z.secondary.zone().clone(),
+                    z.secondary.zone().faults(),
+                ),
+            ],
+        }),
+        _ => None,
+    };
+    let hooks = zone_faults.as_ref().map(|runner| FaultHooks {
+        steps: faults::schedule(&args.fault, total, args.fault_probability),
+        runner,
+    });
+    let (mut tally, wall, used) = driver::run(
         &callers,
         requests,
         total,
@@ -467,8 +539,24 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         control,
         &driver_config,
         out.as_mut().map(|w| w as &mut dyn std::io::Write),
+        hooks,
     )
     .await?;
+    if let Some(report) = tally.fault.as_mut() {
+        report.kinds = args.fault.clone();
+    }
+    let cache = match &transport {
+        Transport::InProcess { pool, .. } => pool.cache_stats().await.ok().map(|stats| {
+            stats.iter().fold(CacheSummary::default(), |mut acc, s| {
+                acc.entries += s.entries as u64;
+                acc.exchanges += s.exchanges;
+                acc.evictions += s.evictions;
+                acc.invalidations += s.invalidations;
+                acc
+            })
+        }),
+        Transport::Http { .. } => None,
+    };
     if let Some(mut w) = out {
         use std::io::Write;
         w.flush().map_err(|source| ReplayError::Output {
@@ -517,6 +605,10 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             .unwrap_or_else(|| "in-process".to_owned()),
         naive_cache: args.naive_cache.map(|n| n.name().to_owned()),
         seed: args.seed,
+        cache_len: cache.map(|c| c.entries),
+        cache,
+        faults: tally.fault.clone(),
+        rss_samples_mb: Vec::new(),
     };
     drop(transport);
     if let Some(pool) = pool_to_stop
@@ -531,4 +623,20 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         summary,
         leaks: tally.leak_samples,
     })
+}
+
+/// Runs the replay once per fault kind (`--fault-suite`), with sticky routing so each
+/// user stays on one isolate (what `reused_after_failure` assumes).
+pub async fn run_suite(args: &ReplayArgs) -> Result<Vec<(FaultKind, ReplayOutcome)>, ReplayError> {
+    let mut out = Vec::with_capacity(FaultKind::ALL.len());
+    for kind in FaultKind::ALL {
+        let one = ReplayArgs {
+            fault: vec![kind],
+            fault_suite: false,
+            route: RoutePolicy::Sticky,
+            ..args.clone()
+        };
+        out.push((kind, run(&one).await?));
+    }
+    Ok(out)
 }

@@ -3,7 +3,9 @@
 // Test code: a panic on an unexpected error is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod faults;
 mod helpers;
 mod host;
+mod oauth_client;
 mod replay;
 mod serve;
