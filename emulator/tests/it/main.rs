@@ -8,4 +8,5 @@ mod helpers;
 mod host;
 mod oauth_client;
 mod replay;
+mod secret_hygiene;
 mod serve;
