@@ -125,8 +125,14 @@ pub struct KeysConfig {
     /// How long a rotated-out key stays published (milliseconds).
     pub grace_ms: u64,
     /// PEM files (PKCS#8 or PKCS#1 RSA) forming the rotation pool, first = initial key.
-    /// Empty: the embedded `fixtures/keys/zone-{1,2,3}.pem`.
+    /// Empty: the embedded `fixtures/keys/zone-{1,2,3}.pem`. These sign every access token
+    /// (RS256, like Keycard's).
     pub pool: Vec<String>,
+    /// How the upstream tokens issued by token exchange are signed (default `ES256`).
+    pub upstream_alg: UpstreamAlg,
+    /// With `upstream_alg = "ES256"`: a PKCS#8 P-256 PEM file. `None`: the embedded
+    /// `fixtures/keys/upstream-es256.pem`.
+    pub upstream_key: Option<String>,
 }
 
 impl Default for KeysConfig {
@@ -134,8 +140,27 @@ impl Default for KeysConfig {
         Self {
             grace_ms: 300_000,
             pool: Vec::new(),
+            upstream_alg: UpstreamAlg::default(),
+            upstream_key: None,
         }
     }
+}
+
+/// The signature of the upstream tokens a zone issues in exchanges (`[keys] upstream_alg`).
+///
+/// Upstream tokens are only verified by the zone's own demo upstream and by the upstreams of
+/// zones that trust it as a peer (`trust_peer`, `[[peers]]`), never by the MCP server, so
+/// they can use a cheaper signature than the RS256 access tokens: ES256 signs ~20x faster than
+/// RSA-2048 in pure Rust. The ES256 key is published in the JWKS with its own `kid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpstreamAlg {
+    /// ECDSA P-256 with the zone's upstream key (the default).
+    #[default]
+    #[serde(rename = "ES256")]
+    Es256,
+    /// RSA with the zone's current access-token key (rotates with it).
+    #[serde(rename = "RS256")]
+    Rs256,
 }
 
 /// A resource (token audience).

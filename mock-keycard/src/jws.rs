@@ -1,5 +1,6 @@
-//! Compact JWS (RS256 only): signing with a parsed key, decoding, verifying, and typed access
-//! to claims.
+//! Compact JWS (RS256, and ES256 for the zone's upstream tokens): signing with a parsed key,
+//! decoding, verifying (the header's `alg` must match the key's type), and typed access to
+//! claims.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::keys::KeyPair;
+use crate::es256::Es256KeyPair;
+use crate::keys::{KeyPair, Verifier};
 
 /// Largest token accepted.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -23,8 +25,8 @@ pub enum JwsError {
     /// Not three base64url parts with a JSON header and a JSON object payload.
     #[error("malformed token: {0}")]
     Malformed(&'static str),
-    /// An algorithm other than RS256.
-    #[error("unsupported alg {0:?} (only RS256)")]
+    /// An algorithm other than RS256 and ES256, or one the verifying key cannot serve.
+    #[error("unsupported alg {0:?} (only RS256, and ES256 for upstream tokens)")]
     Algorithm(String),
     /// Signature does not verify.
     #[error("signature does not verify")]
@@ -62,16 +64,7 @@ pub fn sign(
     kid: Option<&str>,
     claims: &Map<String, Value>,
 ) -> Result<String, JwsError> {
-    let header = serde_json::json!({
-        "alg": "RS256",
-        "typ": "JWT",
-        "kid": kid.unwrap_or(key.kid()),
-    });
-    let header = serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?;
-    let payload = serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?;
-    let mut out = URL_SAFE_NO_PAD.encode(header);
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    let mut out = signing_input("RS256", kid.unwrap_or(key.kid()), claims)?;
     let signature: Signature = key
         .signing_key()
         .try_sign(out.as_bytes())
@@ -81,7 +74,30 @@ pub fn sign(
     Ok(out)
 }
 
-/// Decodes a compact JWS without verifying it; only RS256 passes.
+/// Signs `claims` with the P-256 `key` (ES256, `r || s` signature) and the key's own `kid`.
+pub fn sign_es256(key: &Es256KeyPair, claims: &Map<String, Value>) -> Result<String, JwsError> {
+    let mut out = signing_input("ES256", key.kid(), claims)?;
+    let signature: p256::ecdsa::Signature = key
+        .signing_key()
+        .try_sign(out.as_bytes())
+        .map_err(|_| JwsError::Sign)?;
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    Ok(out)
+}
+
+/// `base64url(header) . base64url(claims)`.
+fn signing_input(alg: &str, kid: &str, claims: &Map<String, Value>) -> Result<String, JwsError> {
+    let header = serde_json::json!({ "alg": alg, "typ": "JWT", "kid": kid });
+    let header = serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?;
+    let payload = serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?;
+    let mut out = URL_SAFE_NO_PAD.encode(header);
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    Ok(out)
+}
+
+/// Decodes a compact JWS without verifying it; only RS256 and ES256 pass.
 pub fn decode(token: &str) -> Result<Decoded, JwsError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwsError::TooLarge);
@@ -97,7 +113,7 @@ pub fn decode(token: &str) -> Result<Decoded, JwsError> {
         .map_err(|_| JwsError::Malformed("header is not base64url"))?;
     let header: Header = serde_json::from_slice(&header)
         .map_err(|_| JwsError::Malformed("header is not a JWS header"))?;
-    if header.alg != "RS256" {
+    if header.alg != "RS256" && header.alg != "ES256" {
         return Err(JwsError::Algorithm(header.alg));
     }
     let payload = URL_SAFE_NO_PAD
@@ -126,17 +142,41 @@ impl std::fmt::Debug for Decoded {
 }
 
 impl Decoded {
-    /// Verifies the RS256 signature with `key`.
+    /// Verifies the RS256 signature with `key`; any other `alg` is refused.
     pub fn verify(&self, key: &VerifyingKey<Sha256>) -> Result<(), JwsError> {
+        if self.header.alg != "RS256" {
+            return Err(JwsError::Algorithm(self.header.alg.clone()));
+        }
         let signature =
             Signature::try_from(self.signature.as_slice()).map_err(|_| JwsError::Signature)?;
-        let input = self
-            .raw
+        key.verify(self.signing_input()?, &signature)
+            .map_err(|_| JwsError::Signature)
+    }
+
+    /// Verifies the ES256 signature with `key`; any other `alg` is refused.
+    pub fn verify_es256(&self, key: &p256::ecdsa::VerifyingKey) -> Result<(), JwsError> {
+        if self.header.alg != "ES256" {
+            return Err(JwsError::Algorithm(self.header.alg.clone()));
+        }
+        let signature =
+            p256::ecdsa::Signature::from_slice(&self.signature).map_err(|_| JwsError::Signature)?;
+        key.verify(self.signing_input()?, &signature)
+            .map_err(|_| JwsError::Signature)
+    }
+
+    /// Verifies with an RS256 or ES256 key; the header's `alg` must be the key's.
+    pub(crate) fn verify_with(&self, key: &Verifier) -> Result<(), JwsError> {
+        match key {
+            Verifier::Rs256(key) => self.verify(key),
+            Verifier::Es256(key) => self.verify_es256(key),
+        }
+    }
+
+    fn signing_input(&self) -> Result<&[u8], JwsError> {
+        self.raw
             .as_bytes()
             .get(..self.signing_input_len)
-            .ok_or(JwsError::Malformed("truncated"))?;
-        key.verify(input, &signature)
-            .map_err(|_| JwsError::Signature)
+            .ok_or(JwsError::Malformed("truncated"))
     }
 }
 

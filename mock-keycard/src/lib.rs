@@ -31,6 +31,7 @@ mod config;
 pub mod corpus;
 mod discovery;
 mod error;
+mod es256;
 mod faults;
 mod html;
 mod jws;
@@ -40,6 +41,7 @@ mod model;
 mod register;
 mod secret;
 mod server;
+mod sig_cache;
 mod token;
 mod upstream;
 mod zone;
@@ -47,10 +49,11 @@ mod zone;
 pub use audit::{AuditEvent, AuditFilter, CREDENTIALS_ISSUE, Outcome};
 pub use config::{
     ApplicationConfig, ConfigError, DEFAULT_ZONE_TOML, KeysConfig, Lifetimes, PeerConfig, Profile,
-    ResourceConfig, UserConfig, ZoneConfig,
+    ResourceConfig, UpstreamAlg, UserConfig, ZoneConfig,
 };
 pub use discovery::metadata;
 pub use error::{ErrorCode, OAuthError};
+pub use es256::{Es256KeyPair, embedded_upstream_key};
 pub use faults::{Endpoint, FaultError, FaultSpec, Faults};
 pub use jws::{ClaimError, Claims, JwsError};
 pub use keys::{
@@ -60,11 +63,12 @@ pub use mint::{Audience, DEFAULT_MINT_CLIENT_ID, MintError, MintRequest, MintedT
 pub use model::{Application, ClientAuth, Resource, UserInfo};
 pub use secret::SecretString;
 pub use server::{MockKeycard, app};
+pub use sig_cache::SignatureCacheStats;
 pub use token::{ACCESS_TOKEN_TYPE, CLIENT_ASSERTION_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE};
 pub use upstream::{UPSTREAM_PATH, UpstreamError, UpstreamIdentity};
 pub use zone::{VerifyError, Zone, ZoneError};
 
 /// JWS helpers for tests: sign arbitrary claims with a [`KeyPair`], decode without verifying.
 pub mod jwt {
-    pub use crate::jws::{Decoded, Header, MAX_TOKEN_LEN, decode, sign};
+    pub use crate::jws::{Decoded, Header, MAX_TOKEN_LEN, decode, sign, sign_es256};
 }

@@ -1,8 +1,10 @@
 //! The demo upstream API (GitHub-like `GET /user`), mounted at `/upstream/github`.
 //!
-//! It accepts only unexpired RS256 tokens whose `aud` is this zone's upstream resource
-//! ([`Zone::upstream_url`]) and that were signed by this zone (current or grace key) or by a
-//! trusted peer ([`Zone::trust_peer`], `[[peers]]` in the config). It answers the profile of the
+//! It accepts only unexpired tokens whose `aud` is this zone's upstream resource
+//! ([`Zone::upstream_url`]) and that were signed by this zone (RS256 with the current or a
+//! grace key, or ES256 with its upstream-token key) or by a trusted peer ([`Zone::trust_peer`],
+//! `[[peers]]` in the config). Signature checks of this zone's and in-process peers' tokens
+//! are memoized per exact token string; expiry, audience and `sub` are checked on every call. It answers the profile of the
 //! user the token was issued for plus the identity chain under `"keycard"` — the ground truth
 //! for the emulator's leak oracle.
 
@@ -175,7 +177,7 @@ impl Zone {
                     .iter()
                     .find(|(k, _)| k.as_deref() == Some(kid))
                     .ok_or_else(|| VerifyError::UnknownKid(iss.to_owned()))?;
-                decoded.verify(key)?;
+                decoded.verify_with(key)?;
                 Ok((decoded.claims.clone(), None))
             }
         }

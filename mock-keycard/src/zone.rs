@@ -5,15 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rsa::pkcs1v15::VerifyingKey;
-use sha2::Sha256;
-
 use crate::audit::{AuditEvent, AuditFilter, AuditLog};
-use crate::config::{ConfigError, Profile, Vars, ZoneConfig};
+use crate::config::{ConfigError, Profile, UpstreamAlg, Vars, ZoneConfig};
+use crate::es256::{Es256KeyPair, load_upstream_key};
 use crate::faults::{Endpoint, FaultError, FaultState, Faults, Plan};
 use crate::jws::{self, Claims, JwsError};
-use crate::keys::{JwkSet, KeyError, KeyPair, Keyring, Rotation, load_pool};
+use crate::keys::{JwkSet, KeyError, KeyPair, Keyring, Rotation, Verifier, load_pool};
 use crate::model::{Application, Resolved, UserInfo};
+use crate::sig_cache::{self, SignatureCache, SignatureCacheStats, token_hash};
 
 /// Errors building a zone.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +34,7 @@ pub enum ZoneError {
 /// Why a token minted by (or presented to) this zone fails verification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    /// Not a well-formed RS256 JWS.
+    /// Not a well-formed RS256/ES256 JWS, or its signature does not verify.
     #[error(transparent)]
     Jws(#[from] JwsError),
     /// No `kid` header.
@@ -78,7 +77,7 @@ pub(crate) struct RefreshGrant {
 #[derive(Debug, Clone)]
 pub(crate) struct CachedKeys {
     pub fetched: Instant,
-    pub keys: Vec<(Option<String>, VerifyingKey<Sha256>)>,
+    pub keys: Vec<(Option<String>, Verifier)>,
 }
 
 #[derive(Debug)]
@@ -100,6 +99,10 @@ pub(crate) struct Inner {
     pub consent_overrides: Mutex<Vec<(String, String, bool)>>,
     pub registered: RwLock<HashMap<String, Application>>,
     pub keyring: Mutex<Keyring>,
+    /// The ES256 upstream-token key (`None` with `upstream_alg = "RS256"`).
+    pub upstream_key: Option<Arc<Es256KeyPair>>,
+    /// Signatures of this zone's tokens already verified (see `sig_cache`).
+    pub sig_cache: Mutex<SignatureCache>,
     pub audit: Mutex<AuditLog>,
     pub faults: Mutex<FaultState>,
     pub codes: Mutex<HashMap<String, AuthCode>>,
@@ -143,6 +146,10 @@ impl Zone {
         let vars = Vars::new(&config, default_issuer, &config.mcp_resource);
         let pool = load_pool(&config.keys.pool)?;
         let keyring = Keyring::new(pool, Duration::from_millis(config.keys.grace_ms))?;
+        let upstream_key = match config.keys.upstream_alg {
+            UpstreamAlg::Es256 => Some(load_upstream_key(config.keys.upstream_key.as_deref())?),
+            UpstreamAlg::Rs256 => None,
+        };
         config
             .faults
             .validate()
@@ -167,6 +174,8 @@ impl Zone {
             consent_overrides: Mutex::new(Vec::new()),
             registered: RwLock::new(HashMap::new()),
             keyring: Mutex::new(keyring),
+            upstream_key,
+            sig_cache: Mutex::new(SignatureCache::new(sig_cache::DEFAULT_CAPACITY)),
             audit: Mutex::new(AuditLog::new(config.audit_capacity)),
             faults: Mutex::new(FaultState::new(config.faults.clone())),
             codes: Mutex::new(HashMap::new()),
@@ -323,12 +332,26 @@ impl Zone {
         lock(&self.inner.keyring).set_grace(grace);
     }
 
-    /// The published JWKS (current key first).
+    /// The published JWKS: the current RSA key first, then the RSA keys in their grace
+    /// period, then the ES256 upstream-token key (when `upstream_alg = "ES256"`).
     pub fn jwks(&self) -> JwkSet {
         let keys = lock(&self.inner.keyring).published(Instant::now());
-        JwkSet {
-            keys: keys.iter().map(|k| k.jwk().clone()).collect(),
+        let mut keys: Vec<_> = keys.iter().map(|k| k.jwk().clone()).collect();
+        if let Some(key) = &self.inner.upstream_key {
+            keys.push(key.jwk().clone());
         }
+        JwkSet { keys }
+    }
+
+    /// The `kid` of the ES256 upstream-token key (`None` with `upstream_alg = "RS256"`).
+    pub fn upstream_kid(&self) -> Option<String> {
+        self.inner.upstream_key.as_ref().map(|k| k.kid().to_owned())
+    }
+
+    /// Counters of the memo of verified signatures (subject tokens at the token endpoint,
+    /// upstream tokens at the demo upstream).
+    pub fn signature_cache_stats(&self) -> SignatureCacheStats {
+        lock(&self.inner.sig_cache).stats()
     }
 
     /// The current signing key id.
@@ -393,30 +416,67 @@ impl Zone {
             .push(Peer::Zone(Arc::downgrade(&peer.inner)));
     }
 
-    /// Signs `claims` with the current key.
+    /// Signs `claims` with the current key (RS256).
     pub(crate) fn sign(&self, claims: &Claims) -> Result<(String, String), JwsError> {
         let key = self.current_key();
         let token = jws::sign(&key, None, &claims.0)?;
         Ok((token, key.kid().to_owned()))
     }
 
-    /// Verifies `token`'s RS256 signature against this zone's published keys (current +
-    /// grace) and returns its claims. Time, issuer and audience are NOT checked.
+    /// Signs an upstream token: ES256 with the upstream key, or RS256 with the current key
+    /// when `upstream_alg = "RS256"`.
+    pub(crate) fn sign_upstream(&self, claims: &Claims) -> Result<(String, String), JwsError> {
+        match &self.inner.upstream_key {
+            Some(key) => Ok((jws::sign_es256(key, &claims.0)?, key.kid().to_owned())),
+            None => self.sign(claims),
+        }
+    }
+
+    /// Verifies `token`'s signature (RS256 with a published RSA key — current or in grace —
+    /// or ES256 with the upstream key) and returns its claims. Time, issuer and audience are
+    /// NOT checked.
     pub fn verify_signature(&self, token: &str) -> Result<Claims, VerifyError> {
         self.verify_own(token)
     }
 
     /// Decodes `token` and verifies its signature against this zone's published keys
-    /// (current + grace). Time, issuer and audience are the caller's checks.
+    /// (RSA current + grace, the ES256 upstream key). Time, issuer, audience, user and
+    /// consent are the caller's checks, made on every call.
+    ///
+    /// A successful signature check is memoized by the SHA-256 of the exact token string;
+    /// a memoized token still has to decode and name a key published right now.
     pub(crate) fn verify_own(&self, token: &str) -> Result<Claims, VerifyError> {
         let decoded = jws::decode(token)?;
         let kid = decoded.header.kid.as_deref().ok_or(VerifyError::NoKid)?;
-        let key = lock(&self.inner.keyring)
-            .find(kid, Instant::now())
-            .ok_or_else(|| VerifyError::UnknownKid(self.inner.issuer.clone()))?;
-        decoded.verify(key.verifying_key())?;
+        let key = self.published_key(kid)?;
+        let hash = token_hash(token);
+        if lock(&self.inner.sig_cache).check(&hash) {
+            return Ok(decoded.claims);
+        }
+        match key {
+            OwnKey::Rsa(key) => decoded.verify(key.verifying_key())?,
+            OwnKey::Es256(key) => decoded.verify_es256(key.verifying_key())?,
+        }
+        lock(&self.inner.sig_cache).remember(hash);
         Ok(decoded.claims)
     }
+
+    /// The published key with this `kid`.
+    fn published_key(&self, kid: &str) -> Result<OwnKey, VerifyError> {
+        if let Some(key) = self.inner.upstream_key.as_ref().filter(|k| k.kid() == kid) {
+            return Ok(OwnKey::Es256(Arc::clone(key)));
+        }
+        lock(&self.inner.keyring)
+            .find(kid, Instant::now())
+            .map(OwnKey::Rsa)
+            .ok_or_else(|| VerifyError::UnknownKid(self.inner.issuer.clone()))
+    }
+}
+
+/// One of the zone's own published keys.
+enum OwnKey {
+    Rsa(Arc<KeyPair>),
+    Es256(Arc<Es256KeyPair>),
 }
 
 fn apply_consent(resolved: &mut Resolved, sub: &str, resource: &str, granted: bool) {

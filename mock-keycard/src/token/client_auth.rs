@@ -212,7 +212,7 @@ async fn verify_signature(
     let mut any = false;
     for (_, key) in candidates {
         any = true;
-        if decoded.verify(key).is_ok() {
+        if decoded.verify_with(key).is_ok() {
             return Ok(());
         }
     }

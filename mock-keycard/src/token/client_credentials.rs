@@ -40,6 +40,7 @@ pub(crate) fn issue(
     let scope = grant_scope(params.get("scope"), &allowed)?;
     ctx.scope = Some(scope.clone());
     let token = sign_access_token(
+        super::TokenKind::Access,
         zone,
         &app.client_id,
         &app.client_id,

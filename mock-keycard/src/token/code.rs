@@ -61,6 +61,7 @@ pub(crate) fn redeem(
         ));
     }
     let token = sign_access_token(
+        super::TokenKind::Access,
         zone,
         &grant.sub,
         &app.client_id,

@@ -112,6 +112,7 @@ pub(crate) fn exchange(
         extra.insert("subject_jti".into(), Value::from(subject_jti));
     }
     let token = sign_access_token(
+        super::TokenKind::Upstream,
         zone,
         &sub,
         &original_client,

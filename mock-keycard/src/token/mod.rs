@@ -220,8 +220,19 @@ pub(crate) struct AccessToken {
     pub lifetime: i64,
 }
 
-/// Signs an access token: `iss, sub, aud, exp, iat, nbf, jti, client_id, scope` + `extra`.
+/// Which key signs a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// An access token: RS256 with the current key.
+    Access,
+    /// An upstream token from token exchange: `[keys] upstream_alg` (ES256 by default).
+    Upstream,
+}
+
+/// Signs a token: `iss, sub, aud, exp, iat, nbf, jti, client_id, scope` + `extra`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sign_access_token(
+    kind: TokenKind,
     zone: &Zone,
     sub: &str,
     client_id: &str,
@@ -247,9 +258,13 @@ pub(crate) fn sign_access_token(
         claims.insert("scope".into(), scope.into());
     }
     claims.extend(extra);
-    let (token, _kid) = zone
-        .sign(&Claims(claims))
-        .map_err(|_| OAuthError::new(ErrorCode::ServerError, "signing failed"))?;
+    let claims = Claims(claims);
+    let signed = match kind {
+        TokenKind::Access => zone.sign(&claims),
+        TokenKind::Upstream => zone.sign_upstream(&claims),
+    };
+    let (token, _kid) =
+        signed.map_err(|_| OAuthError::new(ErrorCode::ServerError, "signing failed"))?;
     Ok(AccessToken {
         token,
         jti,

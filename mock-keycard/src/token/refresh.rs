@@ -43,6 +43,7 @@ pub(crate) fn refresh(
     let scope = super::grant_scope(params.get("scope"), &allowed)?;
     ctx.scope = Some(scope.clone());
     let token = sign_access_token(
+        super::TokenKind::Access,
         zone,
         &grant.sub,
         &app.client_id,

@@ -49,7 +49,7 @@ async fn discovery_documents_over_a_socket_match_the_snapshot() {
 }
 
 #[tokio::test]
-async fn jwks_has_one_rs256_key_with_thumbprint_kid() {
+async fn jwks_has_the_rs256_key_then_the_es256_upstream_key_with_thumbprint_kids() {
     let zone = zone();
     let reply = call(&zone, get("/.well-known/jwks.json")).await;
     assert_eq!(reply.status, 200);
@@ -58,6 +58,14 @@ async fn jwks_has_one_rs256_key_with_thumbprint_kid() {
     let parsed: mock_keycard::Jwk = serde_json::from_value(key.clone()).expect("jwk");
     assert_eq!(parsed.kid.as_deref(), Some(thumbprint(&parsed).as_str()));
     assert_eq!(parsed.kid.as_deref(), Some(zone.current_kid().as_str()));
+    let upstream: mock_keycard::Jwk =
+        serde_json::from_value(jwks["keys"][1].clone()).expect("ec jwk");
+    assert_eq!(
+        upstream.kid.as_deref(),
+        Some(thumbprint(&upstream).as_str())
+    );
+    assert_eq!(upstream.kid, zone.upstream_kid());
+    assert_ne!(upstream.kid, parsed.kid);
     jwks["keys"][0]["n"] = Value::String("[n]".into());
     jwks["keys"][0]["kid"] = Value::String("[kid]".into());
     insta::assert_json_snapshot!("jwks_shape", jwks);
@@ -86,6 +94,7 @@ async fn rotation_publishes_new_key_keeps_old_for_grace_then_removes_it() {
         .as_array()
         .expect("keys")
         .iter()
+        .filter(|k| k["kty"] == "RSA")
         .filter_map(|k| k["kid"].as_str())
         .collect();
     assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
@@ -106,8 +115,10 @@ async fn rotation_publishes_new_key_keeps_old_for_grace_then_removes_it() {
 
     tokio::time::sleep(Duration::from_millis(400)).await;
     let jwks = call(&zone, get("/.well-known/jwks.json")).await.json();
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+    // The RSA key past its grace is gone; the ES256 upstream key does not rotate.
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
     assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str());
+    assert_eq!(jwks["keys"][1]["kty"], "EC");
     let reply = call(
         &zone,
         form("/token", &pairs, Some(("mcp-worker", "mcp-worker-secret"))),

@@ -39,8 +39,9 @@ async fn exchange_issues_an_upstream_token_bound_to_user_application_and_resourc
     assert_eq!(body["scope"], "read:user user:email");
     let token = body["access_token"].as_str().expect("access_token");
     let header = mock_keycard::jwt::decode(token).expect("decode").header;
-    assert_eq!(header.alg, "RS256");
-    assert_eq!(header.kid.as_deref(), Some(zone.current_kid().as_str()));
+    // Upstream tokens are ES256 with the zone's upstream key (`[keys] upstream_alg`).
+    assert_eq!(header.alg, "ES256");
+    assert_eq!(header.kid, zone.upstream_kid());
     let c = claims(token);
     assert_eq!(c["iss"], crate::helpers::ISSUER);
     assert_eq!(c["sub"], "alice");

@@ -10,4 +10,6 @@ mod exchange;
 mod faults;
 mod logs;
 mod private_key_jwt;
+mod signature_cache;
 mod upstream;
+mod upstream_es256;
