@@ -63,7 +63,8 @@ fail() {
 }
 
 # worker_config FILE PORT: writes a wrangler config for the already-built Worker (no
-# build step), with the [vars] given as NAME=VALUE lines on stdin.
+# build step), with the [vars] given as NAME=VALUE lines on stdin (VALUE @path: the
+# file's contents).
 worker_config() {
   local file="$1"
   {
@@ -73,7 +74,11 @@ worker_config() {
     echo "[vars]"
     while IFS='=' read -r name value; do
       [ -n "$name" ] || continue
-      printf '%s = %s\n' "$name" "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$value")"
+      # VALUE "@file" reads the file (e.g. a PEM); TOML basic strings take JSON escapes.
+      printf '%s = %s\n' "$name" "$(python3 -c '
+import json, sys
+v = sys.argv[1]
+print(json.dumps(open(v[1:]).read() if v.startswith("@") else v))' "$value")"
     done
   } >"$file"
 }

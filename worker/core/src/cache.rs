@@ -23,7 +23,7 @@ use futures::FutureExt as _;
 use futures::future::Shared;
 use lru::LruCache;
 
-use crate::config::CacheConfig;
+use crate::config::{CacheConfig, Inflight};
 use crate::exchange::{ExchangeError, UpstreamToken};
 use crate::ports::{BoxFuture, Clock, UnixMillis};
 
@@ -139,6 +139,8 @@ struct CacheInner {
     clock: Arc<dyn Clock>,
     skew: Duration,
     default_lifetime: Duration,
+    inflight: Inflight,
+    poll_budget: Duration,
 }
 
 /// The isolate-wide upstream token cache. Cheap to share behind an `Arc`.
@@ -171,6 +173,8 @@ impl TokenCache {
                 clock,
                 skew: config.expiry_skew,
                 default_lifetime: config.default_lifetime,
+                inflight: Inflight::Await,
+                poll_budget: Duration::from_secs(10),
             }),
             #[cfg(feature = "naive-cache-demo")]
             keying: CacheKeying::Isolated,
@@ -186,6 +190,18 @@ impl TokenCache {
             keying,
             ..Self::new(config, clock)
         }
+    }
+
+    /// Sets how concurrent misses wait for an in-flight exchange (see [`Inflight`]) and,
+    /// in `Poll` mode, how long a waiter waits before exchanging for itself. Call right
+    /// after construction.
+    #[must_use]
+    pub fn with_inflight(mut self, mode: Inflight, poll_budget: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.shared) {
+            inner.inflight = mode;
+            inner.poll_budget = poll_budget;
+        }
+        self
     }
 
     /// The slot a key is stored under; `None` means "never cache".
@@ -232,44 +248,68 @@ impl TokenCache {
             return exchange().await.map(Arc::new);
         };
 
-        let future = {
-            let mut state = shared.lock();
-            let now = shared.clock.now_ms();
-            match state.entries.get(&slot) {
-                Some(entry) if entry.expires_at > now => {
-                    counters.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(entry.token.clone());
+        // Waiters in `Inflight::Poll` mode give up waiting after this long and exchange
+        // for themselves (the owner may have been cancelled).
+        let mut waited = Duration::ZERO;
+        let future = loop {
+            // Decide under the lock; any wait happens after the guard is gone.
+            let joined = {
+                let mut state = shared.lock();
+                let now = shared.clock.now_ms();
+                match state.entries.get(&slot) {
+                    Some(entry) if entry.expires_at > now => {
+                        counters.hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok(entry.token.clone());
+                    }
+                    Some(_) => {
+                        state.entries.pop(&slot);
+                    }
+                    None => {}
                 }
-                Some(_) => {
-                    state.entries.pop(&slot);
+                let waiting = match (state.inflight.get(&slot), shared.inflight) {
+                    (Some(inflight), Inflight::Await) => Some(Ok(inflight.future.clone())),
+                    (Some(_), Inflight::Poll { interval }) if waited < shared.poll_budget => {
+                        Some(Err(interval))
+                    }
+                    _ => None,
+                };
+                match waiting {
+                    Some(joined) => joined,
+                    None => {
+                        counters.misses.fetch_add(1, Ordering::Relaxed);
+                        counters.exchanges.fetch_add(1, Ordering::Relaxed);
+                        let generation = state.next_generation;
+                        state.next_generation = state.next_generation.wrapping_add(1);
+                        let started = exchange();
+                        let owner = Arc::clone(shared);
+                        let slot_for_fill = slot.clone();
+                        let future: ExchangeFuture = Box::pin(async move {
+                            let result = started.await.map(Arc::new);
+                            owner.complete(&slot_for_fill, generation, &result);
+                            result
+                        });
+                        let future = future.shared();
+                        state.inflight.insert(
+                            slot,
+                            InFlight {
+                                generation,
+                                future: future.clone(),
+                            },
+                        );
+                        break future;
+                    }
                 }
-                None => {}
-            }
-            counters.misses.fetch_add(1, Ordering::Relaxed);
-            if let Some(inflight) = state.inflight.get(&slot) {
-                counters.joined.fetch_add(1, Ordering::Relaxed);
-                inflight.future.clone()
-            } else {
-                counters.exchanges.fetch_add(1, Ordering::Relaxed);
-                let generation = state.next_generation;
-                state.next_generation = state.next_generation.wrapping_add(1);
-                let started = exchange();
-                let owner = Arc::clone(shared);
-                let slot_for_fill = slot.clone();
-                let future: ExchangeFuture = Box::pin(async move {
-                    let result = started.await.map(Arc::new);
-                    owner.complete(&slot_for_fill, generation, &result);
-                    result
-                });
-                let future = future.shared();
-                state.inflight.insert(
-                    slot,
-                    InFlight {
-                        generation,
-                        future: future.clone(),
-                    },
-                );
-                future
+            };
+            match joined {
+                Ok(future) => {
+                    counters.misses.fetch_add(1, Ordering::Relaxed);
+                    counters.joined.fetch_add(1, Ordering::Relaxed);
+                    break future;
+                }
+                Err(interval) => {
+                    shared.clock.sleep(interval).await;
+                    waited += interval;
+                }
             }
         };
         future.await
@@ -643,6 +683,61 @@ mod tests {
         let stats = f.cache.stats();
         assert_eq!((stats.exchanges, stats.joined, stats.misses), (1, 2, 3));
         assert_eq!(f.get(&k, "later").await, "shared");
+    }
+
+    /// Advances the clock in small steps so polling waiters get to look again.
+    async fn tick(clock: &ManualClock, step: Duration, steps: usize) {
+        for _ in 0..steps {
+            tokio::task::yield_now().await;
+            clock.advance(step);
+        }
+    }
+
+    #[tokio::test]
+    async fn poll_mode_waiters_share_one_exchange_without_awaiting_it() {
+        let mut f = fixture(10);
+        let poll = Inflight::Poll {
+            interval: Duration::from_millis(10),
+        };
+        f.cache = f.cache.with_inflight(poll, Duration::from_secs(10));
+        let k = key("https://z", Some("alice"), "c");
+        let (a, b, c, ()) = futures::join!(
+            f.cache
+                .get_or_exchange(&k, f.slow("shared", Duration::from_secs(1))),
+            f.cache
+                .get_or_exchange(&k, f.slow("second", Duration::from_secs(1))),
+            f.cache
+                .get_or_exchange(&k, f.slow("third", Duration::from_secs(1))),
+            tick(&f.clock, Duration::from_millis(10), 150)
+        );
+        for r in [a, b, c] {
+            assert_eq!(r.unwrap().access_token.expose(), "shared");
+        }
+        assert_eq!(f.calls(), 1, "one exchange for three concurrent misses");
+        let stats = f.cache.stats();
+        // The waiters never polled the owner's future: they found the filled entry.
+        assert_eq!((stats.exchanges, stats.joined, stats.hits), (1, 0, 2));
+    }
+
+    #[tokio::test]
+    async fn poll_mode_waiter_gives_up_on_a_stuck_owner() {
+        let mut f = fixture(10);
+        let poll = Inflight::Poll {
+            interval: Duration::from_millis(100),
+        };
+        f.cache = f.cache.with_inflight(poll, Duration::from_secs(1));
+        let k = key("https://z", Some("alice"), "c");
+        let mut stuck = std::pin::pin!(
+            f.cache
+                .get_or_exchange(&k, || Box::pin(futures::future::pending()))
+        );
+        assert!(futures::poll!(&mut stuck).is_pending());
+        let (late, ()) = futures::join!(
+            f.cache.get_or_exchange(&k, f.ok("own", Some(3600))),
+            tick(&f.clock, Duration::from_millis(100), 20)
+        );
+        assert_eq!(late.unwrap().access_token.expose(), "own");
+        assert_eq!(f.cache.stats().exchanges, 2);
     }
 
     #[tokio::test]

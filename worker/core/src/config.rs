@@ -124,6 +124,30 @@ pub struct Config {
     pub jwks: JwksConfig,
     /// Token cache tuning.
     pub cache: CacheConfig,
+    /// How a request that finds a fetch already in flight (token exchange, JWKS,
+    /// discovery) waits for it. See [`Inflight`].
+    pub inflight: Inflight,
+}
+
+/// How concurrent misses share one in-flight fetch.
+///
+/// Either way only one fetch is made; what differs is how the other requests learn that
+/// it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Inflight {
+    /// Waiters await the fetch's shared future and are woken by it. Right for native
+    /// hosts, where any task may complete another's future.
+    #[default]
+    Await,
+    /// Waiters re-check the cache on their own timer every `interval`, never polling the
+    /// other request's future. Required on Workers: workerd binds I/O to the request that
+    /// started it, and a request woken from inside another request's callback would run
+    /// (and start its own next fetch) in that request's context — which is torn down when
+    /// that request ends, leaving the waiter "hung". Found by the workerd replay.
+    Poll {
+        /// How often a waiter looks again.
+        interval: Duration,
+    },
 }
 
 /// A deployment mistake, reported to the deployer in words they can act on.
@@ -278,6 +302,7 @@ impl Config {
             limits,
             jwks: JwksConfig::default(),
             cache,
+            inflight: Inflight::default(),
         })
     }
 }

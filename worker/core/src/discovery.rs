@@ -19,7 +19,7 @@ use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, Inflight};
 use crate::ports::{Ports, with_timeout};
 use crate::resource::origin_of;
 
@@ -103,24 +103,35 @@ impl Discovery {
                 "refusing to look up an issuer that is not trusted".into(),
             ));
         }
-        let fetch = {
-            let now = self.inner.ports.clock.now_ms();
-            let ttl = self.inner.config.jwks.discovery_ttl.as_millis() as u64;
-            let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
-            let slot = slots.entry(issuer.to_owned()).or_default();
-            if let Some((doc, at)) = &slot.cached
-                && now < at.saturating_add(ttl)
-            {
-                return Ok(doc.clone());
-            }
-            match &slot.inflight {
-                Some(f) => f.clone(),
-                None => {
-                    let f = Self::start_fetch(self.inner.clone(), issuer.to_owned());
-                    slot.inflight = Some(f.clone());
-                    f
+        let mut waited = std::time::Duration::ZERO;
+        let fetch = loop {
+            // Decide under the lock; any wait happens after the guard is gone.
+            let wait = {
+                let now = self.inner.ports.clock.now_ms();
+                let ttl = self.inner.config.jwks.discovery_ttl.as_millis() as u64;
+                let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+                let slot = slots.entry(issuer.to_owned()).or_default();
+                if let Some((doc, at)) = &slot.cached
+                    && now < at.saturating_add(ttl)
+                {
+                    return Ok(doc.clone());
                 }
-            }
+                match (&slot.inflight, self.inner.config.inflight) {
+                    (Some(f), Inflight::Await) => break f.clone(),
+                    (Some(_), Inflight::Poll { interval })
+                        if waited < self.inner.config.limits.outbound_timeout =>
+                    {
+                        interval
+                    }
+                    _ => {
+                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned());
+                        slot.inflight = Some(f.clone());
+                        break f;
+                    }
+                }
+            };
+            self.inner.ports.clock.sleep(wait).await;
+            waited += wait;
         };
         fetch.await
     }

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 
-use crate::config::Config;
+use crate::config::{Config, Inflight};
 use crate::discovery::Discovery;
 use crate::jwk::Jwk;
 use crate::ports::{JwsAlg, Ports, VerifyingKey, with_timeout};
@@ -130,28 +130,45 @@ impl Keyring {
         kid: &str,
         alg: JwsAlg,
     ) -> Result<Arc<dyn VerifyingKey>, KeyringError> {
-        let fetch = {
-            let now = self.now();
-            let mut slots = self.lock();
-            let slot = slots.entry(issuer.to_owned()).or_default();
-            let stale = match self.lookup(slot, kid, alg, now) {
-                Lookup::Found(key) => return Ok(key),
-                Lookup::Mismatch => return Err(KeyringError::AlgMismatch { alg: alg.name() }),
-                Lookup::Miss { stale } => stale,
+        let mut waited = Duration::ZERO;
+        let fetch = loop {
+            // Decide under the lock; any wait happens after the guard is gone.
+            let wait = {
+                let now = self.now();
+                let mut slots = self.lock();
+                let slot = slots.entry(issuer.to_owned()).or_default();
+                let stale = match self.lookup(slot, kid, alg, now) {
+                    Lookup::Found(key) => return Ok(key),
+                    Lookup::Mismatch => return Err(KeyringError::AlgMismatch { alg: alg.name() }),
+                    Lookup::Miss { stale } => stale,
+                };
+                let poll = match (&slot.inflight, self.inner.config.inflight) {
+                    (Some(f), Inflight::Await) => break Some(f.clone()),
+                    (Some(_), Inflight::Poll { interval })
+                        if waited < self.inner.config.limits.outbound_timeout =>
+                    {
+                        Some(interval)
+                    }
+                    _ => None,
+                };
+                match poll {
+                    Some(interval) => interval,
+                    None if self.may_fetch(slot, now) => {
+                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned());
+                        slot.last_attempt = Some(now);
+                        slot.inflight = Some(f.clone());
+                        break Some(f);
+                    }
+                    // Cooling down after a failed refresh: the grace period covers us.
+                    None => match stale {
+                        Some(stale) => return Ok(stale),
+                        None => return Err(self.miss_error(slot)),
+                    },
+                }
             };
-            if let Some(f) = &slot.inflight {
-                Some(f.clone())
-            } else if self.may_fetch(slot, now) {
-                let f = Self::start_fetch(self.inner.clone(), issuer.to_owned());
-                slot.last_attempt = Some(now);
-                slot.inflight = Some(f.clone());
-                Some(f)
-            } else if let Some(stale) = stale {
-                // Cooling down after a failed refresh: the grace period covers us.
-                return Ok(stale);
-            } else {
-                return Err(self.miss_error(slot));
-            }
+            // Poll mode: look again (the other request's fetch may have finished).
+            self.inner.ports.clock.sleep(wait).await;
+            waited += wait;
         };
         if let Some(fetch) = fetch {
             // The outcome is recorded in the slot by the fetch itself.

@@ -81,6 +81,7 @@ impl UpstreamAccess {
         discovery: Arc<Discovery>,
         cache: TokenCache,
     ) -> Result<Self, ConfigError> {
+        let cache = cache.with_inflight(config.inflight, config.limits.outbound_timeout);
         let credentials = ClientCredentials::new(
             &config.credential,
             ports.crypto.clone(),

@@ -6,8 +6,10 @@
 //! sharing it is safe; nothing else here holds per-user data.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
+use keycard_core::config::Inflight;
 use keycard_core::ports::Ports;
 use keycard_core::tools::ToolRegistry;
 use keycard_core::{Config, Gateway};
@@ -33,13 +35,20 @@ fn gateway(env: &Env) -> std::result::Result<&'static Gateway, String> {
     if let Some(g) = GATEWAY.get() {
         return Ok(g);
     }
-    let config = Config::from_env(|name| env_value(env, name)).map_err(|e| e.to_string())?;
+    let mut config = Config::from_env(|name| env_value(env, name)).map_err(|e| e.to_string())?;
+    // workerd binds I/O to the request that started it: a request must never be woken by
+    // another request's fetch (it would then run its own next fetch in that request's
+    // context and hang when that request ends). Waiters re-check on their own timer.
+    config.inflight = Inflight::Poll {
+        interval: Duration::from_millis(2),
+    };
     let ports = Ports {
         clock: Arc::new(WorkerClock),
         http: Arc::new(FetchHttp),
         crypto: Arc::new(WebCrypto),
     };
-    let built = Gateway::new(config, ports, ToolRegistry::with_defaults()).map_err(|e| e.to_string())?;
+    let built =
+        Gateway::new(config, ports, ToolRegistry::with_defaults()).map_err(|e| e.to_string())?;
     // Single-threaded isolate: no other request can have raced us here.
     Ok(GATEWAY.get_or_init(|| built))
 }

@@ -42,6 +42,7 @@ fn config() -> Config {
         },
         jwks: JwksConfig::default(),
         cache: CacheConfig::default(),
+        inflight: crate::config::Inflight::default(),
     }
 }
 
