@@ -53,6 +53,10 @@ pub enum IsolateError {
     Gone(usize),
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "Stats is rare; boxing would add an allocation to every request"
+)]
 enum Job {
     Request {
         request: Request<Bytes>,

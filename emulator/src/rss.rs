@@ -6,10 +6,20 @@ pub fn peak_rss_mb() -> Option<f64> {
     parse_vm_hwm_kb(&status).map(|kb| kb as f64 / 1024.0)
 }
 
+/// Current resident set size in MiB (`VmRSS`), or `None` where `/proc` is unavailable.
+pub fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_kb(&status, "VmRSS:").map(|kb| kb as f64 / 1024.0)
+}
+
 fn parse_vm_hwm_kb(status: &str) -> Option<u64> {
+    parse_kb(status, "VmHWM:")
+}
+
+fn parse_kb(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|n| n.trim().parse().ok())
 }

@@ -82,6 +82,10 @@ pub struct DriverConfig {
     pub progress: bool,
     /// Per-request timeout.
     pub request_timeout: Duration,
+    /// Sample the process's resident memory every this many requests.
+    pub rss_every: Option<u64>,
+    /// Bound the oracle's memory ([`Oracle::bounded`]).
+    pub oracle_bound: Option<usize>,
 }
 
 /// A fault run's schedule and the zones that carry it out.
@@ -316,6 +320,10 @@ pub enum DriverError {
 }
 
 /// Runs `requests` (of `total`, for the progress bar) through `transport`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the inputs are independent"
+)]
 pub async fn run(
     callers: &[Caller],
     requests: impl Iterator<Item = TraceRequest>,
@@ -356,7 +364,9 @@ pub async fn run(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
 
-    let mut oracle = Oracle::default();
+    let mut oracle = config
+        .oracle_bound
+        .map_or_else(Oracle::default, Oracle::bounded);
     let mut tally = Tally::default();
     let mut requests = requests.peekable();
     let mut inflight = FuturesUnordered::new();
@@ -477,6 +487,14 @@ pub async fn run(
         tally.record(&verdict, elapsed.as_micros() as u64);
         if let Some(out) = per_request.as_deref_mut() {
             write_outcome(out, &request, answer.status, &verdict)?;
+        }
+        if let Some(every) = config.rss_every
+            && every > 0
+            && tally.requests % every == 0
+        {
+            tally
+                .rss_samples_mb
+                .push(crate::rss::rss_mb().unwrap_or(0.0));
         }
         if tally.requests % 256 == 0 {
             progress.set_position(tally.requests);

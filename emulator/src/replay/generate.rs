@@ -163,6 +163,37 @@ pub fn principals(users: u32, requests: u64, expiring_secs: u64) -> Vec<Principa
     out
 }
 
+/// `count` ordinary users `fresh-{i}` at the primary zone, nothing adversarial: the
+/// population of `--fresh-subjects`, where request `i` is the only one of user `i`.
+pub fn fresh_principals(count: u32) -> Vec<Principal> {
+    (0..count)
+        .map(|id| Principal {
+            id,
+            zone: ZoneRef::Primary,
+            sub: Some(format!("fresh-{id}")),
+            client_id: None,
+            lifetime_secs: None,
+            revoke_at: None,
+            tag: "fresh".to_owned(),
+        })
+        .collect()
+}
+
+/// `count` requests, request `i` by principal `i` (every request a new subject), ops
+/// drawn from `mix`.
+pub fn fresh_requests(
+    count: u64,
+    seed: u64,
+    mix: Mix,
+) -> impl Iterator<Item = TraceRequest> + Send {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count).map(move |id| TraceRequest {
+        id,
+        principal: id as u32,
+        op: mix.pick(rng.r#gen()),
+    })
+}
+
 /// A lazy, seeded stream of `count` requests over `principals` (uniformly) with ops
 /// drawn from `mix`.
 pub fn requests(

@@ -135,6 +135,10 @@ pub enum Verdict {
 pub struct Oracle {
     audited: HashMap<String, Option<Audited>>,
     first_seen: HashMap<String, (u64, u32)>,
+    /// Bound on both maps (`None`: unbounded); see [`Oracle::bounded`].
+    bound: Option<usize>,
+    /// Upstream tokens forgotten by the bound (still counted as distinct).
+    forgotten: usize,
 }
 
 fn status_kind(status: u16) -> &'static str {
@@ -161,7 +165,28 @@ fn status_kind(status: u16) -> &'static str {
 impl Oracle {
     /// Number of distinct upstream tokens seen (exchanges observed from outside).
     pub fn distinct_upstream_tokens(&self) -> usize {
-        self.first_seen.len()
+        self.first_seen.len() + self.forgotten
+    }
+
+    /// An oracle whose memory stays under `entries` tokens (for `--fresh-subjects`, where
+    /// every request brings a new one): when full, it forgets the tokens seen so far.
+    /// The leak check itself (identity seen upstream + audit chain) stays exact; only the
+    /// reuse detection (`cache_hits`, `first_seen_by`) is limited to the window.
+    pub fn bounded(entries: usize) -> Self {
+        Self {
+            bound: Some(entries.max(1)),
+            ..Self::default()
+        }
+    }
+
+    fn enforce_bound(&mut self) {
+        if let Some(bound) = self.bound
+            && self.first_seen.len() >= bound
+        {
+            self.forgotten += self.first_seen.len();
+            self.first_seen.clear();
+            self.audited.clear();
+        }
     }
 
     /// Judges one answer.
@@ -310,6 +335,7 @@ impl Oracle {
     ) -> Verdict {
         let first = self.first_seen.get(&seen.jti).copied();
         if first.is_none() {
+            self.enforce_bound();
             self.first_seen
                 .insert(seen.jti.clone(), (expect.request_id, expect.principal));
         }

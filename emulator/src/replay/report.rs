@@ -36,6 +36,8 @@ pub struct Tally {
     pub distinct_tokens: u64,
     /// A fault run's findings.
     pub fault: Option<super::faults::FaultReport>,
+    /// Resident memory samples (MiB), one per `rss_every` requests.
+    pub rss_samples_mb: Vec<f64>,
 }
 
 impl Tally {

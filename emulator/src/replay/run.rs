@@ -149,6 +149,21 @@ pub struct ReplayArgs {
     /// Run every fault kind in turn (sticky routing) and print one summary line each.
     #[arg(long, conflicts_with = "fault")]
     pub fault_suite: bool,
+    /// Every request comes from a new subject (`fresh-{i}`; `--users` is ignored): the
+    /// memory-bound run. The oracle's memory is bounded (`--oracle-window`) and the
+    /// primary zone's audit log defaults to 20,000 events.
+    #[arg(long, conflicts_with_all = ["trace", "target"])]
+    pub fresh_subjects: bool,
+    /// Sample resident memory (VmRSS) every N requests into `rss_samples_mb`.
+    #[arg(long)]
+    pub rss_every: Option<u64>,
+    /// Audit events the primary zone keeps (default: the zone's, 20,000 with
+    /// `--fresh-subjects`).
+    #[arg(long)]
+    pub audit_capacity: Option<usize>,
+    /// Upstream tokens the oracle remembers for reuse detection with `--fresh-subjects`.
+    #[arg(long, default_value_t = 20_000)]
+    pub oracle_window: usize,
 }
 
 impl Default for ReplayArgs {
@@ -181,6 +196,10 @@ impl Default for ReplayArgs {
             fault: Vec::new(),
             fault_probability: 0.5,
             fault_suite: false,
+            fresh_subjects: false,
+            rss_every: None,
+            audit_capacity: None,
+            oracle_window: 20_000,
         }
     }
 }
@@ -271,6 +290,18 @@ fn load(args: &ReplayArgs) -> Result<(Vec<Principal>, Requests, u64), ReplayErro
             trace.principals,
             Requests::File(trace.requests.into_iter()),
             total,
+        ));
+    }
+    if args.fresh_subjects {
+        let count = u32::try_from(args.requests).unwrap_or(u32::MAX);
+        return Ok((
+            generate::fresh_principals(count),
+            Requests::Generated(Box::new(generate::fresh_requests(
+                u64::from(count),
+                args.seed,
+                args.mix.clone(),
+            ))),
+            u64::from(count),
         ));
     }
     let principals = generate::principals(args.users, args.requests, args.expiring_secs);
@@ -410,6 +441,8 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
                 placement,
                 args.seed,
                 args.jitter_ms,
+                args.audit_capacity
+                    .or(args.fresh_subjects.then_some(20_000)),
             )
             .await?,
         ),
@@ -509,6 +542,8 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         upstream_resource,
         progress: !args.no_progress,
         request_timeout: Duration::from_millis(args.timeout_ms),
+        rss_every: args.rss_every,
+        oracle_bound: args.fresh_subjects.then_some(args.oracle_window),
     };
     let zone_faults = match &zones {
         Zones::Embedded(z) if !args.fault.is_empty() => Some(ZoneFaults {
@@ -608,7 +643,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         cache_len: cache.map(|c| c.entries),
         cache,
         faults: tally.fault.clone(),
-        rss_samples_mb: Vec::new(),
+        rss_samples_mb: tally.rss_samples_mb.clone(),
     };
     drop(transport);
     if let Some(pool) = pool_to_stop

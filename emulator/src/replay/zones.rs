@@ -57,10 +57,14 @@ impl ReplayZones {
         placement: ZonePlacement,
         seed: u64,
         jitter_ms: u64,
+        audit_capacity: Option<usize>,
     ) -> Result<Self, ZoneSetupError> {
         let mut primary_cfg = ZoneConfig::default()
             .with_mcp_resource(mcp_resource)
             .with_faults(jitter_faults(seed, jitter_ms));
+        if let Some(capacity) = audit_capacity {
+            primary_cfg.audit_capacity = capacity;
+        }
         add_users(&mut primary_cfg, subs(principals, ZoneRef::Primary));
         let primary = match placement {
             ZonePlacement::InProcess => EmbeddedZone::in_process(primary_cfg, PRIMARY_ISSUER)?,
