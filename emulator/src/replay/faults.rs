@@ -32,8 +32,12 @@ pub const JWKS_COOLDOWN: Duration = Duration::from_millis(100);
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     /// The STS (token endpoint) answers 500.
+    #[value(name = "sts-500")]
+    #[serde(rename = "sts-500")]
     Sts500,
     /// The STS answers 429 (with `Retry-After`).
+    #[value(name = "sts-429")]
+    #[serde(rename = "sts-429")]
     Sts429,
     /// The STS answers 200 with truncated JSON.
     StsMalformed,
@@ -46,8 +50,12 @@ pub enum FaultKind {
     /// The zone rotates its signing key half-way; new tokens carry the new `kid`.
     RotateMidRun,
     /// The upstream answers 401: the cache entry is dropped and the call retried once.
+    #[value(name = "upstream-401")]
+    #[serde(rename = "upstream-401")]
     Upstream401,
     /// The upstream answers 502.
+    #[value(name = "upstream-5xx")]
+    #[serde(rename = "upstream-5xx")]
     Upstream5xx,
 }
 
