@@ -80,7 +80,10 @@ fn jwk_object(alg: JwsAlg, jwk: &Jwk) -> Result<Object, CryptoError> {
     match alg {
         JwsAlg::Rs256 | JwsAlg::Ps256 => {
             if jwk.kty != "RSA" {
-                return Err(CryptoError::BadKey(format!("{} needs an RSA key", alg.name())));
+                return Err(CryptoError::BadKey(format!(
+                    "{} needs an RSA key",
+                    alg.name()
+                )));
             }
             obj(&[
                 ("kty", s("RSA")),
@@ -124,7 +127,9 @@ impl VerifyingKey for WebVerifyingKey {
                     message,
                 )
                 .map_err(|e| js_err("verify", e))?;
-            let ok = JsFuture::from(promise).await.map_err(|e| js_err("verify", e))?;
+            let ok = JsFuture::from(promise)
+                .await
+                .map_err(|e| js_err("verify", e))?;
             Ok(ok.as_bool().unwrap_or(false))
         }))
     }
@@ -141,7 +146,9 @@ impl SigningKey for WebSigningKey {
             let promise = subtle()?
                 .sign_with_object_and_u8_array(&op_algorithm(JwsAlg::Rs256)?, &self.key, message)
                 .map_err(|e| js_err("sign", e))?;
-            let buf = JsFuture::from(promise).await.map_err(|e| js_err("sign", e))?;
+            let buf = JsFuture::from(promise)
+                .await
+                .map_err(|e| js_err("sign", e))?;
             Ok(Uint8Array::new(&buf).to_vec())
         }))
     }
@@ -164,7 +171,10 @@ async fn import_verifying(alg: JwsAlg, jwk: &Jwk) -> Result<Arc<dyn VerifyingKey
     let key = JsFuture::from(promise)
         .await
         .map_err(|e| CryptoError::BadKey(js_err("importKey", e).to_string()))?;
-    Ok(Arc::new(WebVerifyingKey { alg, key: SendWrapper::new(key.unchecked_into()) }))
+    Ok(Arc::new(WebVerifyingKey {
+        alg,
+        key: SendWrapper::new(key.unchecked_into()),
+    }))
 }
 
 async fn import_signing(der: &[u8]) -> Result<Arc<dyn SigningKey>, CryptoError> {
@@ -173,15 +183,25 @@ async fn import_signing(der: &[u8]) -> Result<Arc<dyn SigningKey>, CryptoError> 
     // Extractable so the public half can be exported as a JWK; the private key never
     // leaves WebCrypto otherwise.
     let promise = subtle
-        .import_key_with_object("pkcs8", &data, &import_algorithm(JwsAlg::Rs256)?, true, &usages("sign"))
+        .import_key_with_object(
+            "pkcs8",
+            &data,
+            &import_algorithm(JwsAlg::Rs256)?,
+            true,
+            &usages("sign"),
+        )
         .map_err(|e| CryptoError::BadKey(js_err("importKey(pkcs8)", e).to_string()))?;
     let key: CryptoKey = JsFuture::from(promise)
         .await
         .map_err(|e| CryptoError::BadKey(js_err("importKey(pkcs8)", e).to_string()))?
         .unchecked_into();
-    let exported = JsFuture::from(subtle.export_key("jwk", &key).map_err(|e| js_err("exportKey", e))?)
-        .await
-        .map_err(|e| js_err("exportKey", e))?;
+    let exported = JsFuture::from(
+        subtle
+            .export_key("jwk", &key)
+            .map_err(|e| js_err("exportKey", e))?,
+    )
+    .await
+    .map_err(|e| js_err("exportKey", e))?;
     let member = |m: &str| {
         Reflect::get(&exported, &JsValue::from_str(m))
             .ok()
@@ -194,7 +214,10 @@ async fn import_signing(der: &[u8]) -> Result<Arc<dyn SigningKey>, CryptoError> 
         e: Some(member("e")?),
         ..Jwk::default()
     };
-    Ok(Arc::new(WebSigningKey { key: SendWrapper::new(key), public }))
+    Ok(Arc::new(WebSigningKey {
+        key: SendWrapper::new(key),
+        public,
+    }))
 }
 
 impl Crypto for WebCrypto {
