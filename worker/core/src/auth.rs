@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::bearer::bearer_token;
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::discovery::Discovery;
 use crate::error::AuthError;
@@ -50,6 +51,18 @@ impl Authenticator {
         headers: &http::HeaderMap,
         resource_id: &str,
     ) -> Result<Identity, AuthError> {
+        self.authenticate_within(headers, resource_id, Budget::UNLIMITED)
+            .await
+    }
+
+    /// [`Authenticator::authenticate`] with the request's outbound [`Budget`]: a key fetch
+    /// (discovery + JWKS) this request starts gets at most the time left in it.
+    pub async fn authenticate_within(
+        &self,
+        headers: &http::HeaderMap,
+        resource_id: &str,
+        budget: Budget,
+    ) -> Result<Identity, AuthError> {
         let token = bearer_token(headers)?;
         let rules = ClaimRules {
             max_token_bytes: self.config.limits.max_token_bytes,
@@ -61,7 +74,7 @@ impl Authenticator {
         let checked = check_token(&token, &rules)?;
         let key = self
             .keyring
-            .key(&checked.identity.issuer, &checked.kid, checked.alg)
+            .key_within(&checked.identity.issuer, &checked.kid, checked.alg, budget)
             .await?;
         match key
             .verify(checked.signing_input.as_bytes(), &checked.signature)
@@ -86,4 +99,4 @@ impl Authenticator {
 }
 
 #[cfg(all(test, feature = "rust-crypto"))]
-mod tests;
+pub(crate) mod tests;

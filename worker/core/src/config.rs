@@ -31,10 +31,21 @@ pub enum Credential {
 pub struct Limits {
     /// Largest accepted bearer token, in bytes (`KEYCARD_MAX_TOKEN_BYTES`).
     pub max_token_bytes: usize,
-    /// Largest accepted request body, in bytes (`KEYCARD_MAX_BODY_BYTES`).
+    /// Largest accepted request body, in bytes (`KEYCARD_MAX_BODY_BYTES`); over it → 413.
     pub max_body_bytes: usize,
+    /// Largest accepted total size of the request headers (names + values), in bytes
+    /// (`KEYCARD_MAX_HEADER_BYTES`); over it → 431, before routing or authentication.
+    /// An `Authorization` value counts at most `"Bearer " + max_token_bytes`: a token over
+    /// its own limit gets the precise 401 `invalid_token` of the token check (still a
+    /// length check before any decoding), while the other headers plus a legitimate token
+    /// must fit here.
+    pub max_header_bytes: usize,
     /// Timeout for each outbound call (`KEYCARD_OUTBOUND_TIMEOUT_MS`).
     pub outbound_timeout: Duration,
+    /// Deadline for all outbound calls made while serving one request — discovery, JWKS,
+    /// token exchange, upstream call and retry (`KEYCARD_REQUEST_BUDGET_MS`). Each call
+    /// gets `min(outbound_timeout, time left)`. See [`crate::budget`].
+    pub request_budget: Duration,
     /// Clock skew tolerated on `exp`, `nbf` and `iat` (`KEYCARD_LEEWAY_SECS`).
     pub leeway_secs: u64,
 }
@@ -44,7 +55,9 @@ impl Default for Limits {
         Self {
             max_token_bytes: 8 * 1024,
             max_body_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
             outbound_timeout: Duration::from_secs(10),
+            request_budget: Duration::from_secs(25),
             leeway_secs: 30,
         }
     }
@@ -283,6 +296,19 @@ impl Config {
         if let Some(v) = parse_num(&var, "KEYCARD_LEEWAY_SECS")? {
             limits.leeway_secs = v;
         }
+        if let Some(v) = parse_num(&var, "KEYCARD_MAX_HEADER_BYTES")? {
+            limits.max_header_bytes = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = parse_num(&var, "KEYCARD_REQUEST_BUDGET_MS")? {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    name: "KEYCARD_REQUEST_BUDGET_MS",
+                    reason: "must be at least 1 (milliseconds); 0 would fail every outbound call"
+                        .into(),
+                });
+            }
+            limits.request_budget = Duration::from_millis(v);
+        }
         let mut cache = CacheConfig::default();
         if let Some(v) = parse_num(&var, "KEYCARD_CACHE_MAX_ENTRIES")? {
             cache.max_entries = (v as usize).max(1);
@@ -424,5 +450,70 @@ mod tests {
         .unwrap();
         assert!(matches!(cfg.credential, Credential::ClientSecret { .. }));
         assert!(!format!("{cfg:?}").contains("s3cr3t"));
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("KEYCARD_ISSUER", "https://z.keycard.cloud"),
+        ("KEYCARD_RESOURCE_URL", "https://api.github.com"),
+        ("KEYCARD_CLIENT_ID", "id"),
+        ("KEYCARD_CLIENT_SECRET", "s3cr3t"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = BASE.to_vec();
+        pairs.extend_from_slice(extra);
+        Config::from_env(env(&pairs))
+    }
+
+    #[test]
+    fn limit_defaults() {
+        let limits = with(&[]).unwrap().limits;
+        assert_eq!(limits.max_header_bytes, 16 * 1024);
+        assert_eq!(limits.request_budget, Duration::from_secs(25));
+        // The header limit leaves room for a maximal token and ordinary headers.
+        assert!(limits.max_header_bytes >= limits.max_token_bytes + 4 * 1024);
+        assert!(limits.request_budget > limits.outbound_timeout);
+    }
+
+    #[test]
+    fn header_limit_and_request_budget_are_read() {
+        let limits = with(&[
+            ("KEYCARD_MAX_HEADER_BYTES", "32768"),
+            ("KEYCARD_REQUEST_BUDGET_MS", "1500"),
+        ])
+        .unwrap()
+        .limits;
+        assert_eq!(limits.max_header_bytes, 32768);
+        assert_eq!(limits.request_budget, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn bad_limit_values_name_the_variable() {
+        for (name, value) in [
+            ("KEYCARD_REQUEST_BUDGET_MS", "abc"),
+            ("KEYCARD_REQUEST_BUDGET_MS", "-5"),
+            ("KEYCARD_REQUEST_BUDGET_MS", "2.5"),
+            ("KEYCARD_MAX_HEADER_BYTES", "16k"),
+            ("KEYCARD_MAX_HEADER_BYTES", "-1"),
+        ] {
+            let err = with(&[(name, value)]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{name}={value:?}: {err}"
+            );
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("{name} is invalid")), "{msg}");
+            assert!(msg.contains("whole number"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn zero_budget_is_refused() {
+        let err = with(&[("KEYCARD_REQUEST_BUDGET_MS", "0")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("KEYCARD_REQUEST_BUDGET_MS is invalid: must be at least 1"),
+            "{err}"
+        );
     }
 }

@@ -19,8 +19,9 @@ use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Budget;
 use crate::config::{Config, Inflight};
-use crate::ports::{Ports, with_timeout};
+use crate::ports::Ports;
 use crate::resource::origin_of;
 
 /// Largest metadata document accepted, in bytes.
@@ -92,6 +93,17 @@ impl Discovery {
 
     /// The metadata of `issuer` (which must be trusted), from cache or fetched.
     pub async fn metadata(&self, issuer: &str) -> Result<Arc<AsMetadata>, DiscoveryError> {
+        self.metadata_within(issuer, Budget::UNLIMITED).await
+    }
+
+    /// [`Discovery::metadata`] within a request's outbound [`Budget`]: a fetch this call
+    /// starts runs under it (and is shared with concurrent callers, who get this budget's
+    /// outcome); a fetch it joins is awaited at most for the time left.
+    pub async fn metadata_within(
+        &self,
+        issuer: &str,
+        budget: Budget,
+    ) -> Result<Arc<AsMetadata>, DiscoveryError> {
         if !self
             .inner
             .config
@@ -119,12 +131,13 @@ impl Discovery {
                 match (&slot.inflight, self.inner.config.inflight) {
                     (Some(f), Inflight::Await) => break f.clone(),
                     (Some(_), Inflight::Poll { interval })
-                        if waited < self.inner.config.limits.outbound_timeout =>
+                        if waited < self.inner.config.limits.outbound_timeout
+                            && !budget.is_spent(&*self.inner.ports.clock) =>
                     {
                         interval
                     }
                     _ => {
-                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned());
+                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
                         slot.inflight = Some(f.clone());
                         break f;
                     }
@@ -133,7 +146,15 @@ impl Discovery {
             self.inner.ports.clock.sleep(wait).await;
             waited += wait;
         };
-        fetch.await
+        budget
+            .wait(&*self.inner.ports.clock, fetch)
+            .await
+            .unwrap_or_else(|| {
+                Err(DiscoveryError::Unavailable(
+                    "the request's outbound time budget ran out while waiting for the issuer metadata"
+                        .into(),
+                ))
+            })
     }
 
     /// Forgets the cached document of `issuer` (the next lookup refetches).
@@ -144,9 +165,9 @@ impl Discovery {
         }
     }
 
-    fn start_fetch(inner: Arc<Inner>, issuer: String) -> SharedFetch {
+    fn start_fetch(inner: Arc<Inner>, issuer: String, budget: Budget) -> SharedFetch {
         async move {
-            let result = fetch_metadata(&inner, &issuer).await;
+            let result = fetch_metadata(&inner, &issuer, budget).await;
             let now = inner.ports.clock.now_ms();
             let mut slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
             let slot = slots.entry(issuer).or_default();
@@ -173,14 +194,15 @@ pub fn well_known_url(issuer: &str) -> Result<String, DiscoveryError> {
     ))
 }
 
-async fn fetch_metadata(inner: &Inner, issuer: &str) -> MetadataResult {
+async fn fetch_metadata(inner: &Inner, issuer: &str, budget: Budget) -> MetadataResult {
     let url = well_known_url(issuer)?;
     let request = http::Request::get(&url)
         .header(http::header::ACCEPT, "application/json")
         .body(Bytes::new())
         .map_err(|e| DiscoveryError::Invalid(format!("cannot build request: {e}")))?;
-    let timeout = inner.config.limits.outbound_timeout;
-    let response = with_timeout(&*inner.ports.clock, timeout, inner.ports.http.send(request))
+    let timeout = budget.call_timeout(&*inner.ports.clock, inner.config.limits.outbound_timeout);
+    let response = budget
+        .run(&*inner.ports.clock, timeout, inner.ports.http.send(request))
         .await
         .ok_or_else(|| {
             DiscoveryError::Unavailable(format!(

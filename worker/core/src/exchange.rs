@@ -12,10 +12,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::credentials::{ClientAuth, ClientCredentials, CredentialsError};
 use crate::discovery::{Discovery, DiscoveryError};
-use crate::ports::{HttpError, Ports, with_timeout};
+use crate::ports::{HttpError, Ports};
 use crate::secret::SecretString;
 
 /// `grant_type` of RFC 8693.
@@ -408,7 +409,25 @@ impl TokenExchanger {
 
     /// Performs one exchange: discovery, client authentication, `POST`, parse.
     pub async fn exchange(&self, input: &ExchangeInput) -> Result<UpstreamToken, ExchangeError> {
-        let metadata = self.discovery.metadata(&input.issuer).await?;
+        self.exchange_within(input, Budget::UNLIMITED).await
+    }
+
+    /// [`TokenExchanger::exchange`] within a request's outbound [`Budget`]: discovery of
+    /// the token endpoint and the `POST` each get `min(outbound timeout, time left)`, and
+    /// a spent budget fails with [`ExchangeError::Timeout`] without sending anything.
+    ///
+    /// When the token cache shares this exchange with concurrent requests for the same
+    /// key (`Inflight::Await`), it runs under the budget of the request that started it
+    /// (the owner); the joiners wait for that outcome.
+    pub async fn exchange_within(
+        &self,
+        input: &ExchangeInput,
+        budget: Budget,
+    ) -> Result<UpstreamToken, ExchangeError> {
+        let metadata = self
+            .discovery
+            .metadata_within(&input.issuer, budget)
+            .await?;
         let token_endpoint = metadata.token_endpoint.as_str();
         let client_auth = self
             .credentials
@@ -423,12 +442,13 @@ impl TokenExchanger {
             },
             &client_auth,
         )?;
-        let sent = with_timeout(
-            self.ports.clock.as_ref(),
-            self.config.limits.outbound_timeout,
-            self.ports.http.send(request),
-        )
-        .await;
+        let sent = budget
+            .run(
+                self.ports.clock.as_ref(),
+                self.config.limits.outbound_timeout,
+                self.ports.http.send(request),
+            )
+            .await;
         let response = match sent {
             None | Some(Err(HttpError::Timeout)) => return Err(ExchangeError::Timeout),
             Some(Err(e)) => return Err(ExchangeError::Transport(e.to_string())),

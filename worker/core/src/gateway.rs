@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
 use crate::auth::Authenticator;
+use crate::budget::Budget;
 use crate::cache::CacheStats;
 use crate::config::{Config, ConfigError};
 use crate::discovery::Discovery;
@@ -35,7 +36,6 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// host keeps it in a static) and share it across every request that isolate serves.
 pub struct Gateway {
     config: Arc<Config>,
-    #[allow(dead_code)]
     ports: Ports,
     mcp: McpServer,
     /// RFC 8414 discovery of the issuers (shared by the keyring and the exchange client).
@@ -119,20 +119,55 @@ impl Gateway {
 
     /// Handles one request. `request.uri()` must be absolute (scheme and authority): the
     /// request origin is this server's default resource identifier.
+    ///
+    /// Before routing, the request headers are measured against
+    /// `KEYCARD_MAX_HEADER_BYTES` (431 when over). Every outbound call made while serving
+    /// the request shares one [`Budget`] of `KEYCARD_REQUEST_BUDGET_MS`, started here.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let mut response = self.route(request).await;
+        let mut response = match self.check_header_size(request.headers()) {
+            Some(too_large) => too_large,
+            None => {
+                let budget =
+                    Budget::starting_now(&*self.ports.clock, self.config.limits.request_budget);
+                self.route(request, budget).await
+            }
+        };
         crate::cors::apply_cors(response.headers_mut());
         response
     }
 
-    async fn route(&self, request: Request<Bytes>) -> Response<Bytes> {
+    /// 431 when the headers are larger than `max_header_bytes` (see [`header_bytes`]).
+    fn check_header_size(&self, headers: &http::HeaderMap) -> Option<Response<Bytes>> {
+        let limits = &self.config.limits;
+        let size = header_bytes(headers, limits.max_token_bytes);
+        if size <= limits.max_header_bytes {
+            return None;
+        }
+        tracing::info!(
+            size,
+            limit = limits.max_header_bytes,
+            "request headers too large"
+        );
+        Some(json(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &serde_json::json!({
+                "error": "request_header_fields_too_large",
+                "error_description": format!(
+                    "the request headers total more than {} bytes",
+                    limits.max_header_bytes
+                ),
+            }),
+        ))
+    }
+
+    async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
         let path = request.uri().path().to_owned();
         if request.method() == Method::OPTIONS {
             return crate::cors::preflight();
         }
         match path.as_str() {
             "/health" => json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
-            "/mcp" => self.mcp_route(request).await,
+            "/mcp" => self.mcp_route(request, budget).await,
             PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
                 method_not_allowed("GET, OPTIONS")
             }
@@ -162,7 +197,7 @@ impl Gateway {
         }
     }
 
-    async fn mcp_route(&self, request: Request<Bytes>) -> Response<Bytes> {
+    async fn mcp_route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
         if let Some(early) = self.mcp.precheck(&request) {
             return early;
         }
@@ -172,7 +207,7 @@ impl Gateway {
         let resource_id = self.resource_id(&request);
         let identity = match self
             .auth
-            .authenticate(request.headers(), &resource_id)
+            .authenticate_within(request.headers(), &resource_id, budget)
             .await
         {
             Ok(identity) => identity,
@@ -184,7 +219,10 @@ impl Gateway {
                 );
             }
         };
-        let delegated = self.upstream.for_resource_id(resource_id);
+        let delegated = self
+            .upstream
+            .for_resource_id(resource_id)
+            .with_budget(budget);
         self.mcp.handle(&request, &identity, &delegated).await
     }
 
@@ -220,6 +258,26 @@ impl Gateway {
             .or_else(|| request_origin(request))
             .unwrap_or_default()
     }
+}
+
+/// The size of `headers` as `KEYCARD_MAX_HEADER_BYTES` counts it: every name plus value,
+/// with each `Authorization` value counted at most `"Bearer " + max_token_bytes` (a token
+/// over its own limit is refused by the token check with a precise 401).
+pub fn header_bytes(headers: &http::HeaderMap, max_token_bytes: usize) -> usize {
+    const BEARER_PREFIX: usize = "Bearer ".len();
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value_len = if name == header::AUTHORIZATION {
+                value
+                    .len()
+                    .min(max_token_bytes.saturating_add(BEARER_PREFIX))
+            } else {
+                value.len()
+            };
+            name.as_str().len().saturating_add(value_len)
+        })
+        .fold(0usize, usize::saturating_add)
 }
 
 /// The origin (`scheme://host[:port]`) of an absolute request URI.
@@ -263,3 +321,6 @@ pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Byt
     );
     response
 }
+
+#[cfg(all(test, feature = "rust-crypto"))]
+mod limits_tests;

@@ -26,10 +26,11 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 
+use crate::budget::Budget;
 use crate::config::{Config, Inflight};
 use crate::discovery::Discovery;
 use crate::jwk::Jwk;
-use crate::ports::{JwsAlg, Ports, VerifyingKey, with_timeout};
+use crate::ports::{JwsAlg, Ports, VerifyingKey};
 
 /// Largest JWKS document accepted, in bytes.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -130,6 +131,19 @@ impl Keyring {
         kid: &str,
         alg: JwsAlg,
     ) -> Result<Arc<dyn VerifyingKey>, KeyringError> {
+        self.key_within(issuer, kid, alg, Budget::UNLIMITED).await
+    }
+
+    /// [`Keyring::key`] within a request's outbound [`Budget`]: a fetch this call starts
+    /// (discovery + JWKS) runs under it; a fetch it joins is awaited at most for the time
+    /// left (then the stale key, if any, or the miss error is the answer).
+    pub async fn key_within(
+        &self,
+        issuer: &str,
+        kid: &str,
+        alg: JwsAlg,
+        budget: Budget,
+    ) -> Result<Arc<dyn VerifyingKey>, KeyringError> {
         let mut waited = Duration::ZERO;
         let fetch = loop {
             // Decide under the lock; any wait happens after the guard is gone.
@@ -145,7 +159,8 @@ impl Keyring {
                 let poll = match (&slot.inflight, self.inner.config.inflight) {
                     (Some(f), Inflight::Await) => break Some(f.clone()),
                     (Some(_), Inflight::Poll { interval })
-                        if waited < self.inner.config.limits.outbound_timeout =>
+                        if waited < self.inner.config.limits.outbound_timeout
+                            && !budget.is_spent(&*self.inner.ports.clock) =>
                     {
                         Some(interval)
                     }
@@ -154,7 +169,7 @@ impl Keyring {
                 match poll {
                     Some(interval) => interval,
                     None if self.may_fetch(slot, now) => {
-                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned());
+                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
                         slot.last_attempt = Some(now);
                         slot.inflight = Some(f.clone());
                         break Some(f);
@@ -172,7 +187,7 @@ impl Keyring {
         };
         if let Some(fetch) = fetch {
             // The outcome is recorded in the slot by the fetch itself.
-            let _ = fetch.await;
+            let _ = budget.wait(&*self.inner.ports.clock, fetch).await;
         }
         let now = self.now();
         let mut slots = self.lock();
@@ -243,9 +258,9 @@ impl Keyring {
         }
     }
 
-    fn start_fetch(inner: Arc<Inner>, issuer: String) -> SharedFetch {
+    fn start_fetch(inner: Arc<Inner>, issuer: String, budget: Budget) -> SharedFetch {
         async move {
-            let result = fetch_keys(&inner, &issuer).await;
+            let result = fetch_keys(&inner, &issuer, budget).await;
             let now = inner.ports.clock.now_ms();
             let mut slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
             let slot = slots.entry(issuer.clone()).or_default();
@@ -277,10 +292,11 @@ fn ms(d: Duration) -> u64 {
 async fn fetch_keys(
     inner: &Inner,
     issuer: &str,
+    budget: Budget,
 ) -> Result<HashMap<String, Arc<CachedKey>>, String> {
     let metadata = inner
         .discovery
-        .metadata(issuer)
+        .metadata_within(issuer, budget)
         .await
         .map_err(|e| e.to_string())?;
     let url = &metadata.jwks_uri;
@@ -288,8 +304,9 @@ async fn fetch_keys(
         .header(http::header::ACCEPT, "application/json")
         .body(Bytes::new())
         .map_err(|e| format!("cannot build the JWKS request: {e}"))?;
-    let timeout = inner.config.limits.outbound_timeout;
-    let response = with_timeout(&*inner.ports.clock, timeout, inner.ports.http.send(request))
+    let timeout = budget.call_timeout(&*inner.ports.clock, inner.config.limits.outbound_timeout);
+    let response = budget
+        .run(&*inner.ports.clock, timeout, inner.ports.http.send(request))
         .await
         .ok_or_else(|| format!("{url} did not answer within {} ms", timeout.as_millis()))?
         .map_err(|e| format!("{url}: {e}"))?;

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod bearer;
+pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod cors;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
+use crate::budget::Budget;
 use crate::cache::{CacheKey, CacheStats, TokenCache};
 use crate::config::{Config, ConfigError};
 use crate::credentials::ClientCredentials;
@@ -20,7 +21,7 @@ use crate::discovery::Discovery;
 use crate::exchange::{ExchangeError, ExchangeInput, TokenExchanger, UpstreamToken};
 use crate::identity::Identity;
 use crate::jwk::JwkSet;
-use crate::ports::{BoxFuture, HttpError, Ports, with_timeout};
+use crate::ports::{BoxFuture, HttpError, Ports};
 
 struct Inner {
     config: Arc<Config>,
@@ -37,6 +38,8 @@ struct Inner {
 pub struct UpstreamAccess {
     inner: Arc<Inner>,
     resource_id: Option<String>,
+    /// The outbound time budget of the request this handle serves.
+    budget: Budget,
 }
 
 impl std::fmt::Debug for UpstreamAccess {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for UpstreamAccess {
         f.debug_struct("UpstreamAccess")
             .field("upstream", &self.inner.config.upstream_url)
             .field("resource_id", &self.resource_id)
+            .field("budget", &self.budget)
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
@@ -96,6 +100,7 @@ impl UpstreamAccess {
         );
         Ok(Self {
             resource_id: config.resource_id.clone(),
+            budget: Budget::UNLIMITED,
             inner: Arc::new(Inner {
                 upstream_base: url::Url::parse(&config.upstream_url).ok(),
                 config,
@@ -112,7 +117,22 @@ impl UpstreamAccess {
         Self {
             inner: self.inner.clone(),
             resource_id: Some(resource_id.into()),
+            budget: self.budget,
         }
+    }
+
+    /// This handle bound to one request's outbound [`Budget`] (started by
+    /// [`crate::Gateway::handle`]): the exchange, the upstream call and its retry each get
+    /// `min(outbound timeout, time left)`, and fail at once when it is spent. A handle
+    /// built outside a request has no budget ([`Budget::UNLIMITED`]).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The outbound budget this handle runs under.
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     /// The STS credentials.
@@ -142,6 +162,8 @@ impl UpstreamAccess {
         key: &CacheKey,
     ) -> Result<Arc<UpstreamToken>, DelegationError> {
         let exchanger = self.inner.exchanger.clone();
+        // A shared (joined) exchange runs under its owner's budget; see `exchange_within`.
+        let budget = self.budget;
         let input = ExchangeInput {
             issuer: identity.issuer.clone(),
             subject_token: identity.token.clone(),
@@ -152,7 +174,7 @@ impl UpstreamAccess {
         self.inner
             .cache
             .get_or_exchange(key, move || {
-                Box::pin(async move { exchanger.exchange(&input).await })
+                Box::pin(async move { exchanger.exchange_within(&input, budget).await })
             })
             .await
             .map_err(delegation_error)
@@ -236,13 +258,20 @@ impl UpstreamAccess {
         *request.headers_mut() = parts.headers.clone();
         request.headers_mut().insert(header::AUTHORIZATION, bearer);
 
-        let timeout = self.inner.config.limits.outbound_timeout;
-        match with_timeout(
-            self.inner.ports.clock.as_ref(),
-            timeout,
-            self.inner.ports.http.send(request),
-        )
-        .await
+        let clock = self.inner.ports.clock.as_ref();
+        if self.budget.is_spent(clock) {
+            return Err(DelegationError::Upstream(
+                "the request's outbound time budget is spent; the upstream API was not called"
+                    .into(),
+            ));
+        }
+        let timeout = self
+            .budget
+            .call_timeout(clock, self.inner.config.limits.outbound_timeout);
+        match self
+            .budget
+            .run(clock, timeout, self.inner.ports.http.send(request))
+            .await
         {
             Some(Ok(response)) => Ok(response),
             None | Some(Err(HttpError::Timeout)) => Err(DelegationError::Upstream(format!(
