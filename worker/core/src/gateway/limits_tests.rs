@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::{Gateway, header_bytes};
-use crate::auth::tests::{ISS, RESOURCE, Zone, good_claims, rs256, test_config};
+use crate::auth::tests::{RESOURCE, Zone, good_claims, rs256, test_config};
 use crate::config::Config;
 use crate::ports::{BoxFuture, Clock, HttpClient, HttpError, Ports};
 use crate::testing::{ManualClock, SharedManualClock, json_response};
@@ -200,7 +200,7 @@ struct Script {
 }
 
 struct SlowWorld {
-    zone: Arc<ScriptedWorld>,
+    world: Arc<ScriptedWorld>,
 }
 
 struct ScriptedWorld {
@@ -248,7 +248,7 @@ impl HttpClient for ScriptedWorld {
 
 impl SlowWorld {
     fn calls_to(&self, url: &str) -> Vec<u64> {
-        self.zone
+        self.world
             .log
             .lock()
             .unwrap()
@@ -271,7 +271,7 @@ fn slow_world(zone: &Zone, script: Script) -> (SlowWorld, Ports) {
         http: world.clone(),
         ..zone.ports()
     };
-    (SlowWorld { zone: world }, ports)
+    (SlowWorld { world }, ports)
 }
 
 fn budget_config(outbound_ms: u64, budget_ms: u64) -> Config {
@@ -298,14 +298,14 @@ fn call_github_user() -> http::Request<Bytes> {
 
 /// Runs one `github_user` call; returns the JSON-RPC result and the manual time it took.
 fn timed_call(zone: &Zone, g: &Gateway) -> (Value, Duration) {
-    let start = zone.clock.as_ref();
-    let t0 = SharedManualClock(zone.clock.clone()).now_ms();
+    let clock = SharedManualClock(zone.clock.clone());
+    let t0 = clock.now_ms();
     let r = drive(
-        start,
+        &zone.clock,
         Duration::from_secs(120),
         g.handle(call_github_user()),
     );
-    let elapsed = SharedManualClock(zone.clock.clone()).now_ms() - t0;
+    let elapsed = clock.now_ms() - t0;
     assert_eq!(r.status(), 200, "{:?}", body(&r));
     (body(&r)["result"].clone(), Duration::from_millis(elapsed))
 }
@@ -422,5 +422,4 @@ fn the_budget_caps_the_exchange_too_and_is_per_request() {
     error_text(&result);
     assert_eq!(elapsed, Duration::from_millis(2_500));
     assert_eq!(world.calls_to(STS).len(), 2);
-    let _ = ISS;
 }
