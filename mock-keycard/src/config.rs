@@ -133,6 +133,12 @@ pub struct KeysConfig {
     /// With `upstream_alg = "ES256"`: a PKCS#8 P-256 PEM file. `None`: the embedded
     /// `fixtures/keys/upstream-es256.pem`.
     pub upstream_key: Option<String>,
+    /// MOCK/test option (default off): give the zone a second, ES256 access-token key (a
+    /// P-256 key generated when the zone starts), published in the JWKS after the other
+    /// keys, so `mint` with `key = "es256"` can sign MCP access tokens ~20x cheaper than
+    /// RS256 (the emulator's 1,000,000-subject memory-bound replay). Tokens the zone issues
+    /// itself (authorization code, refresh, client credentials) stay RS256, as Keycard's are.
+    pub access_es256: bool,
 }
 
 impl Default for KeysConfig {
@@ -142,6 +148,7 @@ impl Default for KeysConfig {
             pool: Vec::new(),
             upstream_alg: UpstreamAlg::default(),
             upstream_key: None,
+            access_es256: false,
         }
     }
 }

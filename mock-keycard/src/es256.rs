@@ -41,6 +41,16 @@ impl Es256KeyPair {
     pub fn from_pem(name: &str, pem: &str) -> Result<Self, KeyError> {
         let signing =
             SigningKey::from_pkcs8_pem(pem).map_err(|_| KeyError::ParseEc(name.to_owned()))?;
+        Self::from_signing_key(name, signing)
+    }
+
+    /// A fresh random P-256 key (never written anywhere; lives as long as the zone).
+    pub fn generate(name: &str) -> Result<Self, KeyError> {
+        let signing = SigningKey::random(&mut rand::rngs::OsRng);
+        Self::from_signing_key(name, signing)
+    }
+
+    fn from_signing_key(name: &str, signing: SigningKey) -> Result<Self, KeyError> {
         let verifying = *signing.verifying_key();
         let point = verifying.to_encoded_point(false);
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
@@ -132,6 +142,16 @@ mod tests {
             key.kid(),
             "the corpus key must stay unpublished"
         );
+    }
+
+    #[test]
+    fn generated_keys_are_distinct_p256_keys() {
+        let a = Es256KeyPair::generate("a").expect("a");
+        let b = Es256KeyPair::generate("b").expect("b");
+        assert_ne!(a.kid(), b.kid());
+        assert_eq!(a.jwk().crv.as_deref(), Some("P-256"));
+        assert_eq!(a.jwk().kid.as_deref(), Some(a.kid()));
+        assert_eq!(a.name(), "a");
     }
 
     #[test]

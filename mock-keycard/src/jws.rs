@@ -76,7 +76,16 @@ pub fn sign(
 
 /// Signs `claims` with the P-256 `key` (ES256, `r || s` signature) and the key's own `kid`.
 pub fn sign_es256(key: &Es256KeyPair, claims: &Map<String, Value>) -> Result<String, JwsError> {
-    let mut out = signing_input("ES256", key.kid(), claims)?;
+    sign_es256_kid(key, None, claims)
+}
+
+/// Signs `claims` with the P-256 `key` (ES256), `kid` defaulting to the key's own.
+pub fn sign_es256_kid(
+    key: &Es256KeyPair,
+    kid: Option<&str>,
+    claims: &Map<String, Value>,
+) -> Result<String, JwsError> {
+    let mut out = signing_input("ES256", kid.unwrap_or(key.kid()), claims)?;
     let signature: p256::ecdsa::Signature = key
         .signing_key()
         .try_sign(out.as_bytes())

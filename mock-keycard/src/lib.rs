@@ -59,7 +59,7 @@ pub use jws::{ClaimError, Claims, JwsError};
 pub use keys::{
     Jwk, JwkSet, KeyError, KeyPair, Rotation, embedded_pool, other_zone_key, thumbprint,
 };
-pub use mint::{Audience, DEFAULT_MINT_CLIENT_ID, MintError, MintRequest, MintedToken};
+pub use mint::{Audience, DEFAULT_MINT_CLIENT_ID, ES256_KEY, MintError, MintRequest, MintedToken};
 pub use model::{Application, ClientAuth, Resource, UserInfo};
 pub use secret::SecretString;
 pub use server::{MockKeycard, app};

@@ -8,6 +8,7 @@ use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::es256::Es256KeyPair;
 use crate::jws::{self, JwsError};
 use crate::keys::{KeyError, KeyPair, embedded_pool, other_zone_key};
 use crate::zone::{Zone, now};
@@ -19,8 +20,11 @@ pub const DEFAULT_MINT_CLIENT_ID: &str = "mcp-client-a";
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
     /// `key` names no known key.
-    #[error("unknown key {0:?} (use current, zone-1, zone-2, zone-3 or other-zone)")]
+    #[error("unknown key {0:?} (use current, zone-1, zone-2, zone-3, other-zone or es256)")]
     UnknownKey(String),
+    /// `key = "es256"` on a zone without an ES256 access-token key.
+    #[error("key \"es256\" needs a zone with [keys] access_es256 = true")]
+    Es256Disabled,
     /// Key loading failed.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -65,7 +69,9 @@ pub struct MintRequest {
     /// Claims merged last (overriding); a `null` value removes the claim.
     #[serde(default)]
     pub extra_claims: Map<String, Value>,
-    /// Signing key: `current` (default), `zone-1`/`zone-2`/`zone-3` or `other-zone`.
+    /// Signing key: `current` (default), `zone-1`/`zone-2`/`zone-3` or `other-zone` (RS256),
+    /// or `es256`: the zone's ES256 access-token key (only with `[keys] access_es256`; a
+    /// P-256 signature costs a small fraction of an RSA-2048 one).
     pub key: Option<String>,
     /// Header `kid` override (e.g. the current kid on an `other-zone` signature).
     pub kid: Option<String>,
@@ -98,6 +104,24 @@ impl std::fmt::Debug for MintedToken {
     }
 }
 
+/// [`MintRequest::key`] naming the zone's ES256 access-token key.
+pub const ES256_KEY: &str = "es256";
+
+/// The key a token is minted with.
+enum Signer {
+    Rsa(Arc<KeyPair>),
+    Es256(Arc<Es256KeyPair>),
+}
+
+impl Signer {
+    fn kid(&self) -> &str {
+        match self {
+            Self::Rsa(key) => key.kid(),
+            Self::Es256(key) => key.kid(),
+        }
+    }
+}
+
 /// A fresh random `jti`.
 pub(crate) fn new_jti() -> String {
     random_id(16)
@@ -115,13 +139,18 @@ impl Zone {
     /// MOCK FEATURE: signs a token with arbitrary claims (see [`MintRequest`]). Fast: keys are
     /// parsed once.
     pub fn mint(&self, request: MintRequest) -> Result<MintedToken, MintError> {
-        let key: Arc<KeyPair> = match request.key.as_deref() {
-            None | Some("current") => self.current_key(),
-            Some("other-zone") => other_zone_key()?,
-            Some(name) => embedded_pool()?
-                .into_iter()
-                .find(|k| k.name() == name)
-                .ok_or_else(|| MintError::UnknownKey(name.to_owned()))?,
+        let key = match request.key.as_deref() {
+            None | Some("current") => Signer::Rsa(self.current_key()),
+            Some("other-zone") => Signer::Rsa(other_zone_key()?),
+            Some(ES256_KEY) => {
+                Signer::Es256(self.access_es256_key().ok_or(MintError::Es256Disabled)?)
+            }
+            Some(name) => Signer::Rsa(
+                embedded_pool()?
+                    .into_iter()
+                    .find(|k| k.name() == name)
+                    .ok_or_else(|| MintError::UnknownKey(name.to_owned()))?,
+            ),
         };
         let issued = now();
         let lifetime = request.lifetime_secs.unwrap_or_else(|| {
@@ -167,7 +196,10 @@ impl Zone {
             }
         }
         let kid = request.kid.unwrap_or_else(|| key.kid().to_owned());
-        let access_token = jws::sign(&key, Some(&kid), &claims)?;
+        let access_token = match &key {
+            Signer::Rsa(key) => jws::sign(key, Some(&kid), &claims)?,
+            Signer::Es256(key) => jws::sign_es256_kid(key, Some(&kid), &claims)?,
+        };
         let jti = claims
             .get("jti")
             .and_then(Value::as_str)

@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     pub keyring: Mutex<Keyring>,
     /// The ES256 upstream-token key (`None` with `upstream_alg = "RS256"`).
     pub upstream_key: Option<Arc<Es256KeyPair>>,
+    /// The ES256 access-token key (`[keys] access_es256`; `None` by default).
+    pub access_es256_key: Option<Arc<Es256KeyPair>>,
     /// Signatures of this zone's tokens already verified (see `sig_cache`).
     pub sig_cache: Mutex<SignatureCache>,
     pub audit: Mutex<AuditLog>,
@@ -150,6 +152,11 @@ impl Zone {
             UpstreamAlg::Es256 => Some(load_upstream_key(config.keys.upstream_key.as_deref())?),
             UpstreamAlg::Rs256 => None,
         };
+        let access_es256_key = if config.keys.access_es256 {
+            Some(Arc::new(Es256KeyPair::generate("access-es256")?))
+        } else {
+            None
+        };
         config
             .faults
             .validate()
@@ -175,6 +182,7 @@ impl Zone {
             registered: RwLock::new(HashMap::new()),
             keyring: Mutex::new(keyring),
             upstream_key,
+            access_es256_key,
             sig_cache: Mutex::new(SignatureCache::new(sig_cache::DEFAULT_CAPACITY)),
             audit: Mutex::new(AuditLog::new(config.audit_capacity)),
             faults: Mutex::new(FaultState::new(config.faults.clone())),
@@ -333,14 +341,30 @@ impl Zone {
     }
 
     /// The published JWKS: the current RSA key first, then the RSA keys in their grace
-    /// period, then the ES256 upstream-token key (when `upstream_alg = "ES256"`).
+    /// period, then the ES256 upstream-token key (when `upstream_alg = "ES256"`), then the
+    /// ES256 access-token key (when `[keys] access_es256` is on).
     pub fn jwks(&self) -> JwkSet {
         let keys = lock(&self.inner.keyring).published(Instant::now());
         let mut keys: Vec<_> = keys.iter().map(|k| k.jwk().clone()).collect();
         if let Some(key) = &self.inner.upstream_key {
             keys.push(key.jwk().clone());
         }
+        if let Some(key) = &self.inner.access_es256_key {
+            keys.push(key.jwk().clone());
+        }
         JwkSet { keys }
+    }
+
+    /// The `kid` of the ES256 access-token key (`None` unless `[keys] access_es256`).
+    pub fn access_es256_kid(&self) -> Option<String> {
+        self.inner
+            .access_es256_key
+            .as_ref()
+            .map(|k| k.kid().to_owned())
+    }
+
+    pub(crate) fn access_es256_key(&self) -> Option<Arc<Es256KeyPair>> {
+        self.inner.access_es256_key.clone()
     }
 
     /// The `kid` of the ES256 upstream-token key (`None` with `upstream_alg = "RS256"`).
@@ -433,14 +457,14 @@ impl Zone {
     }
 
     /// Verifies `token`'s signature (RS256 with a published RSA key — current or in grace —
-    /// or ES256 with the upstream key) and returns its claims. Time, issuer and audience are
+    /// or ES256 with the upstream key or the optional access-token key) and returns its claims. Time, issuer and audience are
     /// NOT checked.
     pub fn verify_signature(&self, token: &str) -> Result<Claims, VerifyError> {
         self.verify_own(token)
     }
 
     /// Decodes `token` and verifies its signature against this zone's published keys
-    /// (RSA current + grace, the ES256 upstream key). Time, issuer, audience, user and
+    /// (RSA current + grace, the ES256 upstream key, the ES256 access-token key if any). Time, issuer, audience, user and
     /// consent are the caller's checks, made on every call.
     ///
     /// A successful signature check is memoized by the SHA-256 of the exact token string;
@@ -464,6 +488,14 @@ impl Zone {
     /// The published key with this `kid`.
     fn published_key(&self, kid: &str) -> Result<OwnKey, VerifyError> {
         if let Some(key) = self.inner.upstream_key.as_ref().filter(|k| k.kid() == kid) {
+            return Ok(OwnKey::Es256(Arc::clone(key)));
+        }
+        if let Some(key) = self
+            .inner
+            .access_es256_key
+            .as_ref()
+            .filter(|k| k.kid() == kid)
+        {
             return Ok(OwnKey::Es256(Arc::clone(key)));
         }
         lock(&self.inner.keyring)

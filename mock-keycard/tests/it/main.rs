@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod access_es256;
 mod audit;
 mod authcode;
 mod cli;
