@@ -73,8 +73,13 @@ struct IssuerSlot {
     keys: HashMap<String, Arc<CachedKey>>,
     /// When the current key set was fetched (ms); `None` before the first success.
     fetched_at: Option<u64>,
-    /// When the last fetch started (ms), successful or not: the cooldown's reference.
+    /// When the last fetch started (ms), successful or not: while it failed, no new fetch
+    /// starts within the cooldown.
     last_attempt: Option<u64>,
+    /// When an unknown `kid` last caused a refetch of a still-fresh set (ms): at most one
+    /// such refetch per cooldown, so a flood of random kids is not a flood of fetches.
+    /// TTL refreshes do not count, so a key rotated in right after one is picked up at once.
+    last_kid_refetch: Option<u64>,
     /// Why the last fetch failed, if it did.
     last_error: Option<String>,
     inflight: Option<SharedFetch>,
@@ -168,8 +173,11 @@ impl Keyring {
                 };
                 match poll {
                     Some(interval) => interval,
-                    None if self.may_fetch(slot, now) => {
+                    None if self.may_fetch(slot, kid, now) => {
                         let f = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
+                        if self.is_kid_refetch(slot, kid, now) {
+                            slot.last_kid_refetch = Some(now);
+                        }
                         slot.last_attempt = Some(now);
                         slot.inflight = Some(f.clone());
                         break Some(f);
@@ -235,12 +243,23 @@ impl Keyring {
         }
     }
 
-    fn may_fetch(&self, slot: &IssuerSlot, now: u64) -> bool {
+    /// Whether a fetch may start now: not while the endpoint is failing (one attempt per
+    /// cooldown), and for an unknown `kid` in a fresh set only once per cooldown.
+    fn may_fetch(&self, slot: &IssuerSlot, kid: &str, now: u64) -> bool {
         let cooldown = ms(self.inner.config.jwks.refetch_cooldown);
-        match slot.last_attempt {
-            None => true,
-            Some(at) => now >= at.saturating_add(cooldown),
+        let recent = |at: Option<u64>| at.is_some_and(|at| now < at.saturating_add(cooldown));
+        if slot.last_error.is_some() && recent(slot.last_attempt) {
+            return false;
         }
+        !(self.is_kid_refetch(slot, kid, now) && recent(slot.last_kid_refetch))
+    }
+
+    /// A fetch now would be caused by an unknown `kid` (the set itself is still fresh).
+    fn is_kid_refetch(&self, slot: &IssuerSlot, kid: &str, now: u64) -> bool {
+        let ttl = ms(self.inner.config.jwks.ttl);
+        slot.fetched_at
+            .is_some_and(|at| now < at.saturating_add(ttl))
+            && !slot.keys.contains_key(kid)
     }
 
     fn miss_error(&self, slot: &IssuerSlot) -> KeyringError {

@@ -582,20 +582,21 @@ async fn random_kid_flood_costs_at_most_one_fetch_per_cooldown() {
             })
             .collect::<Vec<_>>()
     };
-    // Within the cooldown of the warm-up fetch: no fetch at all.
+    // The first unknown kid refetches once (a key may just have been rotated in); the
+    // other 99 inside the cooldown do not.
     for kid in flood() {
         let err = auth(&a, &rs256(&kid, &good_claims())).await.unwrap_err();
         assert_eq!(err, AuthError::Keyring(KeyringError::UnknownKid));
         assert_eq!(err.status(), 401);
     }
-    assert_eq!(zone.jwks_fetches(), 1);
-    // Past the cooldown: the first unknown kid refetches once, the other 99 do not.
+    assert_eq!(zone.jwks_fetches(), 2);
+    // Past the cooldown: again one refetch for the next 100.
     zone.clock
         .advance(zone.config.jwks.refetch_cooldown + Duration::from_secs(1));
     for kid in flood() {
         assert!(auth(&a, &rs256(&kid, &good_claims())).await.is_err());
     }
-    assert_eq!(zone.jwks_fetches(), 2);
+    assert_eq!(zone.jwks_fetches(), 3);
     // A new key published meanwhile is picked up by the next allowed refetch.
     zone.jwks.lock().unwrap()["keys"]
         .as_array_mut()
@@ -608,10 +609,27 @@ async fn random_kid_flood_costs_at_most_one_fetch_per_cooldown() {
     );
     zone.clock.advance(zone.config.jwks.refetch_cooldown);
     assert!(auth(&a, &rs256("k-new", &good_claims())).await.is_ok());
-    assert_eq!(zone.jwks_fetches(), 3);
+    assert_eq!(zone.jwks_fetches(), 4);
     // Good kids never waited on any of this.
     assert!(auth(&a, &rs256("k1", &good_claims())).await.is_ok());
     assert_eq!(zone.http.count_matching("oauth-authorization-server"), 1);
+}
+
+#[tokio::test]
+async fn a_key_rotated_in_right_after_a_fetch_is_picked_up_at_once() {
+    let zone = Zone::new();
+    let a = zone.authenticator();
+    auth(&a, &rs256("k1", &good_claims())).await.unwrap();
+    assert_eq!(zone.jwks_fetches(), 1);
+    // The zone rotates one second after our fetch: the new kid must not wait out the
+    // cooldown of that (successful) fetch.
+    zone.clock.advance(Duration::from_secs(1));
+    zone.jwks.lock().unwrap()["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(rsa_jwk(ZONE_1, "k-rotated", Some("RS256")));
+    assert!(auth(&a, &rs256("k-rotated", &good_claims())).await.is_ok());
+    assert_eq!(zone.jwks_fetches(), 2);
 }
 
 #[tokio::test]
