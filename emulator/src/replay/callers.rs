@@ -1,5 +1,6 @@
 //! Tokens for every principal, minted once (in parallel: RSA signing is the expensive
-//! part of setting up a large replay) and reused for all of its requests.
+//! part of setting up a large replay) and reused for all of its requests; or, with
+//! `--fresh-subjects`, one principal at a time just before its request ([`mint_caller`]).
 
 use http::HeaderValue;
 use mock_keycard::{DEFAULT_MINT_CLIENT_ID, MintRequest};
@@ -47,7 +48,42 @@ pub(crate) fn bearer(token: &str, principal: u32) -> Result<HeaderValue, MintErr
     Ok(value)
 }
 
-fn mint_one(zones: &ReplayZones, p: &Principal) -> Result<Caller, MintError> {
+/// How subject tokens are signed (`--subject-alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubjectAlg {
+    /// RS256 with the zone's current key, like Keycard's access tokens (the default,
+    /// except with `--fresh-subjects`).
+    Rs256,
+    /// ES256 with the zone's ES256 access-token key (mock-keycard `[keys] access_es256`):
+    /// a P-256 signature costs ~1/20 of an RSA-2048 one, which makes minting a token per
+    /// request practical (the default with `--fresh-subjects`).
+    Es256,
+}
+
+impl SubjectAlg {
+    /// The mock zone's `mint` key for this algorithm.
+    pub fn mint_key(self) -> Option<&'static str> {
+        match self {
+            Self::Rs256 => None,
+            Self::Es256 => Some(mock_keycard::ES256_KEY),
+        }
+    }
+
+    /// The JWS name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+        }
+    }
+}
+
+/// Mints `p`'s token at its zone (signed with `alg`) and builds its caller.
+pub fn mint_caller(
+    zones: &ReplayZones,
+    p: &Principal,
+    alg: SubjectAlg,
+) -> Result<Caller, MintError> {
     let zone = zones.get(p.zone);
     let client_id = p
         .client_id
@@ -59,6 +95,7 @@ fn mint_one(zones: &ReplayZones, p: &Principal) -> Result<Caller, MintError> {
             sub: p.sub.clone(),
             client_id: Some(client_id.clone()),
             lifetime_secs: p.lifetime_secs.map(|s| s as i64),
+            key: alg.mint_key().map(str::to_owned),
             ..MintRequest::default()
         })
         .map_err(|e| MintError::Mint {
@@ -125,14 +162,20 @@ pub fn mint_rotated_all(
     Ok(())
 }
 
-/// Mints a token per principal on all cores.
-pub fn mint_all(zones: &ReplayZones, principals: &[Principal]) -> Result<Vec<Caller>, MintError> {
+/// Mints a token per principal (signed with `alg`) on all cores.
+pub fn mint_all(
+    zones: &ReplayZones,
+    principals: &[Principal],
+    alg: SubjectAlg,
+) -> Result<Vec<Caller>, MintError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = principals.len().div_ceil(threads).max(1);
     let results: Vec<Result<Vec<Caller>, MintError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = principals
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|p| mint_one(zones, p)).collect()))
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|p| mint_caller(zones, p, alg)).collect())
+            })
             .collect();
         handles
             .into_iter()

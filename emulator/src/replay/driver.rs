@@ -1,6 +1,7 @@
 //! The bounded-concurrency runner: sends the trace's requests (at most `concurrency` in
 //! flight), judges every answer with the oracle, and tallies.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,11 +12,12 @@ use futures::stream::FuturesUnordered;
 use http::{HeaderValue, Request, header};
 use keycard_core::ports::BoxFuture;
 
+use super::callers::MintError;
 use super::faults::{Action, FaultReport, Step, StepRunner};
 use super::identity::{self, Who};
 use super::oracle::{AuditSource, Expect, Leak, Observed, Oracle, Verdict};
 use super::report::Tally;
-use super::trace::{Op, TraceRequest, ZoneRef};
+use super::trace::{Op, Principal, TraceRequest, ZoneRef};
 use crate::isolate::IsolatePool;
 
 /// The MCP protocol version the replay speaks.
@@ -39,6 +41,89 @@ pub struct Caller {
     /// `Bearer <token signed with the zone's next key>`, sent from a mid-run key
     /// rotation on (`--fault rotate-mid-run`).
     pub rotated_auth: Option<HeaderValue>,
+}
+
+/// Mints one principal's caller (its token and headers) on demand.
+pub type MintFn<'a> = dyn Fn(&Principal) -> Result<Caller, MintError> + Send + Sync + 'a;
+
+/// Where the driver gets each request's caller.
+#[derive(Clone, Copy)]
+pub enum Callers<'a> {
+    /// Minted up front, indexed by principal.
+    Ready(&'a [Caller]),
+    /// Minted just before the principal's request is sent (`--fresh-subjects`): setup mints
+    /// nothing, and at most `concurrency` requests' tokens exist at any time.
+    Lazy {
+        /// The population, indexed by principal.
+        principals: &'a [Principal],
+        /// Mints a principal's caller.
+        mint: &'a MintFn<'a>,
+    },
+}
+
+impl std::fmt::Debug for Callers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ready(callers) => f.debug_tuple("Ready").field(&callers.len()).finish(),
+            Self::Lazy { principals, .. } => {
+                f.debug_tuple("Lazy").field(&principals.len()).finish()
+            }
+        }
+    }
+}
+
+impl<'a> Callers<'a> {
+    /// The population size.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Ready(callers) => callers.len(),
+            Self::Lazy { principals, .. } => principals.len(),
+        }
+    }
+
+    /// Whether the population is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The principal's zone, subject and scheduled consent revocation.
+    fn revocation(&self, principal: usize) -> Option<(ZoneRef, Option<&'a str>, Option<u64>)> {
+        match self {
+            Self::Ready(callers) => callers
+                .get(principal)
+                .map(|c| (c.zone, c.who.sub.as_deref(), c.revoke_at)),
+            Self::Lazy { principals, .. } => principals
+                .get(principal)
+                .map(|p| (p.zone, p.sub.as_deref(), p.revoke_at)),
+        }
+    }
+
+    /// The error-answer scan over the population's subjects.
+    fn foreign_scan(&self) -> ForeignScan {
+        match self {
+            Self::Ready(callers) => ForeignScan::new(callers),
+            Self::Lazy { principals, .. } => {
+                ForeignScan::from_subjects(principals.iter().filter_map(|p| p.sub.as_deref()))
+            }
+        }
+    }
+
+    /// The caller of `request` (minted now when lazy).
+    fn caller(&self, request: &TraceRequest) -> Result<Cow<'a, Caller>, DriverError> {
+        let unknown = || DriverError::UnknownPrincipal(request.id);
+        match self {
+            Self::Ready(callers) => callers
+                .get(request.principal as usize)
+                .map(Cow::Borrowed)
+                .ok_or_else(unknown),
+            Self::Lazy { principals, mint } => {
+                let p = principals
+                    .get(request.principal as usize)
+                    .ok_or_else(unknown)?;
+                mint(p).map(Cow::Owned).map_err(DriverError::Mint)
+            }
+        }
+    }
 }
 
 /// Where requests go.
@@ -111,17 +196,22 @@ impl ForeignScan {
     /// Built from the callers' subjects (empty ones skipped; none beyond
     /// [`FOREIGN_SCAN_MAX_SUBJECTS`]).
     pub fn new(callers: &[Caller]) -> Self {
-        let mut subjects: Vec<String> = callers
-            .iter()
-            .filter_map(|c| c.who.sub.clone())
-            .filter(|s| !s.is_empty())
-            .collect();
-        subjects.sort_unstable();
-        subjects.dedup();
-        if subjects.len() > FOREIGN_SCAN_MAX_SUBJECTS {
-            subjects.clear();
+        Self::from_subjects(callers.iter().filter_map(|c| c.who.sub.as_deref()))
+    }
+
+    /// Built from these subjects (empty ones skipped; none beyond
+    /// [`FOREIGN_SCAN_MAX_SUBJECTS`] distinct ones, without collecting more than that).
+    pub fn from_subjects<'s>(subjects: impl Iterator<Item = &'s str>) -> Self {
+        let mut distinct = std::collections::BTreeSet::new();
+        for sub in subjects.filter(|s| !s.is_empty()) {
+            distinct.insert(sub);
+            if distinct.len() > FOREIGN_SCAN_MAX_SUBJECTS {
+                return Self::default();
+            }
         }
-        Self { subjects }
+        Self {
+            subjects: distinct.into_iter().map(str::to_owned).collect(),
+        }
     }
 
     /// What of someone else's (or any token) `body` contains, if anything.
@@ -309,6 +399,9 @@ pub enum DriverError {
     /// A fault step could not be carried out.
     #[error("fault injection: {0}")]
     Fault(String),
+    /// A principal's token could not be minted (lazy minting).
+    #[error(transparent)]
+    Mint(MintError),
     /// Consent revocation failed.
     #[error("revoking consent for principal {principal}: {reason}")]
     Revoke {
@@ -325,7 +418,7 @@ pub enum DriverError {
     reason = "one call site; the inputs are independent"
 )]
 pub async fn run(
-    callers: &[Caller],
+    callers: Callers<'_>,
     requests: impl Iterator<Item = TraceRequest>,
     total: u64,
     transport: &Transport,
@@ -334,7 +427,7 @@ pub async fn run(
     mut per_request: Option<&mut dyn Write>,
     faults: Option<FaultHooks<'_>>,
 ) -> Result<(Tally, Duration, Vec<bool>), DriverError> {
-    let scan = ForeignScan::new(callers);
+    let scan = callers.foreign_scan();
     let mut track = faults.as_ref().map(|_| FaultTrack::default());
     let (mut steps, runner) = match faults {
         Some(h) => (h.steps.into_iter().peekable(), Some(h.runner)),
@@ -342,10 +435,13 @@ pub async fn run(
     };
     let mut rotated = false;
     let bodies: Vec<Bytes> = Op::ALL.iter().map(|op| body_for(*op)).collect();
-    let mut revocations: Vec<(u64, u32)> = callers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.revoke_at.map(|at| (at, i as u32)))
+    let mut revocations: Vec<(u64, u32)> = (0..callers.len())
+        .filter_map(|i| {
+            callers
+                .revocation(i)
+                .and_then(|(_, _, at)| at)
+                .map(|at| (at, i as u32))
+        })
         .collect();
     revocations.sort_unstable();
     let mut revocations = revocations.into_iter().peekable();
@@ -407,19 +503,15 @@ pub async fn run(
                     break;
                 }
                 revocations.next();
-                if let Some(caller) = callers.get(principal as usize)
-                    && let Some(sub) = caller.who.sub.as_deref()
-                {
+                if let Some((zone, Some(sub), _)) = callers.revocation(principal as usize) {
                     zones
-                        .revoke(caller.zone, sub)
+                        .revoke(zone, sub)
                         .await
                         .map_err(|reason| DriverError::Revoke { principal, reason })?;
                     revoked_at[principal as usize] = Some(unix_secs());
                 }
             }
-            let caller = callers
-                .get(request.principal as usize)
-                .ok_or(DriverError::UnknownPrincipal(request.id))?;
+            let caller = callers.caller(&request)?;
             let auth = if request.op == Op::BadToken {
                 caller.bad_auth.clone()
             } else if rotated && let Some(auth) = &caller.rotated_auth {
@@ -434,13 +526,14 @@ pub async fn run(
                 let sent_at = unix_secs();
                 let t0 = Instant::now();
                 let answer = send(transport, auth, body, config.request_timeout).await;
-                (request, revoked, sent_at, t0.elapsed(), answer)
+                (request, caller, revoked, sent_at, t0.elapsed(), answer)
             });
         }
-        let Some((request, revoked, sent_at, elapsed, answer)) = inflight.next().await else {
+        let Some((request, caller, revoked, sent_at, elapsed, answer)) = inflight.next().await
+        else {
             break;
         };
-        let caller = &callers[request.principal as usize];
+        let caller: &Caller = &caller;
         let expect = Expect {
             request_id: request.id,
             principal: request.principal,

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use keycard_core::Gateway;
 use keycard_core::tools::ToolRegistry;
 
-use super::callers::{MintError, mint_all, mint_rotated_all};
-use super::driver::{self, DriverConfig, DriverError, FaultHooks, Transport, ZoneControl};
+use super::callers::{MintError, SubjectAlg, mint_all, mint_caller, mint_rotated_all};
+use super::driver::{
+    self, Caller, Callers, DriverConfig, DriverError, FaultHooks, Transport, ZoneControl,
+};
 use super::faults::{self, FaultKind, ZoneFaults};
 use super::generate::{self, Mix};
 use super::oracle::Leak;
@@ -150,10 +152,16 @@ pub struct ReplayArgs {
     #[arg(long, conflicts_with = "fault")]
     pub fault_suite: bool,
     /// Every request comes from a new subject (`fresh-{i}`; `--users` is ignored): the
-    /// memory-bound run. The oracle's memory is bounded (`--oracle-window`) and the
-    /// primary zone's audit log defaults to 20,000 events.
+    /// memory-bound run. Each subject's token is minted just before its request (ES256 by
+    /// default, see `--subject-alg`), the oracle's memory is bounded (`--oracle-window`)
+    /// and the primary zone's audit log defaults to 20,000 events.
     #[arg(long, conflicts_with_all = ["trace", "target"])]
     pub fresh_subjects: bool,
+    /// How subject tokens are signed: RS256 (like Keycard's; the default) or ES256 with
+    /// the mock zones' ES256 access-token key (the default with `--fresh-subjects`, where
+    /// a token is minted per request). Embedded zones only.
+    #[arg(long, value_enum)]
+    pub subject_alg: Option<SubjectAlg>,
     /// Sample resident memory (VmRSS) every N requests into `rss_samples_mb`.
     #[arg(long)]
     pub rss_every: Option<u64>,
@@ -197,6 +205,7 @@ impl Default for ReplayArgs {
             fault_probability: 0.5,
             fault_suite: false,
             fresh_subjects: false,
+            subject_alg: None,
             rss_every: None,
             audit_capacity: None,
             oracle_window: 20_000,
@@ -248,6 +257,14 @@ pub enum ReplayError {
     /// `--fault-probability` outside [0, 1].
     #[error("--fault-probability {0} is not within [0, 1]")]
     FaultProbability(f64),
+    /// `--subject-alg es256` with zones the replay does not own.
+    #[error("--subject-alg es256 needs the replay's embedded zones (not --zone-url)")]
+    Es256NeedsEmbeddedZones,
+    /// `--fault rotate-mid-run` with `--fresh-subjects` (tokens minted per request).
+    #[error(
+        "--fault rotate-mid-run needs tokens minted up front (not --fresh-subjects): it sends each user's token signed with the next key after the rotation"
+    )]
+    RotateNeedsUpFrontTokens,
     /// `--naive-cache` without the `naive-cache-demo` feature.
     #[error("--naive-cache needs the emulator built with feature naive-cache-demo (on by default)")]
     NaiveCacheUnavailable,
@@ -335,6 +352,17 @@ fn target_url(target: &str) -> Result<(reqwest::Url, String), ReplayError> {
     Ok((url, origin))
 }
 
+impl ReplayArgs {
+    /// `--subject-alg`, defaulting to ES256 with `--fresh-subjects` and RS256 otherwise.
+    pub fn subject_alg(&self) -> SubjectAlg {
+        self.subject_alg.unwrap_or(if self.fresh_subjects {
+            SubjectAlg::Es256
+        } else {
+            SubjectAlg::Rs256
+        })
+    }
+}
+
 /// The replay's default cache size: the core's default (10,000) or, for larger
 /// populations, the next power of two above the principal count, so a uniform random
 /// trace does not thrash the LRU (`--cache-max-entries` sets any bound, e.g. a small one
@@ -407,6 +435,13 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
     if !args.fault.is_empty() && args.zone_url.is_some() {
         return Err(ReplayError::FaultNeedsEmbeddedZones);
     }
+    let subject_alg = args.subject_alg();
+    if subject_alg == SubjectAlg::Es256 && args.zone_url.is_some() {
+        return Err(ReplayError::Es256NeedsEmbeddedZones);
+    }
+    if args.fresh_subjects && args.fault.contains(&FaultKind::RotateMidRun) {
+        return Err(ReplayError::RotateNeedsUpFrontTokens);
+    }
     let setup = Instant::now();
     let (principals, requests, total) = load(args)?;
     let target = args.target.as_deref().map(target_url).transpose()?;
@@ -443,14 +478,18 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
                 args.jitter_ms,
                 args.audit_capacity
                     .or(args.fresh_subjects.then_some(20_000)),
+                subject_alg == SubjectAlg::Es256,
             )
             .await?,
         ),
     };
     let callers = match &zones {
+        // Minted per request by the driver.
+        Zones::Embedded(_) if args.fresh_subjects => Vec::new(),
         Zones::Embedded(zones) => {
             let principals = &principals;
-            let mut callers = tokio::task::block_in_place(|| mint_all(zones, principals))?;
+            let mut callers =
+                tokio::task::block_in_place(|| mint_all(zones, principals, subject_alg))?;
             if args.fault.contains(&FaultKind::RotateMidRun) {
                 // The primary zone's pool rotates zone-1 -> zone-2.
                 tokio::task::block_in_place(|| {
@@ -566,8 +605,25 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         steps: faults::schedule(&args.fault, total, args.fault_probability),
         runner,
     });
+    let lazy_mint = |p: &super::trace::Principal| -> Result<Caller, MintError> {
+        match &zones {
+            Zones::Embedded(z) => mint_caller(z, p, subject_alg),
+            Zones::Remote(_) => Err(MintError::Mint {
+                principal: p.id,
+                reason: "per-request minting needs the embedded zones".into(),
+            }),
+        }
+    };
+    let driver_callers = if args.fresh_subjects {
+        Callers::Lazy {
+            principals: &principals,
+            mint: &lazy_mint,
+        }
+    } else {
+        Callers::Ready(&callers)
+    };
     let (mut tally, wall, used) = driver::run(
-        &callers,
+        driver_callers,
         requests,
         total,
         &transport,
@@ -603,16 +659,35 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             source,
         })?;
     }
-    let subjects: HashSet<(&str, &str)> = callers
-        .iter()
-        .zip(&used)
-        .filter(|(_, used)| **used)
-        .filter_map(|(c, _)| c.who.sub.as_deref().map(|s| (c.who.issuer.as_str(), s)))
-        .collect();
+    let subjects = match &zones {
+        Zones::Embedded(z) if args.fresh_subjects => {
+            let issuers = [z.primary.issuer(), z.secondary.issuer()];
+            principals
+                .iter()
+                .zip(&used)
+                .filter(|(_, used)| **used)
+                .filter_map(|(p, _)| {
+                    let issuer = match p.zone {
+                        super::trace::ZoneRef::Primary => &issuers[0],
+                        super::trace::ZoneRef::Secondary => &issuers[1],
+                    };
+                    p.sub.as_deref().map(|s| (issuer.clone(), s))
+                })
+                .collect::<HashSet<(String, &str)>>()
+                .len()
+        }
+        _ => callers
+            .iter()
+            .zip(&used)
+            .filter(|(_, used)| **used)
+            .filter_map(|(c, _)| c.who.sub.as_deref().map(|s| (c.who.issuer.as_str(), s)))
+            .collect::<HashSet<(&str, &str)>>()
+            .len(),
+    };
     let wall_s = wall.as_secs_f64();
     let summary = Summary {
         requests: tally.requests,
-        subjects: subjects.len() as u64,
+        subjects: subjects as u64,
         exchanges: tally.distinct_tokens,
         cache_hits: tally.cache_hits,
         zone_exchanges: control.exchanges_issued(),

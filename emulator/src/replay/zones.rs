@@ -50,7 +50,8 @@ fn subs(principals: &[Principal], zone: ZoneRef) -> Vec<&str> {
 }
 
 impl ReplayZones {
-    /// Builds both zones with a consented user for every subject in `principals`.
+    /// Builds both zones with a consented user for every subject in `principals`;
+    /// `access_es256` gives both an ES256 access-token key (for `--subject-alg es256`).
     pub async fn start(
         principals: &[Principal],
         mcp_resource: &str,
@@ -58,6 +59,7 @@ impl ReplayZones {
         seed: u64,
         jitter_ms: u64,
         audit_capacity: Option<usize>,
+        access_es256: bool,
     ) -> Result<Self, ZoneSetupError> {
         let mut primary_cfg = ZoneConfig::default()
             .with_mcp_resource(mcp_resource)
@@ -65,6 +67,7 @@ impl ReplayZones {
         if let Some(capacity) = audit_capacity {
             primary_cfg.audit_capacity = capacity;
         }
+        primary_cfg.keys.access_es256 = access_es256;
         add_users(&mut primary_cfg, subs(principals, ZoneRef::Primary));
         let primary = match placement {
             ZonePlacement::InProcess => EmbeddedZone::in_process(primary_cfg, PRIMARY_ISSUER)?,
@@ -77,6 +80,7 @@ impl ReplayZones {
             .with_upstream_url(primary.upstream_url())
             .with_faults(jitter_faults(seed.wrapping_add(1), jitter_ms));
         use_secondary_key(&mut secondary_cfg)?;
+        secondary_cfg.keys.access_es256 = access_es256;
         add_users(&mut secondary_cfg, subs(principals, ZoneRef::Secondary));
         let secondary = match placement {
             ZonePlacement::InProcess => EmbeddedZone::in_process(secondary_cfg, SECONDARY_ISSUER)?,
@@ -158,11 +162,18 @@ impl ZoneControl for EmbeddedControl {
         })
     }
 
+    /// `None` once a zone's bounded audit log has dropped events.
     fn exchanges_issued(&self) -> Option<u64> {
         let filter = AuditFilter {
             outcome: Some(Outcome::Issued),
             ..AuditFilter::default()
         };
+        // Audit sequence numbers start at 1: a log whose oldest event is later has
+        // dropped events (`audit_capacity`), so counting it would undercount.
+        let wrapped = |z: &Zone| z.audit().first().is_some_and(|e| e.seq > 1);
+        if wrapped(&self.primary) || wrapped(&self.secondary) {
+            return None;
+        }
         let count = |z: &Zone| {
             z.audit_query(&filter)
                 .iter()
