@@ -207,3 +207,98 @@ async fn target_mode_with_an_external_zone() {
     zone.shutdown().await;
     server.shutdown().await;
 }
+
+/// The memory-bound mode, shortened (the 1,000,000-subject run is in docs/performance.md):
+/// every request a new subject, tokens minted per
+/// request (ES256), small bounds so the cache evicts, the oracle's window rolls over and
+/// the zone's audit log wraps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_subjects_keep_the_cache_at_its_maximum_without_leaks() {
+    const REQUESTS: u64 = 4_000;
+    const MAX: u64 = 200;
+    const ISOLATES: usize = 2;
+    let args = ReplayArgs {
+        requests: REQUESTS,
+        fresh_subjects: true,
+        isolates: ISOLATES,
+        cache_max_entries: Some(MAX),
+        oracle_window: 500,
+        audit_capacity: Some(1_000),
+        rss_every: Some(1_000),
+        jitter_ms: 0,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.requests, REQUESTS);
+    assert_eq!(s.subjects, REQUESTS, "{s:?}");
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.unexpected_successes, 0, "{s:?}");
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    // every exchange was a new user's, so nothing was ever served from the cache ...
+    assert_eq!(s.cache_hits, 0, "{s:?}");
+    let cache = s.cache.as_ref().expect("in-process cache stats");
+    assert_eq!(cache.exchanges, s.exchanges, "{s:?}");
+    assert!(s.exchanges > 2 * MAX * ISOLATES as u64, "{s:?}");
+    // ... and the caches sit at their maximum, having evicted the rest.
+    assert_eq!(s.cache_len, Some(MAX * ISOLATES as u64), "{s:?}");
+    assert_eq!(
+        cache.evictions,
+        s.exchanges - MAX * ISOLATES as u64,
+        "{s:?}"
+    );
+    // the zone's bounded audit log wrapped, so its count is not reported
+    assert_eq!(s.zone_exchanges, None, "{s:?}");
+    assert_eq!(s.rss_samples_mb.len(), 4, "{s:?}");
+    assert!(s.rss_samples_mb.iter().all(|mb| *mb > 0.0), "{s:?}");
+}
+
+#[tokio::test]
+async fn fresh_subjects_refuse_what_needs_tokens_up_front() {
+    use emulator::replay::ReplayError;
+    use emulator::replay::callers::SubjectAlg;
+    use emulator::replay::faults::FaultKind;
+    let rotate = ReplayArgs {
+        fresh_subjects: true,
+        fault: vec![FaultKind::RotateMidRun],
+        ..ReplayArgs::default()
+    };
+    assert!(matches!(
+        run(&rotate).await,
+        Err(ReplayError::RotateNeedsUpFrontTokens)
+    ));
+    let remote_es256 = ReplayArgs {
+        target: Some("http://127.0.0.1:9".into()),
+        zone_url: Some("http://127.0.0.1:9".into()),
+        subject_alg: Some(SubjectAlg::Es256),
+        ..ReplayArgs::default()
+    };
+    assert!(matches!(
+        run(&remote_es256).await,
+        Err(ReplayError::Es256NeedsEmbeddedZones)
+    ));
+    assert_eq!(ReplayArgs::default().subject_alg(), SubjectAlg::Rs256);
+    let fresh = ReplayArgs {
+        fresh_subjects: true,
+        ..ReplayArgs::default()
+    };
+    assert_eq!(fresh.subject_alg(), SubjectAlg::Es256);
+}
+
+/// Per-request minting does not blind the oracle: a naive cache shared by all users is
+/// caught at once when every request is a new subject.
+#[cfg(feature = "naive-cache-demo")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_subjects_catch_a_naive_cache() {
+    let args = ReplayArgs {
+        requests: 400,
+        fresh_subjects: true,
+        isolates: 1,
+        naive_cache: Some(NaiveCache::ResourceOnly),
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let s = run(&args).await.unwrap().summary;
+    assert!(s.leaks > 0, "{s:?}");
+}
