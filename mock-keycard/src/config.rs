@@ -135,7 +135,7 @@ pub struct KeysConfig {
     pub upstream_key: Option<String>,
     /// MOCK/test option (default off): give the zone a second, ES256 access-token key (a
     /// P-256 key generated when the zone starts), published in the JWKS after the other
-    /// keys, so `mint` with `key = "es256"` can sign MCP access tokens ~20x cheaper than
+    /// keys, so `mint` with `key = "es256"` can sign MCP access tokens far cheaper than
     /// RS256 (the emulator's 1,000,000-subject memory-bound replay). Tokens the zone issues
     /// itself (authorization code, refresh, client credentials) stay RS256, as Keycard's are.
     pub access_es256: bool,

@@ -55,7 +55,7 @@ pub enum SubjectAlg {
     /// except with `--fresh-subjects`).
     Rs256,
     /// ES256 with the zone's ES256 access-token key (mock-keycard `[keys] access_es256`):
-    /// a P-256 signature costs ~1/20 of an RSA-2048 one, which makes minting a token per
+    /// a P-256 signature costs a small fraction of an RSA-2048 one, which makes minting a token per
     /// request practical (the default with `--fresh-subjects`).
     Es256,
 }
