@@ -2,10 +2,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Map;
 use sha2::{Digest, Sha256};
 
-use super::{Ctx, Params, TokenResponse, new_refresh_token, sign_access_token};
+use super::{Ctx, Params, TokenResponse};
 use crate::error::OAuthError;
 use crate::model::Application;
 use crate::zone::{Zone, lock, now};
@@ -60,31 +59,12 @@ pub(crate) fn redeem(
             "resource differs from the authorization request",
         ));
     }
-    let token = sign_access_token(
-        super::TokenKind::Access,
-        zone,
-        &grant.sub,
-        &app.client_id,
-        &grant.resource,
-        &grant.scope,
-        zone.inner.config.lifetimes.access_token_secs,
-        Map::new(),
-    )?;
-    let refresh = new_refresh_token(
+    super::issue_user_tokens(
         zone,
         &app.client_id,
         &grant.sub,
         &grant.resource,
+        grant.scope.clone(),
         &grant.scope,
-    );
-    Ok(TokenResponse {
-        access_token: token.token,
-        token_type: "Bearer",
-        expires_in: token.lifetime,
-        scope: (!grant.scope.is_empty()).then_some(grant.scope),
-        refresh_token: Some(refresh),
-        issued_token_type: None,
-        jti: token.jti,
-        expires_at: token.expires_at,
-    })
+    )
 }

@@ -273,6 +273,39 @@ pub(crate) fn sign_access_token(
     })
 }
 
+/// The user-delegated grants' answer (authorization code, refresh): an access token for
+/// `access_scope` plus a new refresh token that keeps `refresh_scope` (the original grant's).
+pub(crate) fn issue_user_tokens(
+    zone: &Zone,
+    client_id: &str,
+    sub: &str,
+    resource: &str,
+    access_scope: String,
+    refresh_scope: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let token = sign_access_token(
+        TokenKind::Access,
+        zone,
+        sub,
+        client_id,
+        resource,
+        &access_scope,
+        zone.inner.config.lifetimes.access_token_secs,
+        Map::new(),
+    )?;
+    let refresh = new_refresh_token(zone, client_id, sub, resource, refresh_scope);
+    Ok(TokenResponse {
+        access_token: token.token,
+        token_type: "Bearer",
+        expires_in: token.lifetime,
+        scope: (!access_scope.is_empty()).then_some(access_scope),
+        refresh_token: Some(refresh),
+        issued_token_type: None,
+        jti: token.jti,
+        expires_at: token.expires_at,
+    })
+}
+
 /// Stores a refresh token for (client, user, resource, scope) and returns it.
 pub(crate) fn new_refresh_token(
     zone: &Zone,

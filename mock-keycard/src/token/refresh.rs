@@ -1,8 +1,6 @@
 //! `refresh_token` (RFC 6749 §6), rotating: each refresh token works once.
 
-use serde_json::Map;
-
-use super::{Ctx, Params, TokenResponse, new_refresh_token, sign_access_token};
+use super::{Ctx, Params, TokenResponse};
 use crate::error::OAuthError;
 use crate::model::Application;
 use crate::zone::{Zone, lock, now};
@@ -42,32 +40,13 @@ pub(crate) fn refresh(
     let allowed: Vec<String> = grant.scope.split_whitespace().map(str::to_owned).collect();
     let scope = super::grant_scope(params.get("scope"), &allowed)?;
     ctx.scope = Some(scope.clone());
-    let token = sign_access_token(
-        super::TokenKind::Access,
-        zone,
-        &grant.sub,
-        &app.client_id,
-        &grant.resource,
-        &scope,
-        zone.inner.config.lifetimes.access_token_secs,
-        Map::new(),
-    )?;
     // The new refresh token keeps the original grant's scope.
-    let refresh = new_refresh_token(
+    super::issue_user_tokens(
         zone,
         &app.client_id,
         &grant.sub,
         &grant.resource,
+        scope,
         &grant.scope,
-    );
-    Ok(TokenResponse {
-        access_token: token.token,
-        token_type: "Bearer",
-        expires_in: token.lifetime,
-        scope: (!scope.is_empty()).then_some(scope),
-        refresh_token: Some(refresh),
-        issued_token_type: None,
-        jti: token.jti,
-        expires_at: token.expires_at,
-    })
+    )
 }
