@@ -13,9 +13,10 @@ use keycard_core::config::Inflight;
 use keycard_core::ports::Ports;
 use keycard_core::tools::ToolRegistry;
 use keycard_core::{Config, Gateway};
-use worker::{Context, Env, Request, Response, Result, event};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Context, Env, Result, event};
 
-use super::{clock::WorkerClock, crypto::WebCrypto, http::FetchHttp};
+use super::{clock::WorkerClock, crypto::WebCrypto, http::FetchHttp, js};
 
 /// The isolate-wide state. A static, because that is what a Worker isolate is: module
 /// state that outlives the request and is shared by all of them.
@@ -55,55 +56,76 @@ fn gateway(env: &Env) -> std::result::Result<&'static Gateway, String> {
 
 /// A deployment error, shown to the deployer (it names the variable and the fix; it
 /// never contains a secret's value).
-fn config_error(message: &str) -> Result<Response> {
+fn config_error(message: &str) -> Result<web_sys::Response> {
     worker::console_error!("keycard worker misconfigured: {message}");
     let body = serde_json::json!({
         "error": "server_misconfigured",
         "error_description": message,
     });
-    Ok(Response::from_json(&body)?.with_status(500))
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    from_http(
+        http::Response::builder()
+            .status(500)
+            .header("content-type", "application/json")
+            .body(Bytes::from(body))
+            .map_err(|e| worker::Error::RustError(e.to_string()))?,
+    )
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let gateway = match gateway(&env) {
         Ok(g) => g,
         Err(message) => return config_error(&message),
     };
-    let request = into_http(&mut req).await?;
+    let request = into_http(&req).await?;
     let response = gateway.handle(request).await;
     from_http(response)
 }
 
-async fn into_http(req: &mut Request) -> Result<http::Request<Bytes>> {
-    let url = req.url()?;
-    let mut builder = http::Request::builder()
-        .method(req.method().as_ref())
-        .uri(url.as_str());
-    for (name, value) in req.headers().entries() {
+/// The request as the core takes it: its head in one boundary crossing
+/// ([`js::request_head`]), and the body read whole (the core bounds its size).
+async fn into_http(req: &web_sys::Request) -> Result<http::Request<Bytes>> {
+    let head = js::request_head(req);
+    let mut lines = head.splitn(3, '\n');
+    let (method, url, headers) = match (lines.next(), lines.next(), lines.next()) {
+        (Some(m), Some(u), Some(h)) => (m, u, h),
+        _ => return Err(worker::Error::RustError("malformed request head".into())),
+    };
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in js::header_lines(headers) {
         builder = builder.header(name, value);
     }
-    let body = match req.method() {
-        worker::Method::Get | worker::Method::Head | worker::Method::Options => Vec::new(),
-        _ => req.bytes().await.unwrap_or_default(),
+    let body = match method {
+        "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
+        _ => match req.array_buffer() {
+            Ok(promise) => match JsFuture::from(promise).await {
+                Ok(buffer) => Bytes::from(js_sys::Uint8Array::new(&buffer).to_vec()),
+                Err(_) => Bytes::new(),
+            },
+            Err(_) => Bytes::new(),
+        },
     };
     builder
-        .body(Bytes::from(body))
+        .body(body)
         .map_err(|e| worker::Error::RustError(format!("bad request head: {e}")))
 }
 
-fn from_http(response: http::Response<Bytes>) -> Result<Response> {
+/// The core's response as a JS `Response`, built in one boundary crossing.
+fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
-    let headers = worker::Headers::new();
+    let mut lines = String::with_capacity(parts.headers.len() * 48);
     for (name, value) in &parts.headers {
+        // The core only produces visible-ASCII header values.
         if let Ok(v) = value.to_str() {
-            headers.append(name.as_str(), v)?;
+            lines.push_str(name.as_str());
+            lines.push(':');
+            lines.push_str(v);
+            lines.push('\n');
         }
     }
-    let out = if body.is_empty() {
-        Response::empty()?
-    } else {
-        Response::from_bytes(body.to_vec())?
-    };
-    Ok(out.with_status(parts.status.as_u16()).with_headers(headers))
+    let status = parts.status.as_u16();
+    let null_body = body.is_empty() || matches!(status, 101 | 204 | 205 | 304);
+    let body = (!null_body).then(|| js_sys::Uint8Array::from(body.as_ref()));
+    js::respond(status, &lines, body).map_err(worker::Error::from)
 }

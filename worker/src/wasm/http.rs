@@ -2,10 +2,15 @@
 
 use bytes::Bytes;
 use keycard_core::ports::{BoxFuture, HttpClient, HttpError};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use worker::send::SendFuture;
 
+use super::js;
+
 /// Outbound HTTP through `fetch`. Redirects are not followed: the core talks to the
-/// zone and the upstream API directly and treats a 3xx as an answer.
+/// zone and the upstream API directly and treats a 3xx as an answer. The request and
+/// the whole response each cross the wasm/JS boundary once ([`js::fetch_all`]).
 pub struct FetchHttp;
 
 impl HttpClient for FetchHttp {
@@ -17,42 +22,49 @@ impl HttpClient for FetchHttp {
     }
 }
 
+fn message(e: &wasm_bindgen::JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
 async fn send(request: http::Request<Bytes>) -> Result<http::Response<Bytes>, HttpError> {
     let (parts, body) = request.into_parts();
-    let headers = worker::Headers::new();
+    let mut lines = String::with_capacity(parts.headers.len() * 64);
     for (name, value) in &parts.headers {
         let value = value
             .to_str()
             .map_err(|_| HttpError::Other(format!("header {name} is not visible ASCII")))?;
-        headers
-            .set(name.as_str(), value)
-            .map_err(|e| HttpError::Other(format!("header {name}: {e}")))?;
+        lines.push_str(name.as_str());
+        lines.push(':');
+        lines.push_str(value);
+        lines.push('\n');
     }
-    let method = worker::Method::from(parts.method.as_str().to_owned());
-    let mut init = worker::RequestInit::new();
-    init.with_method(method)
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual);
-    if !body.is_empty() {
-        let array = js_sys::Uint8Array::from(body.as_ref());
-        init.with_body(Some(array.into()));
-    }
-    let uri = parts.uri.to_string();
-    let req = worker::Request::new_with_init(&uri, &init)
-        .map_err(|e| HttpError::Other(format!("cannot build request: {e}")))?;
-    let mut resp = worker::Fetch::Request(req)
-        .send()
+    let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_ref()));
+    let promise = js::fetch_all(&parts.uri.to_string(), parts.method.as_str(), &lines, body)
+        .map_err(|e| HttpError::Other(format!("cannot build request: {}", message(&e))))?;
+    let result = JsFuture::from(promise)
         .await
-        .map_err(|e| HttpError::Connect(e.to_string()))?;
-    let status = resp.status_code();
-    let mut builder = http::Response::builder().status(status);
-    for (name, value) in resp.headers().entries() {
+        .map_err(|e| HttpError::Connect(message(&e)))?;
+    let result: js_sys::Array = result.unchecked_into();
+    let head = result.get(0).as_string().unwrap_or_default();
+    let bytes = result
+        .get(1)
+        .dyn_into::<js_sys::Uint8Array>()
+        .map_err(|_| HttpError::Connect("fetch returned no body".into()))?
+        .to_vec();
+    let (status, headers) = head
+        .split_once('\n')
+        .ok_or_else(|| HttpError::Connect("fetch returned no status".into()))?;
+    let mut builder = http::Response::builder().status(
+        status
+            .parse::<u16>()
+            .map_err(|_| HttpError::Connect(format!("bad status {status:?}")))?,
+    );
+    for (name, value) in js::header_lines(headers) {
         builder = builder.header(name, value);
     }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| HttpError::Connect(format!("reading body: {e}")))?;
     builder
         .body(Bytes::from(bytes))
         .map_err(|e| HttpError::Other(format!("bad response head: {e}")))

@@ -4,3 +4,4 @@ mod clock;
 mod crypto;
 mod entry;
 mod http;
+mod js;

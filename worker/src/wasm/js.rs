@@ -1,0 +1,68 @@
+//! The few lines of JavaScript the host needs, so that a request or response crosses
+//! the wasm/JS boundary in one call instead of one per header.
+//!
+//! Profiling under workerd (`docs/performance.md`) showed the per-request cost of the
+//! generic `worker` conversions: reading `request.cf` (a JSON parse inside workerd) on
+//! every request, a URL parse, ~7 boundary crossings per header, and response bodies
+//! read chunk by chunk through a stream reader. These helpers replace all of that.
+//!
+//! Headers travel as `name:value\n` lines: a header name cannot contain `:` and a
+//! `Headers` value cannot contain CR or LF, so the encoding is unambiguous.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(inline_js = r#"
+export function requestHead(req) {
+  let s = req.method + "\n" + req.url + "\n";
+  for (const [k, v] of req.headers) s += k + ":" + v + "\n";
+  return s;
+}
+export function headersFrom(lines) {
+  const h = new Headers();
+  for (const line of lines.split("\n")) {
+    if (line === "") continue;
+    const i = line.indexOf(":");
+    h.append(line.slice(0, i), line.slice(i + 1));
+  }
+  return h;
+}
+export function respond(status, lines, body) {
+  return new Response(body ?? null, { status, headers: headersFrom(lines) });
+}
+export async function fetchAll(url, method, lines, body) {
+  const r = await fetch(url, { method, headers: headersFrom(lines), body, redirect: "manual" });
+  let head = r.status + "\n";
+  for (const [k, v] of r.headers) head += k + ":" + v + "\n";
+  return [head, new Uint8Array(await r.arrayBuffer())];
+}
+"#)]
+extern "C" {
+    /// `"METHOD\nURL\n"` followed by the header lines.
+    #[wasm_bindgen(js_name = requestHead)]
+    pub fn request_head(req: &web_sys::Request) -> String;
+
+    /// A `Response` with `status`, the header lines and `body`.
+    #[wasm_bindgen(catch)]
+    pub fn respond(
+        status: u16,
+        lines: &str,
+        body: Option<js_sys::Uint8Array>,
+    ) -> Result<web_sys::Response, JsValue>;
+
+    /// `fetch` with manual redirects; resolves to `["STATUS\n" + header lines, body]`.
+    #[wasm_bindgen(js_name = fetchAll, catch)]
+    pub fn fetch_all(
+        url: &str,
+        method: &str,
+        lines: &str,
+        body: Option<js_sys::Uint8Array>,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Parses `name:value\n` lines into `(name, value)` pairs, skipping malformed ones.
+pub fn header_lines(lines: &str) -> impl Iterator<Item = (&str, &str)> {
+    lines
+        .split('\n')
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| !name.is_empty())
+}
