@@ -182,6 +182,7 @@ fn check_sequence(max_entries: usize, ops: &[CacheOp]) -> Result<(), TestCaseErr
         max_entries,
         expiry_skew: Duration::from_millis(SKEW_MS),
         default_lifetime: Duration::from_secs(DEFAULT_LIFETIME_SECS),
+        ..CacheConfig::default()
     };
     let cache = TokenCache::new(&config, Arc::new(SharedManualClock(clock.clone())));
     let mut model = Model {

@@ -48,6 +48,7 @@ fn cache(max_entries: usize) -> TokenCache {
         max_entries,
         expiry_skew: Duration::from_secs(30),
         default_lifetime: Duration::from_secs(300),
+        ..CacheConfig::default()
     };
     TokenCache::new(&config, clock)
 }

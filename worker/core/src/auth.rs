@@ -15,12 +15,14 @@ use crate::identity::Identity;
 use crate::jwks::Keyring;
 use crate::jwt::{ClaimRules, check_token, missing_scopes};
 use crate::ports::Ports;
+use crate::verified::VerifiedTokens;
 
 /// Verifies bearer tokens. One per isolate (it owns the JWKS keyring).
 pub struct Authenticator {
     config: Arc<Config>,
     ports: Ports,
     keyring: Keyring,
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -34,9 +36,15 @@ impl Authenticator {
     pub fn new(config: Arc<Config>, ports: Ports, discovery: Arc<Discovery>) -> Self {
         Self {
             keyring: Keyring::new(config.clone(), ports.clone(), discovery),
+            verified: VerifiedTokens::new(config.cache.verified_max_entries),
             config,
             ports,
         }
+    }
+
+    /// The verified-signature memo of this authenticator.
+    pub fn verified(&self) -> &VerifiedTokens {
+        &self.verified
     }
 
     /// The keyring (shared key cache of this authenticator).
@@ -76,15 +84,20 @@ impl Authenticator {
             .keyring
             .key_within(&checked.identity.issuer, &checked.kid, checked.alg, budget)
             .await?;
-        match key
-            .verify(checked.signing_input.as_bytes(), &checked.signature)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(AuthError::BadSignature),
-            Err(e) => {
-                tracing::warn!(error = %e, "signature check failed to run");
-                return Err(AuthError::SignatureCheckFailed);
+        // Every claim above was checked against this request; only a signature this
+        // very key has already accepted for these very bytes is not checked again.
+        let digest = VerifiedTokens::digest(token.expose());
+        if !self.verified.contains(&digest, &key) {
+            match key
+                .verify(checked.signing_input.as_bytes(), &checked.signature)
+                .await
+            {
+                Ok(true) => self.verified.insert(digest, &key),
+                Ok(false) => return Err(AuthError::BadSignature),
+                Err(e) => {
+                    tracing::warn!(error = %e, "signature check failed to run");
+                    return Err(AuthError::SignatureCheckFailed);
+                }
             }
         }
         let identity = checked.identity;

@@ -449,6 +449,7 @@ mod tests {
             max_entries,
             expiry_skew: Duration::from_secs(30),
             default_lifetime: Duration::from_secs(300),
+            ..CacheConfig::default()
         };
         Fixture {
             cache: TokenCache::new(&config, Arc::new(SharedManualClock(clock.clone()))),

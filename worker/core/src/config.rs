@@ -96,6 +96,9 @@ pub struct CacheConfig {
     pub expiry_skew: Duration,
     /// Lifetime assumed when the STS omits `expires_in`.
     pub default_lifetime: Duration,
+    /// Bound of the verified-signature memo, [`crate::verified`] (LRU; `0` turns it
+    /// off) (`KEYCARD_VERIFIED_CACHE_MAX_ENTRIES`).
+    pub verified_max_entries: usize,
 }
 
 impl Default for CacheConfig {
@@ -104,6 +107,7 @@ impl Default for CacheConfig {
             max_entries: 10_000,
             expiry_skew: Duration::from_secs(30),
             default_lifetime: Duration::from_secs(300),
+            verified_max_entries: 10_000,
         }
     }
 }
@@ -312,6 +316,9 @@ impl Config {
         let mut cache = CacheConfig::default();
         if let Some(v) = parse_num(&var, "KEYCARD_CACHE_MAX_ENTRIES")? {
             cache.max_entries = (v as usize).max(1);
+        }
+        if let Some(v) = parse_num(&var, "KEYCARD_VERIFIED_CACHE_MAX_ENTRIES")? {
+            cache.verified_max_entries = usize::try_from(v).unwrap_or(usize::MAX);
         }
 
         Ok(Self {

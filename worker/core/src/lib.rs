@@ -36,6 +36,7 @@ pub mod resource;
 pub mod secret;
 pub mod tools;
 pub mod upstream;
+pub mod verified;
 
 #[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;

@@ -925,3 +925,139 @@ mod gateway {
         assert_eq!(zone.jwks_fetches(), 1);
     }
 }
+
+/// RustCrypto, counting signature checks.
+struct CountingCrypto(Arc<AtomicU32>);
+
+struct CountingKey(Arc<dyn crate::ports::VerifyingKey>, Arc<AtomicU32>);
+
+impl crate::ports::VerifyingKey for CountingKey {
+    fn verify<'a>(
+        &'a self,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, crate::ports::CryptoError>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.verify(message, signature)
+    }
+}
+
+impl crate::ports::Crypto for CountingCrypto {
+    fn import_verifying_key<'a>(
+        &'a self,
+        alg: crate::ports::JwsAlg,
+        jwk: &'a crate::jwk::Jwk,
+    ) -> BoxFuture<'a, Result<Arc<dyn crate::ports::VerifyingKey>, crate::ports::CryptoError>> {
+        let count = self.0.clone();
+        Box::pin(async move {
+            let key = RustCrypto.import_verifying_key(alg, jwk).await?;
+            Ok(Arc::new(CountingKey(key, count)) as Arc<dyn crate::ports::VerifyingKey>)
+        })
+    }
+
+    fn import_signing_key<'a>(
+        &'a self,
+        pkcs8_der: &'a crate::ports::SecretBytes,
+    ) -> BoxFuture<'a, Result<Arc<dyn crate::ports::SigningKey>, crate::ports::CryptoError>> {
+        RustCrypto.import_signing_key(pkcs8_der)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), crate::ports::CryptoError> {
+        RustCrypto.fill_random(buf)
+    }
+}
+
+/// An authenticator whose signature checks are counted, with a verified-memo bound.
+fn counting_authenticator(zone: &Zone, memo: usize) -> (Authenticator, Arc<AtomicU32>) {
+    let count = Arc::new(AtomicU32::new(0));
+    let mut config = (*zone.config).clone();
+    config.cache.verified_max_entries = memo;
+    let config = Arc::new(config);
+    let ports = Ports {
+        crypto: Arc::new(CountingCrypto(count.clone())),
+        ..zone.ports()
+    };
+    let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+    (Authenticator::new(config, ports, discovery), count)
+}
+
+#[tokio::test]
+async fn a_repeated_token_is_verified_once_but_its_claims_every_time() {
+    let zone = Zone::new();
+    let (a, verifies) = counting_authenticator(&zone, 100);
+    let token = rs256("k1", &good_claims());
+    for _ in 0..5 {
+        assert_eq!(
+            auth(&a, &token).await.unwrap().subject.as_deref(),
+            Some("alice")
+        );
+    }
+    assert_eq!(verifies.load(Ordering::SeqCst), 1);
+    assert_eq!(a.verified().len(), 1);
+    // Remembered or not, an expired token is refused: `exp` is checked on every call.
+    zone.clock.advance(Duration::from_secs(3600));
+    assert!(matches!(
+        auth(&a, &token).await.unwrap_err(),
+        AuthError::Token(JwtError::Expired)
+    ));
+    // So are a wrong audience and missing scopes, which come from the request.
+    let other = a
+        .authenticate(&bearer(&token), "https://other.example")
+        .await;
+    assert!(other.is_err());
+}
+
+#[tokio::test]
+async fn a_memoised_signature_never_vouches_for_other_bytes() {
+    let zone = Zone::new();
+    let (a, verifies) = counting_authenticator(&zone, 100);
+    let token = rs256("k1", &good_claims());
+    assert!(auth(&a, &token).await.is_ok());
+    // The same signature on other claims: a different digest, checked, refused.
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let mut claims = good_claims();
+    claims["sub"] = json!("mallory");
+    let forged = format!(
+        "{head}.{}.{sig}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            auth(&a, &forged).await.unwrap_err(),
+            AuthError::BadSignature
+        );
+    }
+    // Failures are never remembered: each one was a real check.
+    assert_eq!(verifies.load(Ordering::SeqCst), 4);
+    assert_eq!(a.verified().len(), 1);
+}
+
+#[tokio::test]
+async fn a_memoised_token_is_checked_again_after_its_key_is_replaced() {
+    let zone = Zone::new();
+    let (a, verifies) = counting_authenticator(&zone, 100);
+    let mut claims = good_claims();
+    claims["exp"] = json!(NOW + 4000);
+    let token = rs256("k1", &claims);
+    assert!(auth(&a, &token).await.is_ok());
+    assert!(auth(&a, &token).await.is_ok());
+    assert_eq!(verifies.load(Ordering::SeqCst), 1);
+    // The zone now publishes other key material under the same kid.
+    *zone.jwks.lock().unwrap() = json!({"keys": [rsa_jwk(ZONE_2, "k1", Some("RS256"))]});
+    zone.clock
+        .advance(zone.config.jwks.ttl + Duration::from_secs(1));
+    assert_eq!(auth(&a, &token).await.unwrap_err(), AuthError::BadSignature);
+    assert_eq!(verifies.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn with_the_memo_off_every_request_is_verified() {
+    let zone = Zone::new();
+    let (a, verifies) = counting_authenticator(&zone, 0);
+    let token = rs256("k1", &good_claims());
+    for _ in 0..3 {
+        assert!(auth(&a, &token).await.is_ok());
+    }
+    assert_eq!(verifies.load(Ordering::SeqCst), 3);
+}
