@@ -174,7 +174,7 @@ impl Gateway {
             PRM_PATH | PRM_MCP_PATH => match request_origin(&request) {
                 Some(origin) => crate::metadata::protected_resource_response(
                     &self.config,
-                    &self.resource_id(&request),
+                    &self.resource_id(Some(&origin)),
                     &origin,
                     request.headers(),
                 ),
@@ -184,7 +184,7 @@ impl Gateway {
                 crate::metadata::authorization_server_response(
                     &self.config,
                     &self.discovery,
-                    &self.resource_id(&request),
+                    &self.resource_id(request_origin(&request).as_deref()),
                 )
                 .await
             }
@@ -204,7 +204,7 @@ impl Gateway {
         let Some(origin) = request_origin(&request) else {
             return no_origin();
         };
-        let resource_id = self.resource_id(&request);
+        let resource_id = self.resource_id(Some(&origin));
         let identity = match self
             .auth
             .authenticate_within(request.headers(), &resource_id, budget)
@@ -251,11 +251,11 @@ impl Gateway {
 
     /// This server's resource identifier for `request`: `KEYCARD_RESOURCE_ID` if set, else
     /// the request origin (as the seed guide registers the Worker's URL in Keycard).
-    fn resource_id(&self, request: &Request<Bytes>) -> String {
+    fn resource_id(&self, request_origin: Option<&str>) -> String {
         self.config
             .resource_id
             .clone()
-            .or_else(|| request_origin(request))
+            .or_else(|| request_origin.map(str::to_owned))
             .unwrap_or_default()
     }
 }
@@ -282,7 +282,7 @@ pub fn header_bytes(headers: &http::HeaderMap, max_token_bytes: usize) -> usize 
 
 /// The origin (`scheme://host[:port]`) of an absolute request URI.
 fn request_origin(request: &Request<Bytes>) -> Option<String> {
-    crate::resource::origin_of(&request.uri().to_string())
+    crate::resource::uri_origin(request.uri())
 }
 
 /// 400 for a request URI without scheme and authority (a host bug, not a client's).
@@ -313,7 +313,7 @@ fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
 
 /// A JSON response.
 pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(body.to_string()));
+    let mut response = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -209,7 +209,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// A JSON response with `Content-Type: application/json`.
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(body.to_string()));
+    let mut response = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -193,7 +193,7 @@ impl ToolOutput {
     /// recommends for clients that do not read `structuredContent`.
     pub fn structured(value: Value) -> Self {
         Self {
-            text: vec![value.to_string()],
+            text: vec![serde_json::to_string(&value).unwrap_or_default()],
             structured: Some(value),
             is_error: false,
         }
