@@ -1,5 +1,6 @@
 //! The native verify path: `Authenticator::authenticate` on a warm keyring (bearer parse,
-//! every claim check, cached key lookup, RS256/ES256 signature), and the front half alone.
+//! every claim check, cached key lookup, RS256/ES256 signature), the same for a repeated
+//! token whose signature the verified memo remembers, and the front half alone.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,20 +64,27 @@ fn token(alg: Algorithm, kid: &str, key: &EncodingKey) -> String {
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
-fn bench(c: &mut Criterion) {
-    let config = Arc::new(
+/// The bench configuration; `memo` is `KEYCARD_VERIFIED_CACHE_MAX_ENTRIES`.
+fn bench_config(memo: &'static str) -> Arc<Config> {
+    Arc::new(
         Config::from_env(|k| {
             match k {
                 "KEYCARD_ISSUER" => Some(ISS),
                 "KEYCARD_RESOURCE_URL" => Some("https://api.github.com"),
                 "KEYCARD_CLIENT_ID" => Some("id"),
                 "KEYCARD_CLIENT_SECRET" => Some("secret"),
+                "KEYCARD_VERIFIED_CACHE_MAX_ENTRIES" => Some(memo),
                 _ => None,
             }
             .map(str::to_owned)
         })
         .unwrap(),
-    );
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    // Every signature checked (memo off), as for a token seen for the first time.
+    let config = bench_config("0");
     let keys = jwks();
     let http = ScriptedHttp::new(move |req| {
         Ok(
@@ -96,7 +104,9 @@ fn bench(c: &mut Criterion) {
         crypto: Arc::new(RustCrypto),
     };
     let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
-    let auth = Authenticator::new(config.clone(), ports, discovery);
+    let auth = Authenticator::new(config.clone(), ports.clone(), discovery.clone());
+    // The default: a repeated token's signature is remembered (claims still checked).
+    let memo_auth = Authenticator::new(bench_config("10000"), ports, discovery);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -123,12 +133,20 @@ fn bench(c: &mut Criterion) {
     // Warm the keyring.
     rt.block_on(auth.authenticate(&rs_h, RESOURCE)).unwrap();
     rt.block_on(auth.authenticate(&es_h, RESOURCE)).unwrap();
+    rt.block_on(memo_auth.authenticate(&rs_h, RESOURCE))
+        .unwrap();
 
     c.bench_function("authenticate_rs256_warm", |b| {
         b.iter(|| rt.block_on(auth.authenticate(&rs_h, RESOURCE)).unwrap())
     });
     c.bench_function("authenticate_es256_warm", |b| {
         b.iter(|| rt.block_on(auth.authenticate(&es_h, RESOURCE)).unwrap())
+    });
+    c.bench_function("authenticate_rs256_repeated_token", |b| {
+        b.iter(|| {
+            rt.block_on(memo_auth.authenticate(&rs_h, RESOURCE))
+                .unwrap()
+        })
     });
     let secret = SecretString::new(rs.clone());
     let trusted = config.trusted_issuers.clone();

@@ -36,6 +36,14 @@ pub fn origin_of(value: &str) -> Option<String> {
     }
 }
 
+/// The origin and path of an http(s) URL whose path `url` would keep byte for byte (no
+/// query, fragment, dot segment or escape); `None` means "ask `url`".
+pub fn simple_origin_and_path(value: &str) -> Option<(String, &str)> {
+    let simple = Simple::parse(value)?;
+    let path = simple.canonical_path()?;
+    Some((simple.origin(), if path.is_empty() { "/" } else { path }))
+}
+
 /// The origin of an absolute request URI (`None` without scheme and authority).
 pub fn uri_origin(uri: &http::Uri) -> Option<String> {
     let (scheme, authority) = (uri.scheme_str()?, uri.authority()?);

@@ -28,7 +28,8 @@ struct Inner {
     ports: Ports,
     exchanger: Arc<TokenExchanger>,
     cache: TokenCache,
-    upstream_base: Option<url::Url>,
+    /// The upstream API's base URL, and its origin serialised once.
+    upstream_base: Option<(url::Url, String)>,
 }
 
 /// Delegated upstream access: the token exchanger, the token cache and the upstream
@@ -102,7 +103,10 @@ impl UpstreamAccess {
             resource_id: config.resource_id.clone(),
             budget: Budget::UNLIMITED,
             inner: Arc::new(Inner {
-                upstream_base: url::Url::parse(&config.upstream_url).ok(),
+                upstream_base: url::Url::parse(&config.upstream_url).ok().map(|base| {
+                    let origin = base.origin().ascii_serialization();
+                    (base, origin)
+                }),
                 config,
                 ports,
                 exchanger: Arc::new(exchanger),
@@ -221,21 +225,10 @@ impl UpstreamAccess {
     }
 
     fn is_under_upstream(&self, uri: &http::Uri) -> bool {
-        let Some(base) = &self.inner.upstream_base else {
-            return false;
-        };
-        let Ok(target) = url::Url::parse(&uri.to_string()) else {
-            return false;
-        };
-        if target.origin() != base.origin() {
-            return false;
+        match &self.inner.upstream_base {
+            Some((base, origin)) => is_under(base, origin, &uri.to_string()),
+            None => false,
         }
-        let base_path = base.path().trim_end_matches('/');
-        let path = target.path();
-        path == base_path
-            || path
-                .strip_prefix(base_path)
-                .is_some_and(|rest| rest.starts_with('/'))
     }
 
     async fn send(
@@ -281,6 +274,35 @@ impl UpstreamAccess {
             Some(Err(e)) => Err(DelegationError::Upstream(e.to_string())),
         }
     }
+}
+
+/// Whether `target` is `base` or below it: same origin, and a path that is the base
+/// path or continues it after a `/`. Already-canonical URLs are split without a parse;
+/// anything else (queries, escapes, dot segments, unusual hosts) is normalised by `url`
+/// first, so `/v1/../admin` is judged as `/admin`.
+fn is_under(base: &url::Url, base_origin: &str, target: &str) -> bool {
+    let parsed;
+    let (same_origin, path) = match crate::resource::simple_origin_and_path(target) {
+        Some((origin, path)) => (origin == base_origin, path),
+        None => {
+            let Ok(url) = url::Url::parse(target) else {
+                return false;
+            };
+            parsed = url;
+            (
+                parsed.origin().ascii_serialization() == base_origin,
+                parsed.path(),
+            )
+        }
+    };
+    if !same_origin {
+        return false;
+    }
+    let base_path = base.path().trim_end_matches('/');
+    path == base_path
+        || path
+            .strip_prefix(base_path)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 impl Delegated for UpstreamAccess {
@@ -592,6 +614,92 @@ mod tests {
             assert!(matches!(err, DelegationError::Upstream(_)), "{uri}: {err}");
         }
         assert_eq!(w.http.request_count(), 0);
+    }
+
+    #[test]
+    fn under_the_upstream_base() {
+        for (base, target, expected) in [
+            (
+                "https://api.github.com",
+                "https://api.github.com/user",
+                true,
+            ),
+            ("https://api.github.com", "https://api.github.com", true),
+            (
+                "https://api.github.com",
+                "https://API.github.com:443/user?x=1",
+                true,
+            ),
+            (
+                "https://api.github.com",
+                "http://api.github.com/user",
+                false,
+            ),
+            (
+                "https://api.github.com",
+                "https://api.github.com:8443/user",
+                false,
+            ),
+            (
+                "https://api.github.com",
+                "https://api.github.com.evil.example/",
+                false,
+            ),
+            (
+                "https://api.github.com",
+                "https://user@evil.example/",
+                false,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v1",
+                true,
+            ),
+            (
+                "https://api.example.com/v1/",
+                "https://api.example.com/v1/users",
+                true,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v1?page=2",
+                true,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v10",
+                false,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v2/x",
+                false,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v1/../admin",
+                false,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/v1/%2e%2e/admin",
+                false,
+            ),
+            (
+                "https://api.example.com/v1",
+                "https://api.example.com/",
+                false,
+            ),
+            ("https://api.example.com/v1", "not a url", false),
+        ] {
+            let base_url = url::Url::parse(base).unwrap();
+            let origin = base_url.origin().ascii_serialization();
+            assert_eq!(
+                is_under(&base_url, &origin, target),
+                expected,
+                "{base} / {target}"
+            );
+        }
     }
 
     /// Everything answers at once except the upstream API, which never does.
