@@ -28,8 +28,8 @@ def call(name: str) -> str:
 # mix id -> (title, method, path, body, token mode, expected status, targets)
 MIXES = [
     ("1", "tools/call whoami", "POST", "/mcp", call("whoami"), "one", 200, ["rust", "ts", "hello"]),
-    ("2", "tools/call github_user (warm cache)", "POST", "/mcp", call("github_user"), "one", 200, ["rust", "ts", "hello"]),
-    ("3", "github_user, new user every request", "POST", "/mcp", call("github_user"), "each", 200, ["rust", "ts"]),
+    ("2", "tools/call github_user (warm cache)", "POST", "/mcp", call("github_user"), "one", 200, ["rust", "ts", "hello", "fetch"]),
+    ("3", "github_user, new user every request", "POST", "/mcp", call("github_user"), "each", 200, ["rust", "ts", "fetch"]),
     ("4", "401 path (bad token)", "POST", "/mcp", call("whoami"), "bad", 401, ["rust", "ts"]),
     ("5", "protected-resource metadata", "GET", "/.well-known/oauth-protected-resource", "", "none", 200, ["rust", "ts", "hello"]),
 ]
@@ -147,14 +147,15 @@ def main() -> None:
     results = {}
     for mix_id, title, method, path, body, mode, expect, names in MIXES:
         for name in names:
-            if name != "hello":
+            if name not in ("hello", "fetch"):
                 tok = {"one": one, "bad": "bad.token.value", "each": users[0], "none": None}[mode]
                 check_once(targets[name][0] + path, method, body, tok, expect)
         for rnd in range(a.rounds):
             order = names[rnd % len(names):] + names[: rnd % len(names)]
             for name in order:
                 url, wpid = targets[name]
-                first = slots.setdefault((name, rnd), len(slots) * per) if mode == "each" else 0
+                needs_tokens = mode == "each" and name not in ("hello", "fetch")
+                first = slots.setdefault((name, rnd), len(slots) * per) if needs_tokens else 0
                 headers = dict(HEADERS)
                 if mode == "one":
                     headers["authorization"] = f"Bearer {one}"
@@ -181,7 +182,7 @@ def main() -> None:
                 r = parse_wrk(out)
                 r["cpu_ms_per_req"] = (cpu1 - cpu0) * 1000 / max(1, r["requests"])
                 results.setdefault(mix_id, {}).setdefault(name, []).append(r)
-                print(f"mix {mix_id} round {rnd + 1} {name:5s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms"
+                print(f"mix {mix_id} round {rnd + 1} {name:6s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms"
                       f"  p99 {r['p99_ms']:.2f} ms  cpu {r['cpu_ms_per_req']:.3f} ms/req  non2xx {r['non2xx']}",
                       file=sys.stderr)
 
@@ -201,8 +202,14 @@ def main() -> None:
             row["rust_over_ts"] = row["rust"]["rps"] / row["ts"]["rps"]
         if "hello" in row:
             row["rust_over_ceiling"] = row["rust"]["rps"] / row["hello"]["rps"]
-        print(f"{'':<40} ratios: Rust/TS {row.get('rust_over_ts', float('nan')):.2f}x"
-              f"  Rust/ceiling {row.get('rust_over_ceiling', float('nan')):.2f}")
+        if "fetch" in row:
+            row["rust_over_fetch_ceiling"] = row["rust"]["rps"] / row["fetch"]["rps"]
+        ratios = f"{'':<40} ratios: Rust/TS {row.get('rust_over_ts', float('nan')):.2f}x"
+        if "rust_over_ceiling" in row:
+            ratios += f"  Rust/ceiling {row['rust_over_ceiling']:.2f}"
+        if "rust_over_fetch_ceiling" in row:
+            ratios += f"  Rust/(ceiling + 1 fetch) {row['rust_over_fetch_ceiling']:.2f}"
+        print(ratios)
         summary[mix_id] = {"title": title, **row}
     if a.wasm:
         raw = os.path.getsize(a.wasm)
