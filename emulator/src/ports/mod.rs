@@ -9,14 +9,12 @@
 
 mod clock;
 mod in_process;
-mod memo_crypto;
 mod reqwest_http;
 
 use std::sync::Arc;
 
 pub use clock::SystemClock;
 pub use in_process::{InProcessError, InProcessHttp, origin_of};
-pub use memo_crypto::MemoCrypto;
 pub use reqwest_http::{ReqwestHttp, ReqwestHttpError};
 
 use keycard_core::ports::{HttpClient, Ports};
@@ -27,13 +25,5 @@ pub fn native_ports(http: Arc<dyn HttpClient>) -> Ports {
         clock: Arc::new(SystemClock),
         http,
         crypto: Arc::new(keycard_core::rust_crypto::RustCrypto::new()),
-    }
-}
-
-/// Like [`native_ports`] with signature-verification results memoized ([`MemoCrypto`]).
-pub fn native_ports_memo_verify(http: Arc<dyn HttpClient>) -> Ports {
-    Ports {
-        crypto: Arc::new(MemoCrypto::new(keycard_core::rust_crypto::RustCrypto::new())),
-        ..native_ports(http)
     }
 }

@@ -21,7 +21,7 @@ use super::report::{CacheSummary, Summary};
 use super::trace::{Principal, Trace, TraceError, TraceRequest};
 use super::zones::{ReplayZones, ZonePlacement};
 use crate::isolate::{IsolateError, IsolatePool, RoutePolicy};
-use crate::ports::{InProcessHttp, ReqwestHttp, native_ports, native_ports_memo_verify};
+use crate::ports::{InProcessHttp, ReqwestHttp, native_ports};
 use crate::settings::EnvMap;
 use crate::zones::{EmbeddedZone, ZoneSetupError};
 
@@ -134,9 +134,9 @@ pub struct ReplayArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Verify every token signature with pure-Rust RSA instead of remembering the result
-    /// per (key, token) in each isolate (see `ports::MemoCrypto`; all other checks run on
-    /// every request either way).
+    /// Verify every token signature with pure-Rust RSA, turning off the core's verified-
+    /// signature memo in each isolate (`KEYCARD_VERIFIED_CACHE_MAX_ENTRIES=0`; every claim
+    /// is checked on every request either way).
     #[arg(long)]
     pub plain_crypto: bool,
     /// Inject this dependency failure into the embedded zones (repeatable): set from the
@@ -537,11 +537,10 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             {
                 config.jwks.refetch_cooldown = faults::JWKS_COOLDOWN;
             }
-            let ports = if args.plain_crypto {
-                native_ports(Arc::new(http))
-            } else {
-                native_ports_memo_verify(Arc::new(http))
-            };
+            if args.plain_crypto {
+                config.cache.verified_max_entries = 0;
+            }
+            let ports = native_ports(Arc::new(http));
             let naive = args.naive_cache;
             let pool = Arc::new(IsolatePool::start(
                 args.isolates,
