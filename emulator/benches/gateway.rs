@@ -1,9 +1,13 @@
 //! End-to-end native benchmarks of `Gateway::handle` with the mock zone in-process (no
 //! sockets): what one request costs the core on a native host.
 //!
-//! * `whoami` — bearer verification (RS256, warm keyring) + MCP dispatch;
+//! * `whoami`, every signature checked — bearer verification (RS256, warm keyring) + MCP
+//!   dispatch, with the verified-signature memo off;
+//! * `whoami`, repeated token — the default: the memo remembers the signature (every claim
+//!   is still checked);
 //! * `github_user` warm — the same + a token-cache hit + the upstream call;
-//! * `github_user` cold — a cache miss: RFC 8693 exchange at the in-process zone first.
+//! * `github_user` cold — a new user every request: signature check and a token-cache miss,
+//!   so an RFC 8693 exchange at the in-process zone first.
 //!
 //! `cargo bench -p emulator --bench gateway`
 
@@ -51,21 +55,31 @@ fn bench(c: &mut Criterion) {
         .with_origin(ISSUER, zone.router())
         .expect("origin");
     let upstream = zone.upstream_url();
-    let config = Config::from_env(|name| match name {
-        "KEYCARD_ISSUER" => Some(ISSUER.into()),
-        "KEYCARD_RESOURCE_URL" => Some(upstream.clone()),
-        "KEYCARD_CLIENT_ID" => Some(client_id.clone()),
-        "KEYCARD_CLIENT_SECRET" => Some(secret.clone()),
-        "KEYCARD_CACHE_MAX_ENTRIES" => Some((COLD_USERS * 2).to_string()),
-        _ => None,
-    })
-    .expect("config");
-    let gateway = Gateway::new(
-        config,
-        native_ports(Arc::new(http)),
-        ToolRegistry::with_defaults(),
-    )
-    .expect("gateway");
+    let http: Arc<InProcessHttp> = Arc::new(http);
+    // `memo` bounds the verified-signature memo and the token cache alike.
+    let gateway = |memo: usize| {
+        let config = Config::from_env(|name| match name {
+            "KEYCARD_ISSUER" => Some(ISSUER.into()),
+            "KEYCARD_RESOURCE_URL" => Some(upstream.clone()),
+            "KEYCARD_CLIENT_ID" => Some(client_id.clone()),
+            "KEYCARD_CLIENT_SECRET" => Some(secret.clone()),
+            "KEYCARD_CACHE_MAX_ENTRIES" => Some(memo.max(1).to_string()),
+            "KEYCARD_VERIFIED_CACHE_MAX_ENTRIES" => Some(memo.to_string()),
+            _ => None,
+        })
+        .expect("config");
+        Gateway::new(
+            config,
+            native_ports(http.clone()),
+            ToolRegistry::with_defaults(),
+        )
+        .expect("gateway")
+    };
+    // The default bounds, so a repeated token and its upstream token stay remembered.
+    let gateway_default = gateway(10_000);
+    // Memo off and a token cache far smaller than the cold users cycled through, so
+    // every call verifies its signature and every cold call is a cache miss.
+    let gateway_plain = gateway(0);
     let mint = |sub: &str| {
         zone.zone()
             .mint(MintRequest {
@@ -80,21 +94,27 @@ fn bench(c: &mut Criterion) {
     let alice = mint("alice");
     let cold_tokens: Vec<String> = subs.iter().map(|s| mint(s)).collect();
 
-    // Warm the keyring and alice's cache entry; check the answers are real successes.
-    for tool in ["whoami", "github_user"] {
-        let resp = rt.block_on(gateway.handle(call(tool, &alice)));
-        let body = String::from_utf8_lossy(resp.body()).into_owned();
-        assert!(
-            resp.status().is_success() && !body.contains("\"isError\":true"),
-            "{tool}: {body}"
-        );
+    // Warm the keyrings and alice's cache entry; check the answers are real successes.
+    for gateway in [&gateway_default, &gateway_plain] {
+        for tool in ["whoami", "github_user"] {
+            let resp = rt.block_on(gateway.handle(call(tool, &alice)));
+            let body = String::from_utf8_lossy(resp.body()).into_owned();
+            assert!(
+                resp.status().is_success() && !body.contains("\"isError\":true"),
+                "{tool}: {body}"
+            );
+        }
     }
 
-    c.bench_function("gateway whoami (RS256 verify + MCP)", |b| {
-        b.iter(|| rt.block_on(gateway.handle(call("whoami", &alice))))
+    c.bench_function("gateway whoami (RS256 verify every call + MCP)", |b| {
+        b.iter(|| rt.block_on(gateway_plain.handle(call("whoami", &alice))))
     });
+    c.bench_function(
+        "gateway whoami, repeated token (memoised signature + MCP)",
+        |b| b.iter(|| rt.block_on(gateway_default.handle(call("whoami", &alice)))),
+    );
     c.bench_function("gateway github_user, warm cache (+ upstream call)", |b| {
-        b.iter(|| rt.block_on(gateway.handle(call("github_user", &alice))))
+        b.iter(|| rt.block_on(gateway_default.handle(call("github_user", &alice))))
     });
     let next = AtomicUsize::new(0);
     let mut group = c.benchmark_group("cold");
@@ -104,7 +124,7 @@ fn bench(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let i = next.fetch_add(1, Ordering::Relaxed) % COLD_USERS;
-                rt.block_on(gateway.handle(call("github_user", &cold_tokens[i])))
+                rt.block_on(gateway_plain.handle(call("github_user", &cold_tokens[i])))
             })
         },
     );
