@@ -86,7 +86,8 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
 /// The request as the core takes it: its head in one boundary crossing
 /// ([`js::request_head`]), and the body read whole (the core bounds its size).
 async fn into_http(req: &web_sys::Request) -> Result<http::Request<Bytes>> {
-    let head = js::request_head(req);
+    let head = String::from_utf8(js::request_head(req).to_vec())
+        .map_err(|_| worker::Error::RustError("request head is not UTF-8".into()))?;
     let mut lines = head.splitn(3, '\n');
     let (method, url, headers) = match (lines.next(), lines.next(), lines.next()) {
         (Some(m), Some(u), Some(h)) => (m, u, h),
