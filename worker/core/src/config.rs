@@ -314,11 +314,11 @@ impl Config {
             limits.request_budget = Duration::from_millis(v);
         }
         let mut cache = CacheConfig::default();
-        if let Some(v) = parse_num(&var, "KEYCARD_CACHE_MAX_ENTRIES")? {
-            cache.max_entries = (v as usize).max(1);
+        if let Some(v) = parse_cache_bound(&var, "KEYCARD_CACHE_MAX_ENTRIES")? {
+            cache.max_entries = v.max(1);
         }
-        if let Some(v) = parse_num(&var, "KEYCARD_VERIFIED_CACHE_MAX_ENTRIES")? {
-            cache.verified_max_entries = usize::try_from(v).unwrap_or(usize::MAX);
+        if let Some(v) = parse_cache_bound(&var, "KEYCARD_VERIFIED_CACHE_MAX_ENTRIES")? {
+            cache.verified_max_entries = v;
         }
 
         Ok(Self {
@@ -337,6 +337,26 @@ impl Config {
             cache,
             inflight: Inflight::default(),
         })
+    }
+}
+
+/// The largest cache bound accepted: the LRU caches reserve their table up front, so
+/// an absurd bound must be a configuration error, not an allocation failure on the
+/// first request.
+pub const MAX_CACHE_BOUND: usize = 1_000_000;
+
+/// A cache bound (`KEYCARD_*_MAX_ENTRIES`), at most [`MAX_CACHE_BOUND`].
+fn parse_cache_bound(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<usize>, ConfigError> {
+    match parse_num(var, name)? {
+        None => Ok(None),
+        Some(v) if v <= MAX_CACHE_BOUND as u64 => Ok(Some(v as usize)),
+        Some(v) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{v} is more than the {MAX_CACHE_BOUND} entries allowed"),
+        }),
     }
 }
 
@@ -386,6 +406,37 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn cache_bounds_are_read_and_capped() {
+        let base = [
+            ("KEYCARD_ISSUER", "https://z.keycard.cloud"),
+            ("KEYCARD_RESOURCE_URL", "https://api.github.com"),
+            ("KEYCARD_CLIENT_ID", "id"),
+            ("KEYCARD_CLIENT_SECRET", "s3cr3t"),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut pairs = base.to_vec();
+            pairs.push(extra);
+            Config::from_env(env(&pairs))
+        };
+        let cfg = with(("KEYCARD_VERIFIED_CACHE_MAX_ENTRIES", "0")).unwrap();
+        assert_eq!(cfg.cache.verified_max_entries, 0);
+        assert_eq!(cfg.cache.max_entries, 10_000);
+        let cfg = with(("KEYCARD_CACHE_MAX_ENTRIES", "1000000")).unwrap();
+        assert_eq!(cfg.cache.max_entries, 1_000_000);
+        for name in [
+            "KEYCARD_CACHE_MAX_ENTRIES",
+            "KEYCARD_VERIFIED_CACHE_MAX_ENTRIES",
+        ] {
+            let err = with((name, "4294967296")).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{err}"
+            );
+            assert!(err.to_string().contains("1000000"), "{err}");
+        }
     }
 
     #[test]

@@ -103,10 +103,14 @@ impl UpstreamAccess {
             resource_id: config.resource_id.clone(),
             budget: Budget::UNLIMITED,
             inner: Arc::new(Inner {
-                upstream_base: url::Url::parse(&config.upstream_url).ok().map(|base| {
-                    let origin = base.origin().ascii_serialization();
-                    (base, origin)
-                }),
+                // Only a tuple origin can match: an opaque one serialises as "null".
+                upstream_base: url::Url::parse(&config.upstream_url)
+                    .ok()
+                    .filter(|base| base.origin().is_tuple())
+                    .map(|base| {
+                        let origin = base.origin().ascii_serialization();
+                        (base, origin)
+                    }),
                 config,
                 ports,
                 exchanger: Arc::new(exchanger),

@@ -78,14 +78,15 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
         Ok(g) => g,
         Err(message) => return config_error(&message),
     };
-    let request = into_http(&req).await?;
+    let request = into_http(&req, gateway.config().limits.max_body_bytes).await?;
     let response = gateway.handle(request).await;
     from_http(response)
 }
 
 /// The request as the core takes it: its head in one boundary crossing
-/// ([`js::request_head`]), and the body read whole (the core bounds its size).
-async fn into_http(req: &web_sys::Request) -> Result<http::Request<Bytes>> {
+/// ([`js::request_head`]), and the body. At most `max_body + 1` bytes of the body are
+/// copied into wasm memory (which never shrinks), enough for the core to answer 413.
+async fn into_http(req: &web_sys::Request, max_body: usize) -> Result<http::Request<Bytes>> {
     let head = String::from_utf8(js::request_head(req).to_vec())
         .map_err(|_| worker::Error::RustError("request head is not UTF-8".into()))?;
     let mut lines = head.splitn(3, '\n');
@@ -99,13 +100,13 @@ async fn into_http(req: &web_sys::Request) -> Result<http::Request<Bytes>> {
     }
     let body = match method {
         "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
-        _ => match req.array_buffer() {
-            Ok(promise) => match JsFuture::from(promise).await {
-                Ok(buffer) => Bytes::from(js_sys::Uint8Array::new(&buffer).to_vec()),
-                Err(_) => Bytes::new(),
-            },
-            Err(_) => Bytes::new(),
-        },
+        _ => {
+            let promise = req.array_buffer().map_err(worker::Error::from)?;
+            let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
+            let bytes = js_sys::Uint8Array::new(&buffer);
+            let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
+            Bytes::from(bytes.subarray(0, keep.min(bytes.length())).to_vec())
+        }
     };
     builder
         .body(body)
@@ -126,7 +127,7 @@ fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
         }
     }
     let status = parts.status.as_u16();
-    let null_body = body.is_empty() || matches!(status, 101 | 204 | 205 | 304);
+    let null_body = body.is_empty() || matches!(status, 204 | 205 | 304);
     let body = (!null_body).then(|| js_sys::Uint8Array::from(body.as_ref()));
     js::respond(status, &lines, body).map_err(worker::Error::from)
 }

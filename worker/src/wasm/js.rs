@@ -30,11 +30,14 @@ export function headersFrom(lines) {
 export function respond(status, lines, body) {
   return new Response(body ?? null, { status, headers: headersFrom(lines) });
 }
-export async function fetchAll(url, method, lines, body) {
-  const r = await fetch(url, { method, headers: headersFrom(lines), body, redirect: "manual" });
-  let head = r.status + "\n";
-  for (const [k, v] of r.headers) head += k + ":" + v + "\n";
-  return [head, new Uint8Array(await r.arrayBuffer())];
+export function fetchAll(url, method, lines, body) {
+  // Not async: a request that cannot be built throws here, synchronously.
+  const req = new Request(url, { method, headers: headersFrom(lines), body, redirect: "manual" });
+  return fetch(req).then(async (r) => {
+    let head = r.status + "\n";
+    r.headers.forEach((v, k) => { head += k + ":" + v + "\n"; });
+    return [head, new Uint8Array(await r.arrayBuffer())];
+  });
 }
 "#)]
 extern "C" {
