@@ -14,8 +14,10 @@
 //!   answer cannot change while the bytes and the key are the same, is memoised.
 //! * Only successes are remembered; a bad signature is checked again every time.
 //!
-//! Bounded by `KEYCARD_VERIFIED_CACHE_MAX_ENTRIES` (LRU; `0` turns it off). Each entry
-//! is a 32-byte digest and a weak pointer.
+//! Bounded by `KEYCARD_VERIFIED_CACHE_MAX_ENTRIES` (LRU; `0` turns it off; at most
+//! [`crate::config::MAX_CACHE_BOUND`], since the table is reserved up front). Each entry
+//! is a 32-byte digest and a weak pointer; a weak pointer keeps a rotated-out key's small
+//! allocation (not the key's use) alive until its entry is evicted or looked up again.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, Weak};
