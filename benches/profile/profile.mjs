@@ -6,25 +6,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
+import { workerOptions } from "../workers/options.mjs";
 
 const require = createRequire(path.resolve(import.meta.dirname, "../workers/package.json"));
 const { Miniflare } = require("miniflare");
 const WebSocket = require("ws");
 
 const [port, inspectorPort, scriptPath, lua, secs, out, ...vars] = process.argv.slice(2);
-const bindings = Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]));
-const mf = new Miniflare({
-  host: "127.0.0.1",
-  port: Number(port),
-  inspectorPort: Number(inspectorPort),
-  modules: true,
-  scriptPath: path.resolve(scriptPath),
-  modulesRoot: path.dirname(path.resolve(scriptPath)),
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-  compatibilityDate: "2025-04-01",
-  compatibilityFlags: ["nodejs_compat"],
-  bindings,
-});
+const mf = new Miniflare({ ...workerOptions(port, scriptPath, vars), inspectorPort: Number(inspectorPort) });
 const url = await mf.ready;
 
 const wrk = (duration) =>
