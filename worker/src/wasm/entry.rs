@@ -96,23 +96,14 @@ async fn into_http(req: &web_sys::Request, max_body: usize) -> Result<http::Requ
         _ => return Err(worker::Error::RustError("malformed request head".into())),
     };
     let mut builder = http::Request::builder().method(method).uri(url);
-    let mut declared: Option<usize> = None;
     for (name, value) in js::header_lines(headers) {
-        if name == "content-length" {
-            declared = value.trim().parse().ok();
-        }
         builder = builder.header(name, value);
     }
     let body = match method {
         "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
         _ => {
-            // Declared and within the limit (the common case): read it whole. Otherwise
-            // `readBody` reads at most limit + 1 bytes (a wasm32 `usize` is exact in f64).
-            let promise = match declared {
-                Some(len) if len <= max_body => req.array_buffer(),
-                _ => js::read_body(req, max_body as f64),
-            }
-            .map_err(worker::Error::from)?;
+            // A wasm32 `usize` is exact in an f64.
+            let promise = js::read_body(req, max_body as f64).map_err(worker::Error::from)?;
             let bytes = JsFuture::from(promise).await.map_err(worker::Error::from)?;
             Bytes::from(js_sys::Uint8Array::new(&bytes).to_vec())
         }

@@ -20,6 +20,10 @@ export function requestHead(req) {
 }
 export async function readBody(req, limit) {
   if (req.body === null) return new Uint8Array(0);
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (Number.isInteger(declared) && declared >= 0 && declared <= limit) {
+    return new Uint8Array(await req.arrayBuffer());
+  }
   // Too large or of unknown length (chunked): read at most limit + 1 bytes, then stop.
   const reader = req.body.getReader();
   const chunks = [];
@@ -68,8 +72,8 @@ extern "C" {
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> js_sys::Uint8Array;
 
-    /// At most `limit + 1` bytes of the request body (enough for the core's 413), for
-    /// a body whose length is undeclared or over the limit; the rest is never buffered.
+    /// The request body, whole when its declared length is within `limit`, else at most
+    /// `limit + 1` bytes (enough for the core's 413) without buffering the rest.
     #[wasm_bindgen(js_name = readBody, catch)]
     pub fn read_body(req: &web_sys::Request, limit: f64) -> Result<js_sys::Promise, JsValue>;
 
