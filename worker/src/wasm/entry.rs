@@ -84,9 +84,8 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
 }
 
 /// The request as the core takes it: its head in one boundary crossing
-/// ([`js::request_head`]), and the body ([`js::read_body`]). At most `max_body + 1` bytes
-/// of a body are read, in JS or into wasm memory (which never shrinks): enough for the
-/// core to answer 413.
+/// ([`js::request_head`]), and the body. At most `max_body + 1` bytes of the body are
+/// copied into wasm memory (which never shrinks), enough for the core to answer 413.
 async fn into_http(req: &web_sys::Request, max_body: usize) -> Result<http::Request<Bytes>> {
     let head = String::from_utf8(js::request_head(req).to_vec())
         .map_err(|_| worker::Error::RustError("request head is not UTF-8".into()))?;
@@ -102,10 +101,11 @@ async fn into_http(req: &web_sys::Request, max_body: usize) -> Result<http::Requ
     let body = match method {
         "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
         _ => {
-            // A wasm32 `usize` is exact in an f64.
-            let promise = js::read_body(req, max_body as f64).map_err(worker::Error::from)?;
-            let bytes = JsFuture::from(promise).await.map_err(worker::Error::from)?;
-            Bytes::from(js_sys::Uint8Array::new(&bytes).to_vec())
+            let promise = req.array_buffer().map_err(worker::Error::from)?;
+            let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
+            let bytes = js_sys::Uint8Array::new(&buffer);
+            let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
+            Bytes::from(bytes.subarray(0, keep.min(bytes.length())).to_vec())
         }
     };
     builder

@@ -18,32 +18,6 @@ export function requestHead(req) {
   req.headers.forEach((v, k) => { s += k + ":" + v + "\n"; });
   return encoder.encode(s);
 }
-export async function readBody(req, limit) {
-  if (req.body === null) return new Uint8Array(0);
-  const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (Number.isInteger(declared) && declared >= 0 && declared <= limit) {
-    return new Uint8Array(await req.arrayBuffer());
-  }
-  // Too large or of unknown length (chunked): read at most limit + 1 bytes, then stop.
-  const reader = req.body.getReader();
-  const chunks = [];
-  let filled = 0;
-  while (filled <= limit) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const take = Math.min(value.byteLength, limit + 1 - filled);
-    chunks.push(take === value.byteLength ? value : value.subarray(0, take));
-    filled += take;
-  }
-  if (filled > limit) reader.cancel().catch(() => {});
-  const out = new Uint8Array(filled);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}
 export function headersFrom(lines) {
   const h = new Headers();
   for (const line of lines.split("\n")) {
@@ -71,11 +45,6 @@ extern "C" {
     /// `TextEncoder` pass and one copy, instead of a per-character JS loop).
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> js_sys::Uint8Array;
-
-    /// The request body, whole when its declared length is within `limit`, else at most
-    /// `limit + 1` bytes (enough for the core's 413) without buffering the rest.
-    #[wasm_bindgen(js_name = readBody, catch)]
-    pub fn read_body(req: &web_sys::Request, limit: f64) -> Result<js_sys::Promise, JsValue>;
 
     /// A `Response` with `status`, the header lines and `body`.
     #[wasm_bindgen(catch)]
