@@ -78,6 +78,37 @@ impl SubjectAlg {
     }
 }
 
+/// The `client_id` a principal's token is minted for (the mock's default when unset).
+pub(crate) fn mint_client_id(p: &Principal) -> String {
+    p.client_id
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MINT_CLIENT_ID.to_owned())
+}
+
+/// The caller for `p`, holding `access_token` minted for it by `issuer` (valid, and a
+/// broken-signature twin for the bad-token requests).
+pub(crate) fn caller(
+    p: &Principal,
+    issuer: String,
+    client_id: String,
+    access_token: &str,
+    expires_at: i64,
+) -> Result<Caller, MintError> {
+    Ok(Caller {
+        who: Who {
+            issuer,
+            sub: p.sub.clone(),
+            client_id,
+        },
+        zone: p.zone,
+        auth: bearer(access_token, p.id)?,
+        bad_auth: bearer(&break_signature(access_token), p.id)?,
+        expires_at: u64::try_from(expires_at).unwrap_or(0),
+        revoke_at: p.revoke_at,
+        rotated_auth: None,
+    })
+}
+
 /// Mints `p`'s token at its zone (signed with `alg`) and builds its caller.
 pub fn mint_caller(
     zones: &ReplayZones,
@@ -85,10 +116,7 @@ pub fn mint_caller(
     alg: SubjectAlg,
 ) -> Result<Caller, MintError> {
     let zone = zones.get(p.zone);
-    let client_id = p
-        .client_id
-        .clone()
-        .unwrap_or_else(|| DEFAULT_MINT_CLIENT_ID.to_owned());
+    let client_id = mint_client_id(p);
     let minted = zone
         .zone()
         .mint(MintRequest {
@@ -102,19 +130,13 @@ pub fn mint_caller(
             principal: p.id,
             reason: e.to_string(),
         })?;
-    Ok(Caller {
-        who: Who {
-            issuer: zone.issuer(),
-            sub: p.sub.clone(),
-            client_id,
-        },
-        zone: p.zone,
-        auth: bearer(&minted.access_token, p.id)?,
-        bad_auth: bearer(&break_signature(&minted.access_token), p.id)?,
-        expires_at: u64::try_from(minted.expires_at).unwrap_or(0),
-        revoke_at: p.revoke_at,
-        rotated_auth: None,
-    })
+    caller(
+        p,
+        zone.issuer(),
+        client_id,
+        &minted.access_token,
+        minted.expires_at,
+    )
 }
 
 /// The same principal's token signed with the primary zone's *next* pool key (what
@@ -132,11 +154,7 @@ fn mint_rotated(
         .zone()
         .mint(MintRequest {
             sub: p.sub.clone(),
-            client_id: Some(
-                p.client_id
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_MINT_CLIENT_ID.to_owned()),
-            ),
+            client_id: Some(mint_client_id(p)),
             lifetime_secs: p.lifetime_secs.map(|s| s as i64),
             key: Some(key.to_owned()),
             ..MintRequest::default()

@@ -6,12 +6,11 @@
 
 use futures::StreamExt;
 use keycard_core::ports::BoxFuture;
-use mock_keycard::{AuditEvent, DEFAULT_MINT_CLIENT_ID, Outcome, TOKEN_EXCHANGE};
+use mock_keycard::{AuditEvent, Outcome, TOKEN_EXCHANGE};
 use serde::Deserialize;
 
-use super::callers::{MintError, bearer, break_signature};
+use super::callers::{MintError, caller, mint_client_id};
 use super::driver::{Caller, ZoneControl};
-use super::identity::Who;
 use super::oracle::{AuditSource, Audited};
 use super::trace::{Principal, ZoneRef};
 
@@ -69,10 +68,7 @@ impl RemoteZones {
         let zone = self.url(p.zone).ok_or_else(|| {
             fail("the trace needs a second zone: give --secondary-zone-url".into())
         })?;
-        let client_id = p
-            .client_id
-            .clone()
-            .unwrap_or_else(|| DEFAULT_MINT_CLIENT_ID.to_owned());
+        let client_id = mint_client_id(p);
         let body = serde_json::json!({
             "sub": p.sub, "client_id": client_id, "audience": audience,
             "lifetime_secs": p.lifetime_secs,
@@ -94,19 +90,13 @@ impl RemoteZones {
             .json()
             .await
             .map_err(|e| fail(e.without_url().to_string()))?;
-        Ok(Caller {
-            who: Who {
-                issuer: zone.to_owned(),
-                sub: p.sub.clone(),
-                client_id,
-            },
-            zone: p.zone,
-            auth: bearer(&minted.access_token, p.id)?,
-            bad_auth: bearer(&break_signature(&minted.access_token), p.id)?,
-            expires_at: u64::try_from(minted.expires_at).unwrap_or(0),
-            revoke_at: p.revoke_at,
-            rotated_auth: None,
-        })
+        caller(
+            p,
+            zone.to_owned(),
+            client_id,
+            &minted.access_token,
+            minted.expires_at,
+        )
     }
 
     /// Mints a token per principal through the zones' `/dev/token`, with `audience`.

@@ -62,3 +62,15 @@ pub fn tool_call(name: &str) -> String {
         "params": {"name": name, "arguments": {}}})
     .to_string()
 }
+
+/// The dev server (`cargo run -p emulator`) with its embedded zone, both on port 0.
+pub async fn spawn_dev_server() -> emulator::serve::Server {
+    let args = emulator::cli::ServeArgs {
+        port: Some(0),
+        zone_port: Some(0),
+        ..emulator::cli::ServeArgs::default()
+    };
+    emulator::serve::start_with_env(&args, Vec::new())
+        .await
+        .unwrap()
+}

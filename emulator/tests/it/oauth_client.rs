@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use emulator::cli::ServeArgs;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
@@ -13,9 +12,14 @@ use oauth2::{
 };
 use serde_json::Value;
 
-use crate::helpers::tool_call;
+use crate::helpers::{spawn_dev_server, tool_call};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
+
+/// `GET url` as JSON.
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
 
 /// The `resource_metadata` parameter of a `WWW-Authenticate: Bearer …` challenge.
 fn resource_metadata(challenge: &str) -> Option<String> {
@@ -26,14 +30,7 @@ fn resource_metadata(challenge: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_client_signs_in_to_the_dev_server_and_calls_both_tools() {
-    let args = ServeArgs {
-        port: Some(0),
-        zone_port: Some(0),
-        ..ServeArgs::default()
-    };
-    let server = emulator::serve::start_with_env(&args, Vec::new())
-        .await
-        .unwrap();
+    let server = spawn_dev_server().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -63,28 +60,14 @@ async fn oauth2_client_signs_in_to_the_dev_server_and_calls_both_tools() {
     let prm_url = resource_metadata(&challenge).unwrap();
 
     // 2. Protected-resource metadata, then the authorization server's metadata.
-    let prm: Value = http
-        .get(&prm_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let prm: Value = get_json(&http, &prm_url).await;
     let resource = prm["resource"].as_str().unwrap().to_owned();
     let as_url = prm["authorization_servers"][0].as_str().unwrap().to_owned();
     let metadata_url = format!(
         "{}/.well-known/oauth-authorization-server",
         as_url.trim_end_matches('/')
     );
-    let meta: Value = http
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get_json(&http, &metadata_url).await;
     assert_eq!(meta["issuer"].as_str(), Some(as_url.trim_end_matches('/')));
     assert!(
         meta["code_challenge_methods_supported"]

@@ -3,18 +3,11 @@
 use emulator::cli::ServeArgs;
 use mock_keycard::MintRequest;
 
-use crate::helpers::tool_call;
+use crate::helpers::{spawn_dev_server, tool_call};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_server_serves_both_tools_with_the_embedded_zone() {
-    let args = ServeArgs {
-        port: Some(0),
-        zone_port: Some(0),
-        ..ServeArgs::default()
-    };
-    let server = emulator::serve::start_with_env(&args, Vec::new())
-        .await
-        .unwrap();
+    let server = spawn_dev_server().await;
     let zone = server.zone.as_ref().unwrap();
     let banner = server.banner();
     assert!(banner.contains(&server.mcp_url), "{banner}");

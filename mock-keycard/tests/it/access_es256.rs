@@ -3,9 +3,7 @@
 
 use mock_keycard::{ES256_KEY, MintError, MintRequest, VerifyError, Zone, ZoneConfig};
 
-use crate::helpers::{ISSUER, UPSTREAM, call, claims, exchange_pairs, form, get};
-
-const WORKER: Option<(&str, &str)> = Some(("mcp-worker", "mcp-worker-secret"));
+use crate::helpers::{ISSUER, UPSTREAM, WORKER, call, claims, exchange_pairs, form, get};
 
 fn es256_zone() -> Zone {
     let mut config = ZoneConfig::default();

@@ -7,10 +7,8 @@ use mock_keycard::{Audience, MintRequest, Outcome, Zone};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    MCP, UPSTREAM, basic, call, claims, exchange_pairs, form, json_post, user_token, zone,
+    MCP, UPSTREAM, WORKER, basic, call, claims, exchange_pairs, form, json_post, user_token, zone,
 };
-
-const WORKER: Option<(&str, &str)> = Some(("mcp-worker", "mcp-worker-secret"));
 
 async fn upstream_user(zone: &Zone, token: &str) -> crate::helpers::Reply {
     let request = http::Request::get("/upstream/github/user")

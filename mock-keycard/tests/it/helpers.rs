@@ -130,3 +130,21 @@ pub fn normalise_ports(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// The MCP Worker's client credentials in the default zone (for `form`'s Basic auth).
+pub const WORKER: Option<(&str, &str)> = Some(("mcp-worker", "mcp-worker-secret"));
+
+/// An upstream token: `sub`'s zone token exchanged by the Worker for [`UPSTREAM`].
+pub async fn exchanged(zone: &Zone, sub: &str) -> String {
+    let subject = user_token(zone, sub);
+    let reply = call(
+        zone,
+        form("/token", &exchange_pairs(&subject, UPSTREAM), WORKER),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}

@@ -12,23 +12,9 @@ use mock_keycard::{
 };
 use serde_json::Value;
 
-use crate::helpers::{ISSUER, UPSTREAM, call, exchange_pairs, form, user_token, zone};
-
-const WORKER: Option<(&str, &str)> = Some(("mcp-worker", "mcp-worker-secret"));
-
-async fn exchanged(zone: &Zone, sub: &str) -> String {
-    let subject = user_token(zone, sub);
-    let reply = call(
-        zone,
-        form("/token", &exchange_pairs(&subject, UPSTREAM), WORKER),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.json()["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
+use crate::helpers::{
+    ISSUER, UPSTREAM, WORKER, call, exchange_pairs, exchanged, form, user_token, zone,
+};
 
 fn upstream_token(zone: &Zone, lifetime_secs: i64) -> String {
     zone.mint(MintRequest {

@@ -10,26 +10,10 @@ use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{Map, Value, json};
 
-use crate::helpers::{ISSUER, UPSTREAM, call, claims, exchange_pairs, form, user_token, zone};
+use crate::helpers::{ISSUER, UPSTREAM, claims, exchanged, zone};
 
 /// The corpus's P-256 key: never published by any zone.
 const CORPUS_PEM: &str = include_str!("../../../fixtures/keys/es256-zone.pem");
-
-const WORKER: Option<(&str, &str)> = Some(("mcp-worker", "mcp-worker-secret"));
-
-async fn exchanged(zone: &Zone) -> String {
-    let subject = user_token(zone, "alice");
-    let reply = call(
-        zone,
-        form("/token", &exchange_pairs(&subject, UPSTREAM), WORKER),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.json()["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
 
 fn upstream_claims(zone: &Zone) -> Map<String, Value> {
     let now = std::time::SystemTime::now()
@@ -45,7 +29,7 @@ fn upstream_claims(zone: &Zone) -> Map<String, Value> {
 #[tokio::test]
 async fn exchanged_tokens_are_es256_and_keep_act_jti_and_audit() {
     let zone = zone();
-    let token = exchanged(&zone).await;
+    let token = exchanged(&zone, "alice").await;
     let header = mock_keycard::jwt::decode(&token).expect("decode").header;
     assert_eq!(header.alg, "ES256");
     assert_eq!(header.kid, zone.upstream_kid());
@@ -69,7 +53,7 @@ async fn rs256_upstream_alg_signs_with_the_pool_key_and_publishes_no_ec_key() {
     let zone = Zone::new(config, ISSUER).expect("zone");
     assert_eq!(zone.upstream_kid(), None);
     assert!(zone.jwks().keys.iter().all(|k| k.kty == "RSA"));
-    let token = exchanged(&zone).await;
+    let token = exchanged(&zone, "alice").await;
     let header = mock_keycard::jwt::decode(&token).expect("decode").header;
     assert_eq!(header.alg, "RS256");
     assert_eq!(header.kid.as_deref(), Some(zone.current_kid().as_str()));

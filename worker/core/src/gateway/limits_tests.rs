@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::{Gateway, header_bytes};
 use crate::auth::tests::{RESOURCE, Zone, good_claims, rs256, test_config};
-use crate::config::Config;
 use crate::ports::{BoxFuture, Clock, HttpClient, HttpError, Ports};
 use crate::testing::{ManualClock, SharedManualClock, json_response};
 use crate::tools::ToolRegistry;
@@ -274,11 +273,19 @@ fn slow_world(zone: &Zone, script: Script) -> (SlowWorld, Ports) {
     (SlowWorld { world }, ports)
 }
 
-fn budget_config(outbound_ms: u64, budget_ms: u64) -> Config {
+/// A gateway in a [`slow_world`] with this outbound timeout and request budget.
+fn budget_gateway(
+    zone: &Zone,
+    script: Script,
+    outbound_ms: u64,
+    budget_ms: u64,
+) -> (SlowWorld, Gateway) {
+    let (world, ports) = slow_world(zone, script);
     let mut config = test_config();
     config.limits.outbound_timeout = Duration::from_millis(outbound_ms);
     config.limits.request_budget = Duration::from_millis(budget_ms);
-    config
+    let g = Gateway::new(config, ports, ToolRegistry::with_defaults()).unwrap();
+    (world, g)
 }
 
 fn call_github_user() -> http::Request<Bytes> {
@@ -325,14 +332,8 @@ fn a_silent_upstream_fails_by_the_budget_not_by_the_outbound_timeout() {
         sts_delay: Duration::from_secs(3),
         upstream: None,
     };
-    let (world, ports) = slow_world(&zone, script);
     // Outbound timeout 10 s, budget 4 s: the exchange eats 3 s, the upstream gets 1 s.
-    let g = Gateway::new(
-        budget_config(10_000, 4_000),
-        ports,
-        ToolRegistry::with_defaults(),
-    )
-    .unwrap();
+    let (world, g) = budget_gateway(&zone, script, 10_000, 4_000);
     let (result, elapsed) = timed_call(&zone, &g);
     let text = error_text(&result);
     assert!(text.contains("upstream"), "{text}");
@@ -351,13 +352,7 @@ fn a_silent_upstream_fails_by_the_budget_not_by_the_outbound_timeout() {
     // Same world with the budget as large as the old behaviour: the outbound timeout
     // (10 s) is what stops the upstream call, i.e. 13 s in all.
     let zone = Zone::new();
-    let (_, ports) = slow_world(&zone, script);
-    let g = Gateway::new(
-        budget_config(10_000, 60_000),
-        ports,
-        ToolRegistry::with_defaults(),
-    )
-    .unwrap();
+    let (_, g) = budget_gateway(&zone, script, 10_000, 60_000);
     let (result, elapsed) = timed_call(&zone, &g);
     error_text(&result);
     assert_eq!(elapsed, Duration::from_secs(13));
@@ -368,19 +363,15 @@ fn a_spent_budget_skips_the_retry_instead_of_sending_it() {
     let zone = Zone::new();
     // STS 1 s, upstream answers 401 after 2 s. Budget 4 s: exchange (1 s), upstream 401
     // (2 s, t=3 s), fresh exchange (1 s, t=4 s) — and then nothing is left for the retry.
-    let (world, ports) = slow_world(
+    let (world, g) = budget_gateway(
         &zone,
         Script {
             sts_delay: Duration::from_secs(1),
             upstream: Some((Duration::from_secs(2), 401)),
         },
+        10_000,
+        4_000,
     );
-    let g = Gateway::new(
-        budget_config(10_000, 4_000),
-        ports,
-        ToolRegistry::with_defaults(),
-    )
-    .unwrap();
     let (result, elapsed) = timed_call(&zone, &g);
     let text = error_text(&result);
     assert!(text.contains("budget"), "{text}");
@@ -398,19 +389,15 @@ fn the_budget_caps_the_exchange_too_and_is_per_request() {
     let zone = Zone::new();
     // An STS slower than the whole budget: the exchange is cut at the deadline (2.5 s),
     // not at the 10 s outbound timeout, and the tool answers isError.
-    let (world, ports) = slow_world(
+    let (world, g) = budget_gateway(
         &zone,
         Script {
             sts_delay: Duration::from_secs(30),
             upstream: Some((Duration::ZERO, 200)),
         },
+        10_000,
+        2_500,
     );
-    let g = Gateway::new(
-        budget_config(10_000, 2_500),
-        ports,
-        ToolRegistry::with_defaults(),
-    )
-    .unwrap();
     let (result, elapsed) = timed_call(&zone, &g);
     let text = error_text(&result);
     assert!(text.contains("did not answer in time"), "{text}");
