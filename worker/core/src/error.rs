@@ -187,13 +187,8 @@ pub fn auth_error_response(
     } else {
         tracing::debug!(status = status.as_u16(), error = %err, "authentication refused");
     }
-    let mut response = Response::new(Bytes::from(error_body(err).to_string()));
-    *response.status_mut() = status;
+    let mut response = crate::mcp::transport::json_response(status, &error_body(err));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(challenge) = www_authenticate(err, resource_metadata_url, required_scopes)
         && let Ok(value) = HeaderValue::from_str(&challenge)

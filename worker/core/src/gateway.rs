@@ -24,6 +24,7 @@ use crate::cache::CacheStats;
 use crate::config::{Config, ConfigError};
 use crate::discovery::Discovery;
 use crate::mcp::McpServer;
+use crate::mcp::transport::json_response;
 use crate::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
 use crate::ports::Ports;
 use crate::tools::ToolRegistry;
@@ -148,7 +149,7 @@ impl Gateway {
             limit = limits.max_header_bytes,
             "request headers too large"
         );
-        Some(json(
+        Some(json_response(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             &serde_json::json!({
                 "error": "request_header_fields_too_large",
@@ -166,7 +167,7 @@ impl Gateway {
             return crate::cors::preflight();
         }
         match path.as_str() {
-            "/health" => json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
+            "/health" => json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
             "/mcp" => self.mcp_route(request, budget).await,
             PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
                 method_not_allowed("GET, OPTIONS")
@@ -190,7 +191,7 @@ impl Gateway {
             }
             JWKS_PATH if request.method() != Method::GET => method_not_allowed("GET, OPTIONS"),
             JWKS_PATH => self.jwks_response(),
-            _ => json(
+            _ => json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({ "error": "not_found", "error_description": format!("no route for {path}") }),
             ),
@@ -232,14 +233,14 @@ impl Gateway {
         match self.upstream.public_jwks() {
             Some(jwks) => {
                 let body = serde_json::to_value(&jwks).unwrap_or_default();
-                let mut response = json(StatusCode::OK, &body);
+                let mut response = json_response(StatusCode::OK, &body);
                 response.headers_mut().insert(
                     header::CACHE_CONTROL,
                     http::HeaderValue::from_static("public, max-age=300"),
                 );
                 response
             }
-            None => json(
+            None => json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({
                     "error": "not_found",
@@ -287,7 +288,7 @@ fn request_origin(request: &Request<Bytes>) -> Option<String> {
 
 /// 400 for a request URI without scheme and authority (a host bug, not a client's).
 fn no_origin() -> Response<Bytes> {
-    json(
+    json_response(
         StatusCode::BAD_REQUEST,
         &serde_json::json!({
             "error": "invalid_request",
@@ -298,7 +299,7 @@ fn no_origin() -> Response<Bytes> {
 
 /// 405 with `Allow`.
 fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
-    let mut response = json(
+    let mut response = json_response(
         StatusCode::METHOD_NOT_ALLOWED,
         &serde_json::json!({
             "error": "method_not_allowed",
@@ -308,17 +309,6 @@ fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
     response
         .headers_mut()
         .insert(header::ALLOW, http::HeaderValue::from_static(allow));
-    response
-}
-
-/// A JSON response.
-pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
     response
 }
 

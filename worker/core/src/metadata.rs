@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::discovery::Discovery;
+use crate::mcp::transport::json_response;
 
 /// The path of the root PRM document.
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -134,16 +135,6 @@ pub async fn authorization_server_response(
             )
         }
     }
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 #[cfg(test)]
