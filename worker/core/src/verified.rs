@@ -64,7 +64,7 @@ impl VerifiedTokens {
         };
         let mut entries = entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get(digest) {
-            Some(proven_by) if Weak::ptr_eq(proven_by, &Arc::downgrade(key)) => true,
+            Some(proven_by) if std::ptr::addr_eq(proven_by.as_ptr(), Arc::as_ptr(key)) => true,
             Some(_) => {
                 // Proven by a key the keyring no longer hands out for this kid.
                 entries.pop(digest);
