@@ -32,12 +32,7 @@ fn subtle() -> Result<SubtleCrypto, CryptoError> {
 }
 
 fn js_err(context: &str, e: JsValue) -> CryptoError {
-    let msg = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into());
-    CryptoError::Failed(format!("{context}: {msg}"))
+    CryptoError::Failed(format!("{context}: {}", super::js::error_message(&e)))
 }
 
 fn obj(pairs: &[(&str, JsValue)]) -> Result<Object, CryptoError> {

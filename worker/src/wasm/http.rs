@@ -22,13 +22,6 @@ impl HttpClient for FetchHttp {
     }
 }
 
-fn message(e: &wasm_bindgen::JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into())
-}
-
 async fn send(request: http::Request<Bytes>) -> Result<http::Response<Bytes>, HttpError> {
     let (parts, body) = request.into_parts();
     let mut lines = String::with_capacity(parts.headers.len() * 64);
@@ -43,10 +36,12 @@ async fn send(request: http::Request<Bytes>) -> Result<http::Response<Bytes>, Ht
     }
     let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_ref()));
     let promise = js::fetch_all(&parts.uri.to_string(), parts.method.as_str(), &lines, body)
-        .map_err(|e| HttpError::Other(format!("cannot build request: {}", message(&e))))?;
+        .map_err(|e| {
+            HttpError::Other(format!("cannot build request: {}", js::error_message(&e)))
+        })?;
     let result = JsFuture::from(promise)
         .await
-        .map_err(|e| HttpError::Connect(message(&e)))?;
+        .map_err(|e| HttpError::Connect(js::error_message(&e)))?;
     let result: js_sys::Array = result.unchecked_into();
     let head = result.get(0).as_string().unwrap_or_default();
     let bytes = result

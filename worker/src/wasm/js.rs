@@ -9,6 +9,7 @@
 //! Headers travel as `name:value\n` lines: a header name cannot contain `:` and a
 //! `Headers` value cannot contain CR or LF, so the encoding is unambiguous.
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
@@ -62,6 +63,14 @@ extern "C" {
         lines: &str,
         body: Option<js_sys::Uint8Array>,
     ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The message of a thrown JS value (an `Error`'s `message`, or a thrown string).
+pub fn error_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into())
 }
 
 /// Parses `name:value\n` lines into `(name, value)` pairs, skipping malformed ones.
