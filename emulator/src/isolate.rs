@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use http::{Request, Response};
 use keycard_core::Gateway;
-use keycard_core::cache::CacheStats;
+use keycard_core::delegation::cache::CacheStats;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests queued per isolate before senders wait.

@@ -3,7 +3,7 @@
 #![no_main]
 
 use keycard_core::SecretString;
-use keycard_core::jwt::{ClaimRules, check_token};
+use keycard_core::auth::jwt::{ClaimRules, check_token};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,5 +17,5 @@ fuzz_target!(|data: &[u8]| {
         leeway_secs: 30,
     };
     let _ = check_token(&SecretString::new(text.to_owned()), &rules);
-    let _ = keycard_core::bearer::parse_authorization(text);
+    let _ = keycard_core::auth::bearer::parse_authorization(text);
 });

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         .header("content-type", "application/json")
         .body(Bytes::copy_from_slice(body))
         .expect("valid status");
-    let _ = keycard_core::exchange::parse_response(&response);
-    let _ = keycard_core::discovery::parse_metadata("https://zone.keycard.cloud", body);
-    let _ = keycard_core::jwks::parse_jwks(body);
+    let _ = keycard_core::delegation::exchange::parse_response(&response);
+    let _ = keycard_core::oauth::discovery::parse_metadata("https://zone.keycard.cloud", body);
+    let _ = keycard_core::auth::jwks::parse_jwks(body);
 });

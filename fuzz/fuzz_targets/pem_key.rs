@@ -6,6 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = keycard_core::pem::parse_rsa_private_key(&text);
-    let _ = keycard_core::pem::pem_to_pkcs8_der(&text);
+    let _ = keycard_core::delegation::pem::parse_rsa_private_key(&text);
+    let _ = keycard_core::delegation::pem::pem_to_pkcs8_der(&text);
 });

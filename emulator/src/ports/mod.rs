@@ -5,7 +5,7 @@
 //! * [`InProcessHttp`]: requests to registered origins (the embedded mock zones and their
 //!   upstream APIs) go straight into their axum `Router`s without a socket; anything
 //!   else falls back to reqwest,
-//! * crypto is `keycard_core::rust_crypto::RustCrypto` (pure-Rust RSA/ECDSA).
+//! * crypto is `keycard_core::ports::rust_crypto::RustCrypto` (pure-Rust RSA/ECDSA).
 
 mod clock;
 mod in_process;
@@ -24,6 +24,6 @@ pub fn native_ports(http: Arc<dyn HttpClient>) -> Ports {
     Ports {
         clock: Arc::new(SystemClock),
         http,
-        crypto: Arc::new(keycard_core::rust_crypto::RustCrypto::new()),
+        crypto: Arc::new(keycard_core::ports::rust_crypto::RustCrypto::new()),
     }
 }

@@ -405,7 +405,7 @@ fn make_gateway(
             .map_err(|e| e.to_string()),
         #[cfg(feature = "naive-cache-demo")]
         Some(kind) => {
-            use keycard_core::cache::CacheKeying;
+            use keycard_core::delegation::cache::CacheKeying;
             let keying = match kind {
                 NaiveCache::ResourceOnly => CacheKeying::ResourceOnly,
                 NaiveCache::SubResourceString => CacheKeying::SubResourceString,

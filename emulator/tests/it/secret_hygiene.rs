@@ -15,7 +15,7 @@ use emulator::cli::ServeArgs;
 use emulator::replay::faults::FaultKind;
 use emulator::replay::{ReplayArgs, run};
 use emulator::settings::EnvMap;
-use keycard_core::exchange::UpstreamToken;
+use keycard_core::delegation::exchange::UpstreamToken;
 use keycard_core::{Config, Credential, Identity, Secret, SecretString};
 use mock_keycard::MintRequest;
 

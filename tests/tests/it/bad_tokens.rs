@@ -69,7 +69,7 @@ fn gateway(zone: &Zone, http: &Recording) -> Gateway {
     let ports = Ports {
         clock: Arc::new(SystemClock),
         http: Arc::new(http.clone()),
-        crypto: Arc::new(keycard_core::rust_crypto::RustCrypto::new()),
+        crypto: Arc::new(keycard_core::ports::rust_crypto::RustCrypto::new()),
     };
     Gateway::new(config, ports, ToolRegistry::with_defaults()).unwrap()
 }

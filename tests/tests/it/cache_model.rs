@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use keycard_core::SecretString;
-use keycard_core::cache::{CacheKey, CacheStats, TokenCache};
 use keycard_core::config::CacheConfig;
-use keycard_core::exchange::{ExchangeError, UpstreamToken};
-use keycard_core::testing::{ManualClock, SharedManualClock};
+use keycard_core::delegation::cache::{CacheKey, CacheStats, TokenCache};
+use keycard_core::delegation::exchange::{ExchangeError, UpstreamToken};
+use keycard_core::outbound::Budget;
+use keycard_core::ports::testing::{ManualClock, SharedManualClock};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::FileFailurePersistence;
@@ -200,7 +201,7 @@ fn check_sequence(max_entries: usize, ops: &[CacheOp]) -> Result<(), TestCaseErr
                 let ran = Arc::new(AtomicBool::new(false));
                 let flag = ran.clone();
                 let (value, expires) = (fresh.clone(), *exchange);
-                let got = block_on(cache.get_or_exchange(key, move || {
+                let got = block_on(cache.get_or_exchange(key, Budget::UNLIMITED, move || {
                     flag.store(true, Ordering::SeqCst);
                     Box::pin(async move {
                         match expires {
@@ -287,9 +288,11 @@ fn the_model_notices_a_wrong_bound() {
     for (step, key) in [0usize, 1, 0].into_iter().enumerate() {
         let fresh = format!("t{step}");
         let value = fresh.clone();
-        let got = block_on(cache.get_or_exchange(&keys[key], move || {
-            Box::pin(async move { Ok(upstream_token(&value, Some(3600))) })
-        }))
+        let got = block_on(
+            cache.get_or_exchange(&keys[key], Budget::UNLIMITED, move || {
+                Box::pin(async move { Ok(upstream_token(&value, Some(3600))) })
+            }),
+        )
         .map(|t| t.access_token.expose().clone())
         .ok();
         disagreed |= got != model.get(&keys[key], Some(Some(3600)), &fresh).0;

@@ -1,6 +1,6 @@
 //! The leak property against the real (isolated) cache keying.
 
-use keycard_core::cache::CacheKeying;
+use keycard_core::delegation::cache::CacheKeying;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 

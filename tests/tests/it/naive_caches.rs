@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 
-use keycard_core::cache::CacheKeying;
+use keycard_core::delegation::cache::CacheKeying;
 use proptest::test_runner::{Config, TestError, TestRunner};
 
 use crate::support::scenario::{Scenario, run, scenario};

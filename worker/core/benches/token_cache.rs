@@ -10,11 +10,12 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::FutureExt as _;
 use keycard_core::SecretString;
-use keycard_core::cache::{CacheKey, TokenCache};
 use keycard_core::config::CacheConfig;
-use keycard_core::exchange::{ExchangeError, UpstreamToken};
+use keycard_core::delegation::cache::{CacheKey, TokenCache};
+use keycard_core::delegation::exchange::{ExchangeError, UpstreamToken};
+use keycard_core::outbound::Budget;
 use keycard_core::ports::BoxFuture;
-use keycard_core::testing::{ManualClock, SharedManualClock};
+use keycard_core::ports::testing::{ManualClock, SharedManualClock};
 
 const USERS: usize = 10_000;
 
@@ -56,7 +57,9 @@ fn cache(max_entries: usize) -> TokenCache {
 fn bench(c: &mut Criterion) {
     let warm = cache(USERS);
     for i in 0..USERS {
-        let _ = warm.get_or_exchange(&key(i), exchange(i)).now_or_never();
+        let _ = warm
+            .get_or_exchange(&key(i), Budget::UNLIMITED, exchange(i))
+            .now_or_never();
     }
     let keys: Vec<CacheKey> = (0..USERS).map(key).collect();
     let mut n = 0usize;
@@ -64,7 +67,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             n = (n + 7919) % USERS;
             let token = warm
-                .get_or_exchange(black_box(&keys[n]), exchange(n))
+                .get_or_exchange(black_box(&keys[n]), Budget::UNLIMITED, exchange(n))
                 .now_or_never();
             black_box(token)
         })
@@ -76,7 +79,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("cache miss + insert + evict (instant exchange)", |b| {
         b.iter(|| {
             m += 1;
-            let token = cold.get_or_exchange(&key(m), exchange(m)).now_or_never();
+            let token = cold
+                .get_or_exchange(&key(m), Budget::UNLIMITED, exchange(m))
+                .now_or_never();
             black_box(token)
         })
     });

@@ -12,11 +12,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keycard_core::auth::Authenticator;
-use keycard_core::discovery::Discovery;
-use keycard_core::jwt::{ClaimRules, check_token};
+use keycard_core::auth::jwt::{ClaimRules, check_token};
+use keycard_core::oauth::discovery::Discovery;
 use keycard_core::ports::Ports;
-use keycard_core::rust_crypto::RustCrypto;
-use keycard_core::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
+use keycard_core::ports::rust_crypto::RustCrypto;
+use keycard_core::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
 use keycard_core::{Config, SecretString};
 use serde_json::json;
 

@@ -44,7 +44,7 @@ pub struct Limits {
     pub outbound_timeout: Duration,
     /// Deadline for all outbound calls made while serving one request — discovery, JWKS,
     /// token exchange, upstream call and retry (`KEYCARD_REQUEST_BUDGET_MS`). Each call
-    /// gets `min(outbound_timeout, time left)`. See [`crate::budget`].
+    /// gets `min(outbound_timeout, time left)`. See [`crate::outbound::budget`].
     pub request_budget: Duration,
     /// Clock skew tolerated on `exp`, `nbf` and `iat` (`KEYCARD_LEEWAY_SECS`).
     pub leeway_secs: u64,
@@ -96,7 +96,7 @@ pub struct CacheConfig {
     pub expiry_skew: Duration,
     /// Lifetime assumed when the STS omits `expires_in`.
     pub default_lifetime: Duration,
-    /// Bound of the verified-signature memo, [`crate::verified`] (LRU; `0` turns it
+    /// Bound of the verified-signature memo, [`crate::auth::verified`] (LRU; `0` turns it
     /// off) (`KEYCARD_VERIFIED_CACHE_MAX_ENTRIES`).
     pub verified_max_entries: usize,
 }
@@ -223,7 +223,7 @@ impl Config {
             Some(r) => {
                 validate_http_url("KEYCARD_RESOURCE_ID", &r)?;
                 Some(
-                    crate::resource::canonical_resource(&r).ok_or(ConfigError::Invalid {
+                    crate::http::resource::canonical_resource(&r).ok_or(ConfigError::Invalid {
                         name: "KEYCARD_RESOURCE_ID",
                         reason: "not an absolute http(s) URL".into(),
                     })?,

@@ -8,43 +8,36 @@
 //! [`Gateway::handle`]. `clippy.toml` forbids `SystemTime::now` and `Instant::now` here,
 //! and the crate depends on no async runtime, HTTP stack or Workers binding.
 //!
-//! A request flows: [`gateway`] routing → [`auth`] (bearer parsing, JWT checks, [`jwks`]
-//! keyring) → [`mcp`] JSON-RPC dispatch → a [`tools::Tool`] → [`delegated`] upstream
-//! access via [`exchange`] (RFC 8693) and the isolate-safe [`cache`].
+//! ## Where things live
+//!
+//! | folder | concern |
+//! |---|---|
+//! | [`http`] | the [`Gateway`]: routing, CORS, canonical resource ids, and THE one mapping from every outcome to an HTTP status and body ([`http::response`]) |
+//! | [`auth`] | is this request allowed? bearer parsing, JWT checks, the JWKS keyring, the verified-signature memo, the verified caller ([`Identity`]) |
+//! | [`delegation`] | acting for the caller upstream: STS credentials (client secret or web identity), RFC 8693 exchange, the isolate-safe token cache, the upstream client |
+//! | [`oauth`] | metadata: the issuers' RFC 8414 documents (discovery) and our RFC 9728 protected-resource metadata |
+//! | [`mcp`] | MCP over Streamable HTTP: JSON-RPC, protocol eras, dispatch |
+//! | [`tools`] | the tool API a server author implements, and the built-in tools |
+//! | [`outbound`] | rules every outbound call follows: the per-request time budget and single flight |
+//! | [`ports`] | the seam to the host: [`Clock`], [`HttpClient`], [`Crypto`] (plus pure-Rust crypto and test doubles behind features) |
+//!
+//! A request flows: [`http`] routing → [`auth`] → [`mcp`] dispatch → a [`tools::Tool`] →
+//! [`delegation`] (token cache → RFC 8693 exchange → upstream call) → back through
+//! [`http::response`].
 
 pub mod auth;
-pub mod bearer;
-pub mod budget;
-pub mod cache;
 pub mod config;
-pub mod cors;
-pub mod credentials;
-pub mod delegated;
-pub mod discovery;
-pub mod error;
-pub mod exchange;
-pub mod gateway;
-pub mod identity;
-pub mod jwk;
-pub mod jwks;
-pub mod jwt;
+pub mod delegation;
+pub mod http;
 pub mod mcp;
-pub mod metadata;
-pub mod pem;
+pub mod oauth;
+pub mod outbound;
 pub mod ports;
-pub mod resource;
 pub mod secret;
 pub mod tools;
-pub mod upstream;
-pub mod verified;
 
-#[cfg(feature = "rust-crypto")]
-pub mod rust_crypto;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
-
+pub use auth::Identity;
 pub use config::{Config, ConfigError, Credential};
-pub use gateway::Gateway;
-pub use identity::Identity;
+pub use http::Gateway;
 pub use ports::{Clock, Crypto, HttpClient, Ports};
 pub use secret::{Secret, SecretString};

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use keycard_core::jwk::Jwk;
+use keycard_core::auth::jwk::Jwk;
 use keycard_core::ports::{
     BoxFuture, Crypto, CryptoError, JwsAlg, SecretBytes, SigningKey, VerifyingKey,
 };

@@ -58,18 +58,7 @@ fn gateway(env: &Env) -> std::result::Result<&'static Gateway, String> {
 /// never contains a secret's value).
 fn config_error(message: &str) -> Result<web_sys::Response> {
     worker::console_error!("keycard worker misconfigured: {message}");
-    let body = serde_json::json!({
-        "error": "server_misconfigured",
-        "error_description": message,
-    });
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    from_http(
-        http::Response::builder()
-            .status(500)
-            .header("content-type", "application/json")
-            .body(Bytes::from(body))
-            .map_err(|e| worker::Error::RustError(e.to_string()))?,
-    )
+    from_http(keycard_core::http::response::misconfigured(message))
 }
 
 #[event(fetch)]

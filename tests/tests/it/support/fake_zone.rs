@@ -21,9 +21,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{Method, header};
-use keycard_core::exchange::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
+use keycard_core::delegation::exchange::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
+use keycard_core::ports::testing::{ManualClock, json_response};
 use keycard_core::ports::{BoxFuture, HttpClient, HttpError};
-use keycard_core::testing::{ManualClock, json_response};
 use serde_json::{Value, json};
 
 use super::latency::LatencyScript;
@@ -119,7 +119,7 @@ impl FakeZone {
     }
 
     fn now_ms(&self) -> u64 {
-        keycard_core::Clock::now_ms(&keycard_core::testing::SharedManualClock(
+        keycard_core::Clock::now_ms(&keycard_core::ports::testing::SharedManualClock(
             self.clock.clone(),
         ))
     }

@@ -66,9 +66,9 @@ pub fn read_claims(token: &str) -> Option<Value> {
 }
 
 /// The public JWKS of `zone-1.pem` as the fake zone serves it.
-pub fn zone_1_jwks() -> Result<Value, keycard_core::pem::PemError> {
-    let key = keycard_core::pem::parse_rsa_private_key(ZONE_1_PEM)?;
-    let jwk = keycard_core::jwk::Jwk {
+pub fn zone_1_jwks() -> Result<Value, keycard_core::delegation::pem::PemError> {
+    let key = keycard_core::delegation::pem::parse_rsa_private_key(ZONE_1_PEM)?;
+    let jwk = keycard_core::auth::jwk::Jwk {
         kid: Some(ZONE_1_KID.into()),
         alg: Some("RS256".into()),
         use_: Some("sig".into()),

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use keycard_core::cache::CacheKeying;
-use keycard_core::discovery::Discovery;
+use keycard_core::delegation::cache::CacheKeying;
+use keycard_core::delegation::upstream::UpstreamAccess;
+use keycard_core::oauth::discovery::Discovery;
 use keycard_core::ports::Ports;
-use keycard_core::rust_crypto::RustCrypto;
-use keycard_core::testing::{ManualClock, SharedManualClock};
+use keycard_core::ports::rust_crypto::RustCrypto;
+use keycard_core::ports::testing::{ManualClock, SharedManualClock};
 use keycard_core::tools::ToolRegistry;
-use keycard_core::upstream::UpstreamAccess;
 use keycard_core::{Config, Gateway};
 
 use super::fake_zone::{FakeZone, ZoneSetup};

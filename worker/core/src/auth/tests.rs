@@ -15,15 +15,16 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 use super::Authenticator;
-use crate::bearer::BearerError;
+use crate::auth::bearer::BearerError;
+use crate::auth::error::AuthError;
+use crate::auth::jwks::KeyringError;
+use crate::auth::jwt::JwtError;
 use crate::config::Config;
-use crate::discovery::Discovery;
-use crate::error::{AuthError, auth_error_response};
-use crate::jwks::KeyringError;
-use crate::jwt::JwtError;
+use crate::http::response::{auth_error as auth_error_response, auth_status};
+use crate::oauth::discovery::Discovery;
+use crate::ports::rust_crypto::RustCrypto;
+use crate::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
 use crate::ports::{BoxFuture, HttpClient, HttpError, Ports};
-use crate::rust_crypto::RustCrypto;
-use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
 
 pub(crate) const ISS: &str = "https://zone.keycard.cloud";
 pub(crate) const RESOURCE: &str = "https://mcp.example.com";
@@ -306,7 +307,7 @@ async fn alg_none_and_hmac_refused_without_any_request() {
     );
     let err = auth(&a, &hs).await.unwrap_err();
     assert_eq!(err, AuthError::Token(JwtError::AlgHmac));
-    assert_eq!(err.status(), 401);
+    assert_eq!(auth_status(&err), 401);
     assert_eq!(zone.http.request_count(), 0);
 }
 
@@ -323,7 +324,7 @@ async fn untrusted_issuer_refused_without_any_request() {
         claims["iss"] = json!(iss);
         let err = auth(&a, &rs256("k1", &claims)).await.unwrap_err();
         assert_eq!(err, AuthError::Token(JwtError::UntrustedIssuer), "{iss}");
-        assert_eq!(err.status(), 401);
+        assert_eq!(auth_status(&err), 401);
     }
     assert_eq!(zone.http.request_count(), 0);
 }
@@ -339,7 +340,7 @@ async fn audience_array_without_us_is_401() {
         matches!(err, AuthError::Token(JwtError::WrongAudience { .. })),
         "{err}"
     );
-    assert_eq!(err.status(), 401);
+    assert_eq!(auth_status(&err), 401);
     claims["aud"] = json!(["https://other.example", "HTTPS://MCP.EXAMPLE.COM/"]);
     assert!(auth(&a, &rs256("k1", &claims)).await.is_ok());
 }
@@ -353,7 +354,7 @@ async fn every_claim_rule_is_enforced_end_to_end() {
         (
             "exp",
             json!("2030"),
-            AuthError::Token(JwtError::TimeNotNumber(crate::jwt::TimeClaim::Exp)),
+            AuthError::Token(JwtError::TimeNotNumber(crate::auth::jwt::TimeClaim::Exp)),
         ),
         (
             "nbf",
@@ -547,12 +548,12 @@ async fn bearer_errors() {
         HeaderValue::from_static("Basic dXNlcjpwYXNz"),
     );
     assert_eq!(
-        a.authenticate(&h, RESOURCE).await.unwrap_err().status(),
+        auth_status(&a.authenticate(&h, RESOURCE).await.unwrap_err()),
         401
     );
     h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer"));
     assert_eq!(
-        a.authenticate(&h, RESOURCE).await.unwrap_err().status(),
+        auth_status(&a.authenticate(&h, RESOURCE).await.unwrap_err()),
         400
     );
     let huge = "a".repeat(zone.config.limits.max_token_bytes + 1);
@@ -587,7 +588,7 @@ async fn random_kid_flood_costs_at_most_one_fetch_per_cooldown() {
     for kid in flood() {
         let err = auth(&a, &rs256(&kid, &good_claims())).await.unwrap_err();
         assert_eq!(err, AuthError::Keyring(KeyringError::UnknownKid));
-        assert_eq!(err.status(), 401);
+        assert_eq!(auth_status(&err), 401);
     }
     assert_eq!(zone.jwks_fetches(), 2);
     // Past the cooldown: again one refetch for the next 100.
@@ -704,7 +705,7 @@ async fn grace_period_keeps_known_keys_then_expires() {
         matches!(&err, AuthError::Keyring(KeyringError::Unavailable { reason, .. }) if reason.contains("connection refused")),
         "{err:?}"
     );
-    assert_eq!(err.status(), 503);
+    assert_eq!(auth_status(&err), 503);
     // Unknown kids during the outage are 503 too (we cannot know), not 401.
     let err = auth(
         &a,
@@ -712,7 +713,7 @@ async fn grace_period_keeps_known_keys_then_expires() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.status(), 503);
+    assert_eq!(auth_status(&err), 503);
     // The endpoint recovers: the next allowed fetch restores service.
     zone.jwks_down.store(false, Ordering::SeqCst);
     zone.clock.advance(jwks.refetch_cooldown);
@@ -768,7 +769,7 @@ async fn discovery_mismatch_and_cross_origin_jwks_are_refused() {
             matches!(&err, AuthError::Keyring(KeyringError::Unavailable { reason, .. }) if reason.contains(needle)),
             "{err:?}"
         );
-        assert_eq!(err.status(), 503);
+        assert_eq!(auth_status(&err), 503);
         assert_eq!(zone.http.count_matching("evil"), 0);
         assert_eq!(zone.jwks_fetches(), 0);
     }
@@ -776,7 +777,7 @@ async fn discovery_mismatch_and_cross_origin_jwks_are_refused() {
 
 mod gateway {
     use super::*;
-    use crate::gateway::Gateway;
+    use crate::http::gateway::Gateway;
     use crate::tools::ToolRegistry;
 
     fn gateway(zone: &Zone) -> Gateway {
@@ -946,7 +947,7 @@ impl crate::ports::Crypto for CountingCrypto {
     fn import_verifying_key<'a>(
         &'a self,
         alg: crate::ports::JwsAlg,
-        jwk: &'a crate::jwk::Jwk,
+        jwk: &'a crate::auth::jwk::Jwk,
     ) -> BoxFuture<'a, Result<Arc<dyn crate::ports::VerifyingKey>, crate::ports::CryptoError>> {
         let count = self.0.clone();
         Box::pin(async move {

@@ -17,8 +17,8 @@ use serde_json::{Map, Value, json};
 use super::McpServer;
 use super::jsonrpc::RpcError;
 use super::version::{Era, META_SERVER_INFO, ProtocolVersion};
-use crate::delegated::Delegated;
-use crate::identity::Identity;
+use crate::auth::identity::Identity;
+use crate::delegation::Delegated;
 use crate::tools::{ToolContext, ToolRegistry};
 
 /// `serverInfo.name`.

@@ -11,10 +11,8 @@
 //! * [`version`]: protocol versions, eras and the header rules of each.
 //! * [`dispatch`]: the methods.
 //!
-//! HTTP status of JSON-RPC errors: -32700, -32600, -32020 and -32022 are 400 in every
-//! era; in the 2026-07-28 era -32601 is 404 and -32602 is 400, as its transport page
-//! requires; in the legacy era those two travel with 200, like the reference SDKs.
-//! -32603 is 500.
+//! Statuses of transport refusals and JSON-RPC errors are decided in
+//! [`crate::http::response`] ([`crate::http::response::rpc_status`]).
 
 pub mod dispatch;
 pub mod jsonrpc;
@@ -24,13 +22,13 @@ pub mod version;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::StatusCode;
 
+use crate::auth::identity::Identity;
 use crate::config::Config;
-use crate::delegated::Delegated;
-use crate::identity::Identity;
+use crate::delegation::Delegated;
+use crate::http::response;
 use crate::tools::ToolRegistry;
-use jsonrpc::{Incoming, RequestId, RpcError};
+use jsonrpc::Incoming;
 use version::Era;
 
 /// The MCP endpoint.
@@ -63,7 +61,7 @@ impl McpServer {
     pub fn precheck(&self, request: &http::Request<Bytes>) -> Option<http::Response<Bytes>> {
         transport::check(&self.config, request)
             .err()
-            .map(transport::TransportError::into_response)
+            .map(|e| response::transport_error(&e))
     }
 
     /// Handles an authenticated `POST /mcp`. Runs [`McpServer::precheck`] again, so it is
@@ -81,17 +79,17 @@ impl McpServer {
             Ok(Incoming::Request { id, method, params }) => (id, method, params),
             Ok(Incoming::Notification { method, params }) => {
                 return match version::resolve(request.headers(), &method, params.as_ref(), false) {
-                    Ok(_) => transport::accepted(),
-                    Err(e) => error_response(None, &e, Era::Modern),
+                    Ok(_) => response::accepted(),
+                    Err(e) => response::rpc_error(None, &e, Era::Modern),
                 };
             }
-            Ok(Incoming::Response) => return transport::accepted(),
-            Err((id, e)) => return error_response(id.as_ref(), &e, Era::Modern),
+            Ok(Incoming::Response) => return response::accepted(),
+            Err((id, e)) => return response::rpc_error(id.as_ref(), &e, Era::Modern),
         };
         // Header-rule failures use the strict (2026-07-28) status mapping: 400/404.
         let version = match version::resolve(request.headers(), &method, params.as_ref(), true) {
             Ok(v) => v,
-            Err(e) => return error_response(Some(&id), &e, Era::Modern),
+            Err(e) => return response::rpc_error(Some(&id), &e, Era::Modern),
         };
         tracing::debug!(method = %method, version = version.as_str(), "mcp request");
         match dispatch::dispatch(
@@ -104,24 +102,10 @@ impl McpServer {
         )
         .await
         {
-            Ok(result) => transport::json_response(StatusCode::OK, &jsonrpc::success(&id, result)),
-            Err(e) => error_response(Some(&id), &e, version.era()),
+            Ok(result) => response::rpc_result(&id, result),
+            Err(e) => response::rpc_error(Some(&id), &e, version.era()),
         }
     }
-}
-
-/// The HTTP status carrying a JSON-RPC error in `era`.
-pub fn error_status(error: &RpcError, era: Era) -> StatusCode {
-    match (error, era) {
-        (RpcError::Internal(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
-        (RpcError::MethodNotFound(_), Era::Modern) => StatusCode::NOT_FOUND,
-        (RpcError::MethodNotFound(_) | RpcError::InvalidParams(_), Era::Legacy) => StatusCode::OK,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
-fn error_response(id: Option<&RequestId>, error: &RpcError, era: Era) -> http::Response<Bytes> {
-    transport::json_response(error_status(error, era), &jsonrpc::failure(id, error))
 }
 
 #[cfg(test)]

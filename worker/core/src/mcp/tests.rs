@@ -10,9 +10,9 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::McpServer;
+use crate::auth::identity::Identity;
 use crate::config::{CacheConfig, Config, Credential, JwksConfig, Limits};
-use crate::delegated::DelegationError;
-use crate::identity::Identity;
+use crate::delegation::DelegationError;
 use crate::secret::SecretString;
 use crate::tools::ToolRegistry;
 use crate::tools::fake::{FakeDelegated, upstream};
@@ -430,7 +430,7 @@ fn internal_errors_are_32603_and_500() {
     use super::version::Era;
     let e = RpcError::Internal("boom".into());
     assert_eq!(
-        super::error_status(&e, Era::Legacy),
+        crate::http::response::rpc_status(&e, Era::Legacy),
         StatusCode::INTERNAL_SERVER_ERROR
     );
     assert_eq!(failure(None, &e)["error"]["code"], -32603);

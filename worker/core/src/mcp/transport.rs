@@ -14,8 +14,7 @@
 //! without an `id`, as the transport pages allow.
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use serde_json::{Value, json};
+use http::{Method, Request, header};
 
 use crate::config::Config;
 
@@ -47,36 +46,6 @@ pub enum TransportError {
     /// The body is declared as something other than JSON.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
-}
-
-impl TransportError {
-    /// The HTTP status for this refusal.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
-            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BadContentLength => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        }
-    }
-
-    /// The full HTTP response: a JSON-RPC error without `id` (code -32000, the
-    /// implementation-defined server error the SDKs use for transport refusals).
-    pub fn into_response(self) -> Response<Bytes> {
-        let body = json!({
-            "jsonrpc": "2.0",
-            "error": { "code": -32000, "message": self.to_string() },
-        });
-        let mut response = json_response(self.status(), &body);
-        if matches!(self, Self::MethodNotAllowed(_)) {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
-        }
-        response
-    }
 }
 
 /// Runs every identity-free check, in order: method, origin, size, accept, content type.
@@ -205,22 +174,4 @@ fn origin_allowed(config: &Config, request: &Request<Bytes>, origin: &str) -> bo
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
-}
-
-/// A JSON response with `Content-Type: application/json`.
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// `202 Accepted` with an empty body (notifications and client responses).
-pub fn accepted() -> Response<Bytes> {
-    let mut response = Response::new(Bytes::new());
-    *response.status_mut() = StatusCode::ACCEPTED;
-    response
 }

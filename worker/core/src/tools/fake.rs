@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
-use crate::delegated::{Delegated, DelegationError};
-use crate::identity::Identity;
+use crate::auth::identity::Identity;
+use crate::delegation::{Delegated, DelegationError};
 use crate::ports::BoxFuture;
 
 /// What the fake saw: subject, method, URI and the request headers.

@@ -11,7 +11,7 @@ use http::{Method, Request, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use super::{Tool, ToolAnnotations, ToolContext, ToolOutput};
-use crate::delegated::DelegationError;
+use crate::delegation::DelegationError;
 use crate::ports::BoxFuture;
 
 /// `User-Agent` sent upstream (GitHub rejects requests without one).

@@ -3,7 +3,7 @@
 //! A tool is a type implementing [`Tool`]: a name, a description, a JSON schema for its
 //! arguments, and an async [`Tool::call`] that receives a [`ToolContext`] — the verified
 //! caller ([`crate::Identity`]) and the handle to delegated upstream tokens
-//! ([`crate::delegated::Delegated`]) — and returns a [`ToolOutput`]. Register it in one
+//! ([`crate::delegation::Delegated`]) — and returns a [`ToolOutput`]. Register it in one
 //! place, the [`ToolRegistry`] handed to [`crate::Gateway::new`]:
 //!
 //! ```
@@ -60,8 +60,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::delegated::{Delegated, DelegationError};
-use crate::identity::Identity;
+use crate::auth::identity::Identity;
+use crate::delegation::{Delegated, DelegationError};
 use crate::ports::BoxFuture;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Tool, ToolAnnotations, ToolContext, ToolOutput};
-use crate::identity::Identity;
+use crate::auth::identity::Identity;
 use crate::ports::BoxFuture;
 
 /// Returns subject, issuer, client, scopes, audience and expiry of the caller's token.

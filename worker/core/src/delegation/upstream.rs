@@ -12,15 +12,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
-use crate::budget::Budget;
-use crate::cache::{CacheKey, CacheStats, TokenCache};
+use crate::auth::identity::Identity;
+use crate::auth::jwk::JwkSet;
 use crate::config::{Config, ConfigError};
-use crate::credentials::ClientCredentials;
-use crate::delegated::{Delegated, DelegationError};
-use crate::discovery::Discovery;
-use crate::exchange::{ExchangeError, ExchangeInput, TokenExchanger, UpstreamToken};
-use crate::identity::Identity;
-use crate::jwk::JwkSet;
+use crate::delegation::cache::{CacheKey, CacheStats, TokenCache};
+use crate::delegation::credentials::ClientCredentials;
+use crate::delegation::exchange::{ExchangeError, ExchangeInput, TokenExchanger, UpstreamToken};
+use crate::delegation::{Delegated, DelegationError};
+use crate::oauth::discovery::Discovery;
+use crate::outbound::budget::Budget;
 use crate::ports::{BoxFuture, HttpError, Ports};
 
 struct Inner {
@@ -74,7 +74,7 @@ impl UpstreamAccess {
         config: Arc<Config>,
         ports: Ports,
         discovery: Arc<Discovery>,
-        keying: crate::cache::CacheKeying,
+        keying: crate::delegation::cache::CacheKeying,
     ) -> Result<Self, ConfigError> {
         let cache = TokenCache::with_keying(&config.cache, ports.clock.clone(), keying);
         Self::with_cache(config, ports, discovery, cache)
@@ -181,7 +181,7 @@ impl UpstreamAccess {
         };
         self.inner
             .cache
-            .get_or_exchange(key, move || {
+            .get_or_exchange(key, budget, move || {
                 Box::pin(async move { exchanger.exchange_within(&input, budget).await })
             })
             .await
@@ -286,7 +286,7 @@ impl UpstreamAccess {
 /// first, so `/v1/../admin` is judged as `/admin`.
 fn is_under(base: &url::Url, base_origin: &str, target: &str) -> bool {
     let parsed;
-    let (same_origin, path) = match crate::resource::simple_origin_and_path(target) {
+    let (same_origin, path) = match crate::http::resource::simple_origin_and_path(target) {
         Some((origin, path)) => (origin == base_origin, path),
         None => {
             let Ok(url) = url::Url::parse(target) else {
@@ -345,10 +345,10 @@ fn delegation_error(error: ExchangeError) -> DelegationError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::tests::{FakeCrypto, PKCS1};
+    use crate::delegation::credentials::tests::{FakeCrypto, PKCS1};
+    use crate::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
     use crate::ports::{Clock, HttpClient};
     use crate::secret::SecretString;
-    use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;

@@ -12,10 +12,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 
-use crate::budget::Budget;
 use crate::config::Config;
-use crate::credentials::{ClientAuth, ClientCredentials, CredentialsError};
-use crate::discovery::{Discovery, DiscoveryError};
+use crate::delegation::credentials::{ClientAuth, ClientCredentials, CredentialsError};
+use crate::oauth::discovery::{Discovery, DiscoveryError};
+use crate::outbound::budget::Budget;
 use crate::ports::{HttpError, Ports};
 use crate::secret::SecretString;
 
@@ -466,9 +466,9 @@ impl TokenExchanger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::tests::FakeCrypto;
+    use crate::delegation::credentials::tests::FakeCrypto;
+    use crate::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
     use crate::ports::{BoxFuture, HttpClient};
-    use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
     use serde_json::json;
     use std::time::Duration;
 
@@ -482,7 +482,9 @@ mod tests {
                 "KEYCARD_RESOURCE_URL" => Some("https://api.github.com"),
                 "KEYCARD_CLIENT_ID" => Some("my-app"),
                 "KEYCARD_CLIENT_SECRET" => Some("s3cr3t"),
-                "KEYCARD_PRIVATE_KEY" if private_key => Some(crate::credentials::tests::PKCS1),
+                "KEYCARD_PRIVATE_KEY" if private_key => {
+                    Some(crate::delegation::credentials::tests::PKCS1)
+                }
                 _ => None,
             }
             .map(str::to_owned)

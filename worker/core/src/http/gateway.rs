@@ -16,19 +16,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, header};
 
 use crate::auth::Authenticator;
-use crate::budget::Budget;
-use crate::cache::CacheStats;
 use crate::config::{Config, ConfigError};
-use crate::discovery::Discovery;
+use crate::delegation::cache::CacheStats;
+use crate::delegation::upstream::UpstreamAccess;
+use crate::http::response;
 use crate::mcp::McpServer;
-use crate::mcp::transport::json_response;
-use crate::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
+use crate::oauth::discovery::Discovery;
+use crate::oauth::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
+use crate::outbound::budget::Budget;
 use crate::ports::Ports;
 use crate::tools::ToolRegistry;
-use crate::upstream::UpstreamAccess;
 
 /// Where the Worker publishes its web-identity public key.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -83,7 +83,7 @@ impl Gateway {
         config: Config,
         ports: Ports,
         tools: ToolRegistry,
-        keying: crate::cache::CacheKeying,
+        keying: crate::delegation::cache::CacheKeying,
     ) -> Result<Self, ConfigError> {
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
@@ -133,7 +133,7 @@ impl Gateway {
                 self.route(request, budget).await
             }
         };
-        crate::cors::apply_cors(response.headers_mut());
+        crate::http::cors::apply_cors(response.headers_mut());
         response
     }
 
@@ -149,52 +149,42 @@ impl Gateway {
             limit = limits.max_header_bytes,
             "request headers too large"
         );
-        Some(json_response(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            &serde_json::json!({
-                "error": "request_header_fields_too_large",
-                "error_description": format!(
-                    "the request headers total more than {} bytes",
-                    limits.max_header_bytes
-                ),
-            }),
-        ))
+        Some(response::headers_too_large(limits.max_header_bytes))
     }
 
     async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
         let path = request.uri().path().to_owned();
         if request.method() == Method::OPTIONS {
-            return crate::cors::preflight();
+            return crate::http::cors::preflight();
         }
         match path.as_str() {
-            "/health" => json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
+            "/health" => response::ok_json(&serde_json::json!({ "status": "ok" })),
             "/mcp" => self.mcp_route(request, budget).await,
             PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
-                method_not_allowed("GET, OPTIONS")
+                response::method_not_allowed("GET, OPTIONS")
             }
             PRM_PATH | PRM_MCP_PATH => match request_origin(&request) {
-                Some(origin) => crate::metadata::protected_resource_response(
+                Some(origin) => crate::oauth::metadata::protected_resource_response(
                     &self.config,
                     &self.resource_id(Some(&origin)),
                     &origin,
                     request.headers(),
                 ),
-                None => no_origin(),
+                None => response::not_absolute(),
             },
             AS_METADATA_PATH => {
-                crate::metadata::authorization_server_response(
+                crate::oauth::metadata::authorization_server_response(
                     &self.config,
                     &self.discovery,
                     &self.resource_id(request_origin(&request).as_deref()),
                 )
                 .await
             }
-            JWKS_PATH if request.method() != Method::GET => method_not_allowed("GET, OPTIONS"),
+            JWKS_PATH if request.method() != Method::GET => {
+                response::method_not_allowed("GET, OPTIONS")
+            }
             JWKS_PATH => self.jwks_response(),
-            _ => json_response(
-                StatusCode::NOT_FOUND,
-                &serde_json::json!({ "error": "not_found", "error_description": format!("no route for {path}") }),
-            ),
+            _ => response::not_found(&format!("no route for {path}")),
         }
     }
 
@@ -203,7 +193,7 @@ impl Gateway {
             return early;
         }
         let Some(origin) = request_origin(&request) else {
-            return no_origin();
+            return response::not_absolute();
         };
         let resource_id = self.resource_id(Some(&origin));
         let identity = match self
@@ -213,9 +203,9 @@ impl Gateway {
         {
             Ok(identity) => identity,
             Err(err) => {
-                return crate::error::auth_error_response(
+                return response::auth_error(
                     &err,
-                    &crate::metadata::resource_metadata_url(&origin),
+                    &crate::oauth::metadata::resource_metadata_url(&origin),
                     &self.config.required_scopes,
                 );
             }
@@ -233,19 +223,15 @@ impl Gateway {
         match self.upstream.public_jwks() {
             Some(jwks) => {
                 let body = serde_json::to_value(&jwks).unwrap_or_default();
-                let mut response = json_response(StatusCode::OK, &body);
+                let mut response = response::ok_json(&body);
                 response.headers_mut().insert(
                     header::CACHE_CONTROL,
                     http::HeaderValue::from_static("public, max-age=300"),
                 );
                 response
             }
-            None => json_response(
-                StatusCode::NOT_FOUND,
-                &serde_json::json!({
-                    "error": "not_found",
-                    "error_description": "this server authenticates to Keycard with a client secret and publishes no keys (set KEYCARD_PRIVATE_KEY for web identity)",
-                }),
+            None => response::not_found(
+                "this server authenticates to Keycard with a client secret and publishes no keys (set KEYCARD_PRIVATE_KEY for web identity)",
             ),
         }
     }
@@ -283,34 +269,5 @@ pub fn header_bytes(headers: &http::HeaderMap, max_token_bytes: usize) -> usize 
 
 /// The origin (`scheme://host[:port]`) of an absolute request URI.
 fn request_origin(request: &Request<Bytes>) -> Option<String> {
-    crate::resource::uri_origin(request.uri())
+    crate::http::resource::uri_origin(request.uri())
 }
-
-/// 400 for a request URI without scheme and authority (a host bug, not a client's).
-fn no_origin() -> Response<Bytes> {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &serde_json::json!({
-            "error": "invalid_request",
-            "error_description": "the request URI must be absolute (scheme and host)",
-        }),
-    )
-}
-
-/// 405 with `Allow`.
-fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
-    let mut response = json_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &serde_json::json!({
-            "error": "method_not_allowed",
-            "error_description": format!("this path only answers {allow}"),
-        }),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, http::HeaderValue::from_static(allow));
-    response
-}
-
-#[cfg(all(test, feature = "rust-crypto"))]
-mod limits_tests;

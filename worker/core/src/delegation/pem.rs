@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 
-use crate::jwk::Jwk;
+use crate::auth::jwk::Jwk;
 use crate::ports::SecretBytes;
 
 /// DER of `AlgorithmIdentifier { rsaEncryption, NULL }`.
@@ -429,9 +429,9 @@ fn dotted_oid(oid: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const PKCS1: &str = include_str!("../../../fixtures/keys/worker-web-identity.pkcs1.pem");
-    const PKCS8: &str = include_str!("../../../fixtures/keys/worker-web-identity.pem");
-    const EC: &str = include_str!("../../../fixtures/keys/es256-zone.pem");
+    const PKCS1: &str = include_str!("../../../../fixtures/keys/worker-web-identity.pkcs1.pem");
+    const PKCS8: &str = include_str!("../../../../fixtures/keys/worker-web-identity.pem");
+    const EC: &str = include_str!("../../../../fixtures/keys/es256-zone.pem");
 
     #[test]
     fn pkcs1_wrap_equals_openssl_pkcs8_byte_for_byte() {

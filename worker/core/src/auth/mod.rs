@@ -1,21 +1,30 @@
 //! Request authentication: bearer → JWT front-half checks → keyring → signature → scopes.
 //!
 //! Nothing touches the network before the token has passed every key-less check of
-//! [`crate::jwt`], including the trusted-issuer check; a token with `alg: none`, an HMAC
+//! [`crate::auth::jwt`], including the trusted-issuer check; a token with `alg: none`, an HMAC
 //! algorithm or an untrusted `iss` is refused with zero outbound requests.
+
+pub mod bearer;
+pub mod error;
+pub mod identity;
+pub mod jwk;
+pub mod jwks;
+pub mod jwt;
+pub mod verified;
+
+pub use error::AuthError;
+pub use identity::Identity;
 
 use std::sync::Arc;
 
-use crate::bearer::bearer_token;
-use crate::budget::Budget;
+use crate::auth::bearer::bearer_token;
+use crate::auth::jwks::Keyring;
+use crate::auth::jwt::{ClaimRules, check_token, missing_scopes};
+use crate::auth::verified::VerifiedTokens;
 use crate::config::Config;
-use crate::discovery::Discovery;
-use crate::error::AuthError;
-use crate::identity::Identity;
-use crate::jwks::Keyring;
-use crate::jwt::{ClaimRules, check_token, missing_scopes};
+use crate::oauth::discovery::Discovery;
+use crate::outbound::budget::Budget;
 use crate::ports::Ports;
-use crate::verified::VerifiedTokens;
 
 /// Verifies bearer tokens. One per isolate (it owns the JWKS keyring).
 pub struct Authenticator {
@@ -111,5 +120,5 @@ impl Authenticator {
     }
 }
 
-#[cfg(all(test, feature = "rust-crypto"))]
+#[cfg(test)]
 pub(crate) mod tests;

@@ -1,4 +1,5 @@
-//! Authentication errors and THE single mapping from an [`AuthError`] to an HTTP response.
+//! Authentication errors, their RFC 6750 classification and challenge. The HTTP response
+//! (status, headers, body) is assembled by [`crate::http::response::auth_error`].
 //!
 //! | error | status | `WWW-Authenticate` `error` | body `error` |
 //! |---|---|---|---|
@@ -13,12 +14,9 @@
 //! are restricted to the RFC 6750 `error_description` character set (no `"` or `\`) and
 //! never echo the token or attacker-chosen strings.
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
-
-use crate::bearer::BearerError;
-use crate::jwks::KeyringError;
-use crate::jwt::JwtError;
+use crate::auth::bearer::BearerError;
+use crate::auth::jwks::KeyringError;
+use crate::auth::jwt::JwtError;
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,16 +72,6 @@ impl AuthError {
             Self::Keyring(KeyringError::Unavailable { .. }) => ErrorKind::Unavailable,
             Self::Keyring(_) => ErrorKind::InvalidToken,
             Self::InsufficientScope { .. } => ErrorKind::InsufficientScope,
-        }
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        match self.kind() {
-            ErrorKind::NoCredentials | ErrorKind::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -174,40 +162,12 @@ pub fn error_body(err: &AuthError) -> serde_json::Value {
     })
 }
 
-/// THE mapping from an authentication failure to the HTTP response. Logs 5xx causes at
-/// `warn` and client errors at `debug`; never the token.
-pub fn auth_error_response(
-    err: &AuthError,
-    resource_metadata_url: &str,
-    required_scopes: &[String],
-) -> Response<Bytes> {
-    let status = err.status();
-    if status.is_server_error() {
-        tracing::warn!(status = status.as_u16(), error = %err, "authentication unavailable");
-    } else {
-        tracing::debug!(status = status.as_u16(), error = %err, "authentication refused");
-    }
-    let mut response = crate::mcp::transport::json_response(status, &error_body(err));
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(challenge) = www_authenticate(err, resource_metadata_url, required_scopes)
-        && let Ok(value) = HeaderValue::from_str(&challenge)
-    {
-        headers.insert(header::WWW_AUTHENTICATE, value);
-    }
-    if let AuthError::Keyring(KeyringError::Unavailable {
-        retry_after_secs, ..
-    }) = err
-    {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::TimeClaim;
+    use crate::auth::jwt::TimeClaim;
+    use crate::http::response::auth_error as auth_error_response;
+    use http::header;
 
     const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 

@@ -13,7 +13,7 @@
 //! 8. `kid` present.
 //!
 //! The signature is checked afterwards by [`crate::auth`] with a key from
-//! [`crate::jwks`]. The header members `jku`, `x5u`, `jwk` and `x5c` are ignored: keys
+//! [`crate::auth::jwks`]. The header members `jku`, `x5u`, `jwk` and `x5c` are ignored: keys
 //! come only from the trusted issuer's discovered JWKS.
 //!
 //! Error descriptions never echo the token or attacker-chosen strings.
@@ -22,9 +22,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use crate::identity::Identity;
+use crate::auth::identity::Identity;
+use crate::http::resource::canonical_resource;
 use crate::ports::JwsAlg;
-use crate::resource::canonical_resource;
 use crate::secret::SecretString;
 
 /// `NumericDate`s beyond this (the year 5138) are refused as absurd.

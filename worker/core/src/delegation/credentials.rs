@@ -20,9 +20,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{HeaderMap, HeaderValue, header};
 
+use crate::auth::jwk::{Jwk, JwkSet};
 use crate::config::Credential;
-use crate::jwk::{Jwk, JwkSet};
-use crate::pem::{PemError, RsaPrivateKey};
+use crate::delegation::pem::{PemError, RsaPrivateKey};
 use crate::ports::{Clock, Crypto, CryptoError, SigningKey};
 use crate::secret::SecretString;
 
@@ -166,7 +166,7 @@ impl ClientCredentials {
                 header: basic_authorization(client_id, client_secret.expose()),
             },
             Credential::PrivateKey { pem } => {
-                let key = crate::pem::parse_rsa_private_key(pem.expose())
+                let key = crate::delegation::pem::parse_rsa_private_key(pem.expose())
                     .map_err(CredentialsError::BadPrivateKey)?;
                 let kid = key
                     .public_jwk
@@ -338,12 +338,12 @@ fn basic_authorization(client_id: &str, client_secret: &str) -> HeaderValue {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ports::testing::{ManualClock, SharedManualClock};
     use crate::ports::{BoxFuture, JwsAlg, SecretBytes, VerifyingKey};
-    use crate::testing::{ManualClock, SharedManualClock};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     pub(crate) const PKCS1: &str =
-        include_str!("../../../fixtures/keys/worker-web-identity.pkcs1.pem");
+        include_str!("../../../../fixtures/keys/worker-web-identity.pkcs1.pem");
 
     /// A fake Crypto: "signs" by hashing, counts imports, draws deterministic randomness.
     #[derive(Default)]
@@ -484,7 +484,7 @@ pub(crate) mod tests {
         let parts: Vec<&str> = form[2].1.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header = decode_part(parts[0]);
-        let thumbprint = crate::pem::parse_rsa_private_key(PKCS1)
+        let thumbprint = crate::delegation::pem::parse_rsa_private_key(PKCS1)
             .unwrap()
             .public_jwk
             .thumbprint()
@@ -508,7 +508,7 @@ pub(crate) mod tests {
         assert_eq!(jti.len(), 16);
         // The signature covers exactly `header.claims` with the imported key.
         let expected = FakeKey(
-            crate::pem::pem_to_pkcs8_der(PKCS1)
+            crate::delegation::pem::pem_to_pkcs8_der(PKCS1)
                 .unwrap()
                 .expose()
                 .clone(),
@@ -604,10 +604,9 @@ pub(crate) mod tests {
         assert!(!debug.contains("MII"), "{debug}");
     }
 
-    #[cfg(feature = "rust-crypto")]
     #[tokio::test]
     async fn real_rs256_assertion_verifies_with_the_published_jwk() {
-        let crypto = Arc::new(crate::rust_crypto::RustCrypto::new());
+        let crypto = Arc::new(crate::ports::rust_crypto::RustCrypto::new());
         let creds = ClientCredentials::new(
             &Credential::PrivateKey { pem: PKCS1.into() },
             crypto.clone(),
@@ -635,7 +634,7 @@ pub(crate) mod tests {
         );
         assert!(!verifier.verify(b"tampered", &signature).await.unwrap());
         // The key the platform imported is the key we publish.
-        let pkcs8 = crate::pem::pem_to_pkcs8_der(PKCS1).unwrap();
+        let pkcs8 = crate::delegation::pem::pem_to_pkcs8_der(PKCS1).unwrap();
         let imported = crypto
             .import_signing_key(&pkcs8)
             .await

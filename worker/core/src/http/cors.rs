@@ -2,7 +2,7 @@
 //! `WWW-Authenticate` challenge and the MCP headers.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response};
 
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID";
 const EXPOSE_HEADERS: &str = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version";
@@ -20,8 +20,7 @@ pub fn apply_cors(headers: &mut HeaderMap) {
 
 /// The answer to an `OPTIONS` preflight on any path.
 pub fn preflight() -> Response<Bytes> {
-    let mut response = Response::new(Bytes::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
+    let mut response = crate::http::response::no_content();
     let h = response.headers_mut();
     h.insert(
         "access-control-allow-methods",

@@ -92,7 +92,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{ManualClock, SharedManualClock};
+    use crate::ports::testing::{ManualClock, SharedManualClock};
     use futures::FutureExt as _;
 
     const SEC: Duration = Duration::from_secs(1);

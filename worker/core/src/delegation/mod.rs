@@ -6,9 +6,17 @@
 //! and, if the upstream answers 401, drops the cached token and retries once with a
 //! fresh exchange.
 
+pub mod cache;
+pub mod credentials;
+pub mod exchange;
+pub mod pem;
+pub mod upstream;
+
+pub use upstream::UpstreamAccess;
+
 use bytes::Bytes;
 
-use crate::identity::Identity;
+use crate::auth::identity::Identity;
 use crate::ports::BoxFuture;
 
 /// Why a delegated upstream call could not be made. Messages are safe to show to the

@@ -11,10 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{Gateway, header_bytes};
+use super::gateway::{Gateway, header_bytes};
 use crate::auth::tests::{RESOURCE, Zone, good_claims, rs256, test_config};
+use crate::ports::testing::{ManualClock, SharedManualClock, json_response};
 use crate::ports::{BoxFuture, Clock, HttpClient, HttpError, Ports};
-use crate::testing::{ManualClock, SharedManualClock, json_response};
 use crate::tools::ToolRegistry;
 
 const KIB: usize = 1024;
@@ -203,7 +203,7 @@ struct SlowWorld {
 }
 
 struct ScriptedWorld {
-    zone_http: Arc<crate::testing::ScriptedHttp>,
+    zone_http: Arc<crate::ports::testing::ScriptedHttp>,
     clock: SharedManualClock,
     script: Script,
     log: std::sync::Mutex<Vec<(String, u64)>>,

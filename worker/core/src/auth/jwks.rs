@@ -23,13 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt as _;
-use futures::future::{BoxFuture, Shared};
 
-use crate::budget::Budget;
-use crate::config::{Config, Inflight};
-use crate::discovery::Discovery;
-use crate::jwk::Jwk;
+use crate::auth::jwk::Jwk;
+use crate::config::Config;
+use crate::oauth::discovery::Discovery;
+use crate::outbound::budget::Budget;
+use crate::outbound::single_flight::{self, Flight, Outcome, Step, Waiter};
 use crate::ports::{JwsAlg, Ports, VerifyingKey};
 
 /// Largest JWKS document accepted, in bytes.
@@ -61,7 +60,6 @@ pub enum KeyringError {
 
 /// Why a fetch failed (kept to explain a later [`KeyringError::Unavailable`]).
 type FetchResult = Result<(), String>;
-type SharedFetch = Shared<BoxFuture<'static, FetchResult>>;
 
 /// One key of an issuer's set, with its imported forms.
 struct CachedKey {
@@ -82,7 +80,7 @@ struct IssuerSlot {
     last_kid_refetch: Option<u64>,
     /// Why the last fetch failed, if it did.
     last_error: Option<String>,
-    inflight: Option<SharedFetch>,
+    inflight: Option<Flight<FetchResult>>,
 }
 
 struct Inner {
@@ -149,54 +147,48 @@ impl Keyring {
         alg: JwsAlg,
         budget: Budget,
     ) -> Result<Arc<dyn VerifyingKey>, KeyringError> {
-        let mut waited = Duration::ZERO;
-        let fetch = loop {
-            // Decide under the lock; any wait happens after the guard is gone.
-            let wait = {
+        let clock = &*self.inner.ports.clock;
+        let waiter = Waiter::new(
+            clock,
+            self.inner.config.inflight,
+            self.inner.config.limits.outbound_timeout,
+            budget,
+        );
+        let outcome = waiter
+            .run(|waiter| {
                 let now = self.now();
                 let mut slots = self.lock();
                 let slot = slots.entry(issuer.to_owned()).or_default();
                 let stale = match self.lookup(slot, kid, alg, now) {
-                    Lookup::Found(key) => return Ok(key),
-                    Lookup::Mismatch => return Err(KeyringError::AlgMismatch { alg: alg.name() }),
+                    Lookup::Found(key) => return Step::Done(Ok(key)),
+                    Lookup::Mismatch => {
+                        return Step::Done(Err(KeyringError::AlgMismatch { alg: alg.name() }));
+                    }
                     Lookup::Miss { stale } => stale,
                 };
-                let poll = match (&slot.inflight, self.inner.config.inflight) {
-                    (Some(f), Inflight::Await) => break Some(f.clone()),
-                    (Some(_), Inflight::Poll { interval })
-                        if waited < self.inner.config.limits.outbound_timeout
-                            && !budget.is_spent(&*self.inner.ports.clock) =>
-                    {
-                        Some(interval)
-                    }
-                    _ => None,
-                };
-                match poll {
-                    Some(interval) => interval,
-                    None if self.may_fetch(slot, kid, now) => {
-                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
-                        if self.is_kid_refetch(slot, kid, now) {
-                            slot.last_kid_refetch = Some(now);
-                        }
-                        slot.last_attempt = Some(now);
-                        slot.inflight = Some(f.clone());
-                        break Some(f);
-                    }
-                    // Cooling down after a failed refresh: the grace period covers us.
-                    None => match stale {
-                        Some(stale) => return Ok(stale),
-                        None => return Err(self.miss_error(slot)),
-                    },
+                if let Some(flight) = &slot.inflight
+                    && let Some(step) = waiter.join(flight)
+                {
+                    return step;
                 }
-            };
-            // Poll mode: look again (the other request's fetch may have finished).
-            self.inner.ports.clock.sleep(wait).await;
-            waited += wait;
-        };
-        if let Some(fetch) = fetch {
-            // The outcome is recorded in the slot by the fetch itself.
-            let _ = budget.wait(&*self.inner.ports.clock, fetch).await;
+                if self.may_fetch(slot, kid, now) {
+                    let flight = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
+                    if self.is_kid_refetch(slot, kid, now) {
+                        slot.last_kid_refetch = Some(now);
+                    }
+                    slot.last_attempt = Some(now);
+                    slot.inflight = Some(flight.clone());
+                    return Step::Wait(flight);
+                }
+                // Cooling down after a failed refresh: the grace period covers us.
+                Step::Done(stale.ok_or_else(|| self.miss_error(slot)))
+            })
+            .await;
+        if let Outcome::Done(answer) = outcome {
+            return answer;
         }
+        // The fetch recorded its outcome in the slot (or this request ran out of time
+        // waiting for it): look once more.
         let now = self.now();
         let mut slots = self.lock();
         let slot = slots.entry(issuer.to_owned()).or_default();
@@ -277,8 +269,8 @@ impl Keyring {
         }
     }
 
-    fn start_fetch(inner: Arc<Inner>, issuer: String, budget: Budget) -> SharedFetch {
-        async move {
+    fn start_fetch(inner: Arc<Inner>, issuer: String, budget: Budget) -> Flight<FetchResult> {
+        single_flight::start(async move {
             let result = fetch_keys(&inner, &issuer, budget).await;
             let now = inner.ports.clock.now_ms();
             let mut slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -298,9 +290,7 @@ impl Keyring {
                     Err(reason)
                 }
             }
-        }
-        .boxed()
-        .shared()
+        })
     }
 }
 

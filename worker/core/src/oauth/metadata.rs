@@ -12,12 +12,12 @@
 //! * [`resource_metadata_url`]: the URL put in `WWW-Authenticate` challenges.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, header};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::discovery::Discovery;
-use crate::mcp::transport::json_response;
+use crate::http::response;
+use crate::oauth::discovery::Discovery;
 
 /// The path of the root PRM document.
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -67,7 +67,7 @@ pub fn protected_resource_response(
 ) -> Response<Bytes> {
     let legacy = is_legacy_auth_client(headers);
     let doc = protected_resource_metadata(config, resource_id, legacy.then_some(origin));
-    let mut response = json_response(StatusCode::OK, &doc);
+    let mut response = response::ok_json(&doc);
     let h = response.headers_mut();
     h.insert(
         header::CACHE_CONTROL,
@@ -110,7 +110,7 @@ pub async fn authorization_server_response(
     match discovery.metadata(&config.issuer).await {
         Ok(metadata) => {
             let doc = with_resource_parameter(metadata.raw.clone(), resource_id);
-            let mut response = json_response(StatusCode::OK, &doc);
+            let mut response = response::ok_json(&doc);
             response.headers_mut().insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=300"),
@@ -119,20 +119,14 @@ pub async fn authorization_server_response(
         }
         Err(e) => {
             tracing::warn!(issuer = %config.issuer, error = %e, "authorization server metadata proxy failed");
-            json_response(
-                StatusCode::BAD_GATEWAY,
-                &json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": format!(
-                        "the authorization server metadata of {} could not be fetched: {}",
-                        config.issuer,
-                        match &e {
-                            crate::discovery::DiscoveryError::Unavailable(m)
-                            | crate::discovery::DiscoveryError::Invalid(m) => m,
-                        }
-                    ),
-                }),
-            )
+            let reason = match &e {
+                crate::oauth::discovery::DiscoveryError::Unavailable(m)
+                | crate::oauth::discovery::DiscoveryError::Invalid(m) => m,
+            };
+            response::bad_gateway(&format!(
+                "the authorization server metadata of {} could not be fetched: {reason}",
+                config.issuer
+            ))
         }
     }
 }

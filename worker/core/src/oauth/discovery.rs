@@ -15,14 +15,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::FutureExt as _;
-use futures::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Budget;
-use crate::config::{Config, Inflight};
+use crate::config::Config;
+use crate::http::resource::origin_of;
+use crate::outbound::budget::Budget;
+use crate::outbound::single_flight::{self, Flight, Outcome, Step, Waiter};
 use crate::ports::Ports;
-use crate::resource::origin_of;
 
 /// Largest metadata document accepted, in bytes.
 const MAX_METADATA_BYTES: usize = 256 * 1024;
@@ -54,12 +53,11 @@ pub enum DiscoveryError {
 }
 
 type MetadataResult = Result<Arc<AsMetadata>, DiscoveryError>;
-type SharedFetch = Shared<BoxFuture<'static, MetadataResult>>;
 
 #[derive(Default)]
 struct Slot {
     cached: Option<(Arc<AsMetadata>, u64)>,
-    inflight: Option<SharedFetch>,
+    inflight: Option<Flight<MetadataResult>>,
 }
 
 struct Inner {
@@ -115,46 +113,42 @@ impl Discovery {
                 "refusing to look up an issuer that is not trusted".into(),
             ));
         }
-        let mut waited = std::time::Duration::ZERO;
-        let fetch = loop {
-            // Decide under the lock; any wait happens after the guard is gone.
-            let wait = {
-                let now = self.inner.ports.clock.now_ms();
+        let clock = &*self.inner.ports.clock;
+        let waiter = Waiter::new(
+            clock,
+            self.inner.config.inflight,
+            self.inner.config.limits.outbound_timeout,
+            budget,
+        );
+        let outcome = waiter
+            .run(|waiter| {
+                let now = clock.now_ms();
                 let ttl = self.inner.config.jwks.discovery_ttl.as_millis() as u64;
                 let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
                 let slot = slots.entry(issuer.to_owned()).or_default();
                 if let Some((doc, at)) = &slot.cached
                     && now < at.saturating_add(ttl)
                 {
-                    return Ok(doc.clone());
+                    return Step::Done(doc.clone());
                 }
-                match (&slot.inflight, self.inner.config.inflight) {
-                    (Some(f), Inflight::Await) => break f.clone(),
-                    (Some(_), Inflight::Poll { interval })
-                        if waited < self.inner.config.limits.outbound_timeout
-                            && !budget.is_spent(&*self.inner.ports.clock) =>
-                    {
-                        interval
-                    }
-                    _ => {
-                        let f = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
-                        slot.inflight = Some(f.clone());
-                        break f;
-                    }
+                if let Some(flight) = &slot.inflight
+                    && let Some(step) = waiter.join(flight)
+                {
+                    return step;
                 }
-            };
-            self.inner.ports.clock.sleep(wait).await;
-            waited += wait;
-        };
-        budget
-            .wait(&*self.inner.ports.clock, fetch)
-            .await
-            .unwrap_or_else(|| {
-                Err(DiscoveryError::Unavailable(
-                    "the request's outbound time budget ran out while waiting for the issuer metadata"
-                        .into(),
-                ))
+                let flight = Self::start_fetch(self.inner.clone(), issuer.to_owned(), budget);
+                slot.inflight = Some(flight.clone());
+                Step::Wait(flight)
             })
+            .await;
+        match outcome {
+            Outcome::Done(doc) => Ok(doc),
+            Outcome::Fetched(result) => result,
+            Outcome::OutOfTime => Err(DiscoveryError::Unavailable(
+                "the request's outbound time budget ran out while waiting for the issuer metadata"
+                    .into(),
+            )),
+        }
     }
 
     /// Forgets the cached document of `issuer` (the next lookup refetches).
@@ -165,8 +159,8 @@ impl Discovery {
         }
     }
 
-    fn start_fetch(inner: Arc<Inner>, issuer: String, budget: Budget) -> SharedFetch {
-        async move {
+    fn start_fetch(inner: Arc<Inner>, issuer: String, budget: Budget) -> Flight<MetadataResult> {
+        single_flight::start(async move {
             let result = fetch_metadata(&inner, &issuer, budget).await;
             let now = inner.ports.clock.now_ms();
             let mut slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -176,9 +170,7 @@ impl Discovery {
                 slot.cached = Some((doc.clone(), now));
             }
             result
-        }
-        .boxed()
-        .shared()
+        })
     }
 }
 
@@ -268,7 +260,7 @@ pub fn parse_metadata(issuer: &str, body: &[u8]) -> MetadataResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
+    use crate::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
     use serde_json::json;
     use std::time::Duration;
 
@@ -305,7 +297,7 @@ mod tests {
         fn import_verifying_key<'a>(
             &'a self,
             _: crate::ports::JwsAlg,
-            _: &'a crate::jwk::Jwk,
+            _: &'a crate::auth::jwk::Jwk,
         ) -> crate::ports::BoxFuture<
             'a,
             Result<Arc<dyn crate::ports::VerifyingKey>, crate::ports::CryptoError>,

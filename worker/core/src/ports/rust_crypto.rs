@@ -14,7 +14,7 @@ use rsa::traits::PublicKeyParts as _;
 use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
-use crate::jwk::Jwk;
+use crate::auth::jwk::Jwk;
 use crate::ports::{BoxFuture, Crypto, CryptoError, JwsAlg, SecretBytes, SigningKey, VerifyingKey};
 
 /// Smallest RSA modulus accepted, in bits.
@@ -74,7 +74,7 @@ fn rsa_public(jwk: &Jwk) -> Result<RsaPublicKey, CryptoError> {
     if jwk.kty != "RSA" {
         return Err(CryptoError::BadKey(format!(
             "expected an RSA key, got kty {:?}",
-            crate::error::sanitize_param(&jwk.kty.chars().take(8).collect::<String>())
+            crate::auth::error::sanitize_param(&jwk.kty.chars().take(8).collect::<String>())
         )));
     }
     let n = BigUint::from_bytes_be(&b64_member(jwk.n.as_deref(), "n")?);

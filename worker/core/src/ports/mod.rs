@@ -12,6 +12,11 @@
 //! All futures are `Send` so a native host may use a multi-threaded runtime; the wasm
 //! host wraps its (single-threaded) JS futures with `worker::send::SendFuture`.
 
+#[cfg(any(test, feature = "rust-crypto"))]
+pub mod rust_crypto;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::jwk::Jwk;
+use crate::auth::jwk::Jwk;
 
 /// A boxed, `Send` future: what every port method returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures::FutureExt as _;
-use futures::future::Shared;
 use lru::LruCache;
 
 use crate::config::{CacheConfig, Inflight};
-use crate::exchange::{ExchangeError, UpstreamToken};
+use crate::delegation::exchange::{ExchangeError, UpstreamToken};
+use crate::outbound::budget::Budget;
+use crate::outbound::single_flight::{self, Flight, Outcome, Step, Waiter};
 use crate::ports::{BoxFuture, Clock, UnixMillis};
 
 /// Who a cached token belongs to and what it is for. Compared field by field.
@@ -67,7 +67,7 @@ impl CacheKey {
 /// How keys map to cache slots. Only [`CacheKeying::Isolated`] is correct; the others
 /// exist (feature `naive-cache-demo`) so tests and `emulator replay --naive-cache` can
 /// prove that the leak oracle catches a naive cache.
-#[cfg(feature = "naive-cache-demo")]
+#[cfg(any(test, feature = "naive-cache-demo"))]
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CacheKeying {
@@ -104,7 +104,7 @@ pub struct CacheStats {
     pub invalidations: u64,
 }
 
-type ExchangeFuture = BoxFuture<'static, Result<Arc<UpstreamToken>, ExchangeError>>;
+type Exchanged = Result<Arc<UpstreamToken>, ExchangeError>;
 
 struct Entry {
     token: Arc<UpstreamToken>,
@@ -113,7 +113,7 @@ struct Entry {
 
 struct InFlight {
     generation: u64,
-    future: Shared<ExchangeFuture>,
+    future: Flight<Exchanged>,
 }
 
 struct State {
@@ -146,7 +146,7 @@ struct CacheInner {
 /// The isolate-wide upstream token cache. Cheap to share behind an `Arc`.
 pub struct TokenCache {
     shared: Arc<CacheInner>,
-    #[cfg(feature = "naive-cache-demo")]
+    #[cfg(any(test, feature = "naive-cache-demo"))]
     keying: CacheKeying,
 }
 
@@ -176,14 +176,14 @@ impl TokenCache {
                 inflight: Inflight::Await,
                 poll_budget: Duration::from_secs(10),
             }),
-            #[cfg(feature = "naive-cache-demo")]
+            #[cfg(any(test, feature = "naive-cache-demo"))]
             keying: CacheKeying::Isolated,
         }
     }
 
     /// A cache with a deliberately chosen (possibly naive) keying policy. Demonstration
     /// and mutation testing only.
-    #[cfg(feature = "naive-cache-demo")]
+    #[cfg(any(test, feature = "naive-cache-demo"))]
     #[doc(hidden)]
     pub fn with_keying(config: &CacheConfig, clock: Arc<dyn Clock>, keying: CacheKeying) -> Self {
         Self {
@@ -206,7 +206,7 @@ impl TokenCache {
 
     /// The slot a key is stored under; `None` means "never cache".
     fn slot(&self, key: &CacheKey) -> Option<CacheKey> {
-        #[cfg(feature = "naive-cache-demo")]
+        #[cfg(any(test, feature = "naive-cache-demo"))]
         match self.keying {
             CacheKeying::Isolated => {}
             CacheKeying::ResourceOnly => {
@@ -234,6 +234,7 @@ impl TokenCache {
     pub async fn get_or_exchange<F>(
         &self,
         key: &CacheKey,
+        budget: Budget,
         exchange: F,
     ) -> Result<Arc<UpstreamToken>, ExchangeError>
     where
@@ -248,71 +249,62 @@ impl TokenCache {
             return exchange().await.map(Arc::new);
         };
 
-        // Waiters in `Inflight::Poll` mode give up waiting after this long and exchange
-        // for themselves (the owner may have been cancelled).
-        let mut waited = Duration::ZERO;
-        let future = loop {
-            // Decide under the lock; any wait happens after the guard is gone.
-            let joined = {
+        let clock = &*shared.clock;
+        let waiter = Waiter::new(clock, shared.inflight, shared.poll_budget, budget);
+        let mut exchange = Some(exchange);
+        let outcome = waiter
+            .run(|waiter| {
                 let mut state = shared.lock();
-                let now = shared.clock.now_ms();
+                let now = clock.now_ms();
                 match state.entries.get(&slot) {
                     Some(entry) if entry.expires_at > now => {
                         counters.hits.fetch_add(1, Ordering::Relaxed);
-                        return Ok(entry.token.clone());
+                        return Step::Done(Ok(entry.token.clone()));
                     }
                     Some(_) => {
                         state.entries.pop(&slot);
                     }
                     None => {}
                 }
-                let waiting = match (state.inflight.get(&slot), shared.inflight) {
-                    (Some(inflight), Inflight::Await) => Some(Ok(inflight.future.clone())),
-                    (Some(_), Inflight::Poll { interval }) if waited < shared.poll_budget => {
-                        Some(Err(interval))
-                    }
-                    _ => None,
-                };
-                match waiting {
-                    Some(joined) => joined,
-                    None => {
+                if let Some(inflight) = state.inflight.get(&slot)
+                    && let Some(step) = waiter.join(&inflight.future)
+                {
+                    if matches!(step, Step::Wait(_)) {
                         counters.misses.fetch_add(1, Ordering::Relaxed);
-                        counters.exchanges.fetch_add(1, Ordering::Relaxed);
-                        let generation = state.next_generation;
-                        state.next_generation = state.next_generation.wrapping_add(1);
-                        let started = exchange();
-                        let owner = Arc::clone(shared);
-                        let slot_for_fill = slot.clone();
-                        let future: ExchangeFuture = Box::pin(async move {
-                            let result = started.await.map(Arc::new);
-                            owner.complete(&slot_for_fill, generation, &result);
-                            result
-                        });
-                        let future = future.shared();
-                        state.inflight.insert(
-                            slot,
-                            InFlight {
-                                generation,
-                                future: future.clone(),
-                            },
-                        );
-                        break future;
+                        counters.joined.fetch_add(1, Ordering::Relaxed);
                     }
+                    return step;
                 }
-            };
-            match joined {
-                Ok(future) => {
-                    counters.misses.fetch_add(1, Ordering::Relaxed);
-                    counters.joined.fetch_add(1, Ordering::Relaxed);
-                    break future;
-                }
-                Err(interval) => {
-                    shared.clock.sleep(interval).await;
-                    waited += interval;
-                }
-            }
-        };
-        future.await
+                // `run` stops looking once a fetch is handed over, so this runs once.
+                let Some(exchange) = exchange.take() else {
+                    return Step::Done(Err(ExchangeError::Timeout));
+                };
+                counters.misses.fetch_add(1, Ordering::Relaxed);
+                counters.exchanges.fetch_add(1, Ordering::Relaxed);
+                let generation = state.next_generation;
+                state.next_generation = state.next_generation.wrapping_add(1);
+                let started = exchange();
+                let owner = Arc::clone(shared);
+                let slot_for_fill = slot.clone();
+                let future = single_flight::start(async move {
+                    let result = started.await.map(Arc::new);
+                    owner.complete(&slot_for_fill, generation, &result);
+                    result
+                });
+                state.inflight.insert(
+                    slot.clone(),
+                    InFlight {
+                        generation,
+                        future: future.clone(),
+                    },
+                );
+                Step::Wait(future)
+            })
+            .await;
+        match outcome {
+            Outcome::Done(answer) | Outcome::Fetched(answer) => answer,
+            Outcome::OutOfTime => Err(ExchangeError::Timeout),
+        }
     }
 
     /// Drops the entry for `key` if it still holds `token` (an entry refreshed meanwhile
@@ -370,12 +362,7 @@ impl CacheInner {
     }
 
     /// Called once by the exchange future that owns the in-flight entry.
-    fn complete(
-        &self,
-        slot: &CacheKey,
-        generation: u64,
-        result: &Result<Arc<UpstreamToken>, ExchangeError>,
-    ) {
+    fn complete(&self, slot: &CacheKey, generation: u64, result: &Exchanged) {
         let now = self.clock.now_ms();
         let mut state = self.lock();
         if state
@@ -411,8 +398,8 @@ impl CacheInner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::testing::{ManualClock, SharedManualClock};
     use crate::secret::SecretString;
-    use crate::testing::{ManualClock, SharedManualClock};
     use std::sync::atomic::AtomicUsize;
 
     const T0: u64 = 1_700_000_000_000;
@@ -495,7 +482,7 @@ mod tests {
 
         async fn get(&self, key: &CacheKey, value: &str) -> String {
             self.cache
-                .get_or_exchange(key, self.ok(value, Some(3600)))
+                .get_or_exchange(key, Budget::UNLIMITED, self.ok(value, Some(3600)))
                 .await
                 .unwrap()
                 .access_token
@@ -531,7 +518,7 @@ mod tests {
         let f = fixture(10);
         let k = key("https://z", Some("alice"), "c");
         f.cache
-            .get_or_exchange(&k, f.ok("t1", Some(100)))
+            .get_or_exchange(&k, Budget::UNLIMITED, f.ok("t1", Some(100)))
             .await
             .unwrap();
         // 100 s lifetime − 30 s skew: fresh until T0 + 70 s, exclusive.
@@ -547,7 +534,10 @@ mod tests {
         let f = fixture(10);
         let k = key("https://z", Some("alice"), "c");
         // No expires_in: 300 s default − 30 s skew.
-        f.cache.get_or_exchange(&k, f.ok("t1", None)).await.unwrap();
+        f.cache
+            .get_or_exchange(&k, Budget::UNLIMITED, f.ok("t1", None))
+            .await
+            .unwrap();
         f.clock.advance(Duration::from_secs(269));
         assert_eq!(f.get(&k, "t2").await, "t1");
         f.clock.advance(Duration::from_secs(1));
@@ -558,7 +548,11 @@ mod tests {
         for (i, life) in [30u64, 10, 0].into_iter().enumerate() {
             let got = f
                 .cache
-                .get_or_exchange(&bob, f.ok(&format!("short{i}"), Some(life)))
+                .get_or_exchange(
+                    &bob,
+                    Budget::UNLIMITED,
+                    f.ok(&format!("short{i}"), Some(life)),
+                )
                 .await
                 .unwrap();
             assert_eq!(got.access_token.expose(), &format!("short{i}"));
@@ -666,12 +660,21 @@ mod tests {
         let f = fixture(10);
         let k = key("https://z", Some("alice"), "c");
         let (a, b, c, ()) = futures::join!(
-            f.cache
-                .get_or_exchange(&k, f.slow("shared", Duration::from_secs(1))),
-            f.cache
-                .get_or_exchange(&k, f.slow("second", Duration::from_secs(1))),
-            f.cache
-                .get_or_exchange(&k, f.slow("third", Duration::from_secs(1))),
+            f.cache.get_or_exchange(
+                &k,
+                Budget::UNLIMITED,
+                f.slow("shared", Duration::from_secs(1))
+            ),
+            f.cache.get_or_exchange(
+                &k,
+                Budget::UNLIMITED,
+                f.slow("second", Duration::from_secs(1))
+            ),
+            f.cache.get_or_exchange(
+                &k,
+                Budget::UNLIMITED,
+                f.slow("third", Duration::from_secs(1))
+            ),
             async {
                 tokio::task::yield_now().await;
                 f.clock.advance(Duration::from_secs(1));
@@ -703,12 +706,21 @@ mod tests {
         f.cache = f.cache.with_inflight(poll, Duration::from_secs(10));
         let k = key("https://z", Some("alice"), "c");
         let (a, b, c, ()) = futures::join!(
-            f.cache
-                .get_or_exchange(&k, f.slow("shared", Duration::from_secs(1))),
-            f.cache
-                .get_or_exchange(&k, f.slow("second", Duration::from_secs(1))),
-            f.cache
-                .get_or_exchange(&k, f.slow("third", Duration::from_secs(1))),
+            f.cache.get_or_exchange(
+                &k,
+                Budget::UNLIMITED,
+                f.slow("shared", Duration::from_secs(1))
+            ),
+            f.cache.get_or_exchange(
+                &k,
+                Budget::UNLIMITED,
+                f.slow("second", Duration::from_secs(1))
+            ),
+            f.cache.get_or_exchange(
+                &k,
+                Budget::UNLIMITED,
+                f.slow("third", Duration::from_secs(1))
+            ),
             tick(&f.clock, Duration::from_millis(10), 150)
         );
         for r in [a, b, c] {
@@ -728,13 +740,14 @@ mod tests {
         };
         f.cache = f.cache.with_inflight(poll, Duration::from_secs(1));
         let k = key("https://z", Some("alice"), "c");
-        let mut stuck = std::pin::pin!(
-            f.cache
-                .get_or_exchange(&k, || Box::pin(futures::future::pending()))
-        );
+        let mut stuck =
+            std::pin::pin!(f.cache.get_or_exchange(&k, Budget::UNLIMITED, || Box::pin(
+                futures::future::pending()
+            )));
         assert!(futures::poll!(&mut stuck).is_pending());
         let (late, ()) = futures::join!(
-            f.cache.get_or_exchange(&k, f.ok("own", Some(3600))),
+            f.cache
+                .get_or_exchange(&k, Budget::UNLIMITED, f.ok("own", Some(3600))),
             tick(&f.clock, Duration::from_millis(100), 20)
         );
         assert_eq!(late.unwrap().access_token.expose(), "own");
@@ -746,16 +759,21 @@ mod tests {
         let f = fixture(10);
         let alice = key("https://z", Some("alice"), "c");
         let bob = key("https://z", Some("bob"), "c");
-        let mut slow_alice = std::pin::pin!(
-            f.cache
-                .get_or_exchange(&alice, || Box::pin(futures::future::pending()))
-        );
+        let mut slow_alice = std::pin::pin!(f.cache.get_or_exchange(
+            &alice,
+            Budget::UNLIMITED,
+            || Box::pin(futures::future::pending())
+        ));
         assert!(futures::poll!(&mut slow_alice).is_pending());
         // Bob is served while Alice's exchange hangs.
         assert_eq!(f.get(&bob, "tb").await, "tb");
         assert_eq!(f.get(&bob, "x").await, "tb");
         // A second caller for Alice joins her hanging exchange rather than starting one.
-        let mut alice_again = std::pin::pin!(f.cache.get_or_exchange(&alice, f.ok("other", None)));
+        let mut alice_again = std::pin::pin!(f.cache.get_or_exchange(
+            &alice,
+            Budget::UNLIMITED,
+            f.ok("other", None)
+        ));
         assert!(futures::poll!(&mut alice_again).is_pending());
         assert_eq!(f.calls(), 1);
     }
@@ -764,7 +782,11 @@ mod tests {
     async fn failed_exchanges_are_not_cached() {
         let f = fixture(10);
         let k = key("https://z", Some("alice"), "c");
-        let err = f.cache.get_or_exchange(&k, failing()).await.unwrap_err();
+        let err = f
+            .cache
+            .get_or_exchange(&k, Budget::UNLIMITED, failing())
+            .await
+            .unwrap_err();
         assert_eq!(err, ExchangeError::Unavailable { status: 503 });
         assert_eq!(f.cache.len(), 0);
         // The in-flight entry is gone: the next caller exchanges again and succeeds.
@@ -785,8 +807,9 @@ mod tests {
             })
         };
         let (a, b, ()) = futures::join!(
-            f.cache.get_or_exchange(&k, slow_fail),
-            f.cache.get_or_exchange(&k, f.ok("unused", None)),
+            f.cache.get_or_exchange(&k, Budget::UNLIMITED, slow_fail),
+            f.cache
+                .get_or_exchange(&k, Budget::UNLIMITED, f.ok("unused", None)),
             async {
                 tokio::task::yield_now().await;
                 f.clock.advance(Duration::from_secs(1));
@@ -804,7 +827,7 @@ mod tests {
         let k = key("https://z", Some("alice"), "c");
         let old = f
             .cache
-            .get_or_exchange(&k, f.ok("old", Some(3600)))
+            .get_or_exchange(&k, Budget::UNLIMITED, f.ok("old", Some(3600)))
             .await
             .unwrap();
         assert!(f.cache.invalidate(&k, &old));
@@ -818,7 +841,7 @@ mod tests {
         assert!(!f.cache.invalidate(&key("https://z", None, "c"), &old));
     }
 
-    #[cfg(feature = "naive-cache-demo")]
+    #[cfg(any(test, feature = "naive-cache-demo"))]
     #[tokio::test]
     async fn naive_keyings_do_collide() {
         let config = CacheConfig::default();
@@ -845,13 +868,13 @@ mod tests {
         for (keying, other, collides) in cases {
             let cache = TokenCache::with_keying(&config, clock.clone(), keying);
             let first = cache
-                .get_or_exchange(&alice, || {
+                .get_or_exchange(&alice, Budget::UNLIMITED, || {
                     Box::pin(async { Ok(token("alice-token", Some(3600))) })
                 })
                 .await
                 .unwrap();
             let second = cache
-                .get_or_exchange(&other, || {
+                .get_or_exchange(&other, Budget::UNLIMITED, || {
                     Box::pin(async { Ok(token("other-token", Some(3600))) })
                 })
                 .await

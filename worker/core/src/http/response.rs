@@ -1,0 +1,336 @@
+//! THE mapping from every outcome of a request to its HTTP status and body. No other
+//! module of the core names a status: they return typed outcomes and errors, and the
+//! functions here turn them into responses.
+//!
+//! Two body shapes:
+//!
+//! * **OAuth-style** (RFC 6749 §5.2 / RFC 6750): `{"error": "...", "error_description": "..."}`
+//!   for everything outside an MCP message — authentication, routing, limits, metadata,
+//!   configuration;
+//! * **JSON-RPC** for the MCP endpoint: a JSON-RPC error object (transport refusals carry no
+//!   `id` and code -32000; message errors carry the code of [`RpcError`]).
+//!
+//! | outcome | status | body |
+//! |---|---|---|
+//! | success (metadata, health, JWKS, MCP result) | 200 | the document / JSON-RPC result |
+//! | notification or client response accepted | 202 | empty |
+//! | CORS preflight | 204 | empty |
+//! | no `Authorization` / bad token / unknown key | 401 + `WWW-Authenticate` | OAuth |
+//! | malformed `Authorization` | 400 + `WWW-Authenticate` | OAuth |
+//! | missing scope | 403 + `WWW-Authenticate` | OAuth |
+//! | signing keys unobtainable | 503 + `Retry-After` | OAuth |
+//! | headers over `KEYCARD_MAX_HEADER_BYTES` | 431 | OAuth |
+//! | request URI not absolute | 400 | OAuth |
+//! | unknown path | 404 | OAuth |
+//! | wrong method on a metadata path | 405 + `Allow` | OAuth |
+//! | issuer metadata unobtainable (AS-metadata proxy) | 502 | OAuth |
+//! | deployment misconfigured | 500 | OAuth (`server_misconfigured`) |
+//! | MCP transport refusal ([`TransportError`]) | 405 / 403 / 406 / 413 / 400 / 415 | JSON-RPC |
+//! | MCP message error ([`RpcError`]) | see [`rpc_status`] | JSON-RPC |
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::auth::error::{AuthError, ErrorKind, error_body, www_authenticate};
+use crate::auth::jwks::KeyringError;
+use crate::mcp::jsonrpc::{self, RequestId, RpcError};
+use crate::mcp::transport::TransportError;
+use crate::mcp::version::Era;
+
+/// A JSON response with `Content-Type: application/json`.
+fn json_with(status: StatusCode, body: &Value) -> Response<Bytes> {
+    bytes_with(
+        status,
+        Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+    )
+}
+
+fn bytes_with(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// An OAuth-style error body.
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response<Bytes> {
+    json_with(
+        status,
+        &json!({ "error": code, "error_description": description }),
+    )
+}
+
+/// 200 with a JSON document.
+pub fn ok_json(body: &Value) -> Response<Bytes> {
+    json_with(StatusCode::OK, body)
+}
+
+/// 200 with an already serialised JSON document.
+pub fn ok_json_bytes(body: Bytes) -> Response<Bytes> {
+    bytes_with(StatusCode::OK, body)
+}
+
+/// `202 Accepted` with an empty body (notifications and client responses).
+pub fn accepted() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
+
+/// `204 No Content` (the CORS preflight; [`crate::http::cors`] adds its headers).
+pub fn no_content() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// The HTTP status of an authentication failure.
+pub fn auth_status(err: &AuthError) -> StatusCode {
+    match err.kind() {
+        ErrorKind::NoCredentials | ErrorKind::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// An authentication failure: status, RFC 6750 challenge (with `resource_metadata` and
+/// the full required `scope`), `Retry-After` for 503, `Cache-Control: no-store`. Logs 5xx
+/// causes at `warn` and client errors at `debug`; never the token.
+pub fn auth_error(
+    err: &AuthError,
+    resource_metadata_url: &str,
+    required_scopes: &[String],
+) -> Response<Bytes> {
+    let status = auth_status(err);
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), error = %err, "authentication unavailable");
+    } else {
+        tracing::debug!(status = status.as_u16(), error = %err, "authentication refused");
+    }
+    let mut response = json_with(status, &error_body(err));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(challenge) = www_authenticate(err, resource_metadata_url, required_scopes)
+        && let Ok(value) = HeaderValue::from_str(&challenge)
+    {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let AuthError::Keyring(KeyringError::Unavailable {
+        retry_after_secs, ..
+    }) = err
+    {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+    response
+}
+
+/// The HTTP status of an MCP transport refusal.
+pub fn transport_status(err: &TransportError) -> StatusCode {
+    match err {
+        TransportError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        TransportError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+        TransportError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+        TransportError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        TransportError::BadContentLength => StatusCode::BAD_REQUEST,
+        TransportError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    }
+}
+
+/// An MCP transport refusal: a JSON-RPC error without `id` (code -32000, the
+/// implementation-defined server error the SDKs use for transport refusals); 405 carries
+/// `Allow`.
+pub fn transport_error(err: &TransportError) -> Response<Bytes> {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "error": { "code": -32000, "message": err.to_string() },
+    });
+    let mut response = json_with(transport_status(err), &body);
+    if matches!(err, TransportError::MethodNotAllowed(_)) {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+    }
+    response
+}
+
+/// The HTTP status carrying a JSON-RPC error in `era`: -32700, -32600, -32020 and -32022
+/// are 400 in every era; in the 2026-07-28 era -32601 is 404 and -32602 is 400, as its
+/// transport page requires; in the legacy era those two travel with 200, like the
+/// reference SDKs. -32603 is 500.
+pub fn rpc_status(error: &RpcError, era: Era) -> StatusCode {
+    match (error, era) {
+        (RpcError::Internal(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
+        (RpcError::MethodNotFound(_), Era::Modern) => StatusCode::NOT_FOUND,
+        (RpcError::MethodNotFound(_) | RpcError::InvalidParams(_), Era::Legacy) => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A JSON-RPC error response in `era` (`id` null when it could not be read).
+pub fn rpc_error(id: Option<&RequestId>, error: &RpcError, era: Era) -> Response<Bytes> {
+    json_with(rpc_status(error, era), &jsonrpc::failure(id, error))
+}
+
+/// A JSON-RPC success response.
+pub fn rpc_result(id: &RequestId, result: Value) -> Response<Bytes> {
+    json_with(StatusCode::OK, &jsonrpc::success(id, result))
+}
+
+/// 431: the request headers total more than `limit` bytes.
+pub fn headers_too_large(limit: usize) -> Response<Bytes> {
+    oauth_error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request_header_fields_too_large",
+        &format!("the request headers total more than {limit} bytes"),
+    )
+}
+
+/// 400: the request URI has no scheme and authority (a host bug, not a client's).
+pub fn not_absolute() -> Response<Bytes> {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "the request URI must be absolute (scheme and host)",
+    )
+}
+
+/// 404 with an explanation.
+pub fn not_found(description: &str) -> Response<Bytes> {
+    oauth_error(StatusCode::NOT_FOUND, "not_found", description)
+}
+
+/// 405 with `Allow`.
+pub fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+    let mut response = oauth_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("this path only answers {allow}"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// 502: a document this server proxies (the issuer's RFC 8414 metadata) could not be had.
+pub fn bad_gateway(description: &str) -> Response<Bytes> {
+    oauth_error(
+        StatusCode::BAD_GATEWAY,
+        "temporarily_unavailable",
+        description,
+    )
+}
+
+/// 500: the deployment is misconfigured. `message` names the variable and the fix (it
+/// never contains a secret's value: see [`crate::ConfigError`]).
+pub fn misconfigured(message: &str) -> Response<Bytes> {
+    oauth_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_misconfigured",
+        message,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(response: &Response<Bytes>) -> Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    #[test]
+    fn oauth_shaped_errors() {
+        for (response, status, code) in [
+            (
+                headers_too_large(10),
+                431,
+                "request_header_fields_too_large",
+            ),
+            (not_absolute(), 400, "invalid_request"),
+            (not_found("no route for /x"), 404, "not_found"),
+            (
+                method_not_allowed("GET, OPTIONS"),
+                405,
+                "method_not_allowed",
+            ),
+            (bad_gateway("down"), 502, "temporarily_unavailable"),
+            (
+                misconfigured("KEYCARD_ISSUER is not set"),
+                500,
+                "server_misconfigured",
+            ),
+        ] {
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+            let body = body(&response);
+            assert_eq!(body["error"], code);
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty())
+            );
+        }
+        assert_eq!(
+            method_not_allowed("GET, OPTIONS").headers()[header::ALLOW],
+            "GET, OPTIONS"
+        );
+    }
+
+    #[test]
+    fn empty_bodied_answers() {
+        assert_eq!(accepted().status(), StatusCode::ACCEPTED);
+        assert!(accepted().body().is_empty());
+        assert_eq!(no_content().status(), StatusCode::NO_CONTENT);
+    }
+
+    #[test]
+    fn rpc_statuses_per_era() {
+        let cases = [
+            (RpcError::Parse("x".into()), 400, 400),
+            (RpcError::InvalidRequest("x".into()), 400, 400),
+            (RpcError::MethodNotFound("x".into()), 200, 404),
+            (RpcError::InvalidParams("x".into()), 200, 400),
+            (RpcError::Internal("x".into()), 500, 500),
+            (RpcError::HeaderMismatch("x".into()), 400, 400),
+            (
+                RpcError::UnsupportedVersion {
+                    requested: "1".into(),
+                },
+                400,
+                400,
+            ),
+        ];
+        for (error, legacy, modern) in cases {
+            assert_eq!(
+                rpc_status(&error, Era::Legacy).as_u16(),
+                legacy,
+                "{error:?}"
+            );
+            assert_eq!(
+                rpc_status(&error, Era::Modern).as_u16(),
+                modern,
+                "{error:?}"
+            );
+            let response = rpc_error(None, &error, Era::Modern);
+            assert_eq!(body(&response)["error"]["code"], error.code());
+        }
+    }
+
+    #[test]
+    fn transport_refusals_are_json_rpc() {
+        let err = TransportError::MethodNotAllowed("GET".into());
+        let response = transport_error(&err);
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "POST, OPTIONS");
+        let body = body(&response);
+        assert_eq!(body["jsonrpc"], "2.0");
+        assert_eq!(body["error"]["code"], -32000);
+        assert!(body.get("id").is_none());
+    }
+}
