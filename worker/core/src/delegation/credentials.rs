@@ -168,12 +168,11 @@ impl ClientCredentials {
             Credential::PrivateKey { pem } => {
                 let key = crate::delegation::pem::parse_rsa_private_key(pem.expose())
                     .map_err(CredentialsError::BadPrivateKey)?;
-                let kid = key
-                    .public_jwk
-                    .thumbprint()
-                    .ok_or(CredentialsError::BadPrivateKey(PemError::MalformedDer(
-                        "no modulus or exponent",
-                    )))?;
+                let kid = key.public_jwk.thumbprint().ok_or_else(|| {
+                    CredentialsError::BadPrivateKey(PemError::MalformedDer(
+                        "no modulus or exponent".into(),
+                    ))
+                })?;
                 Inner::WebIdentity(Box::new(WebIdentity {
                     key,
                     kid,

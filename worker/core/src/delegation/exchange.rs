@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, header};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -251,7 +251,8 @@ struct TokenBody {
 pub fn parse_response(response: &http::Response<Bytes>) -> Result<UpstreamToken, ExchangeError> {
     let status = response.status();
     let code = status.as_u16();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    // 5xx and 429 (Too Many Requests) from the STS are worth retrying later.
+    if status.is_server_error() || status.as_u16() == 429 {
         return Err(ExchangeError::Unavailable { status: code });
     }
     let body: Option<TokenBody> = serde_json::from_slice::<serde_json::Value>(response.body())

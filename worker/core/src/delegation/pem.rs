@@ -2,36 +2,29 @@
 //!
 //! `KEYCARD_PRIVATE_KEY` arrives from secret stores in many shapes: CRLF line endings,
 //! surrounding whitespace or quotes, literal `\n` escapes instead of newlines. All of them
-//! are accepted. `BEGIN PRIVATE KEY` (PKCS#8) passes through; `BEGIN RSA PRIVATE KEY`
-//! (PKCS#1, what `openssl genrsa -traditional` writes) is wrapped into PKCS#8 here, byte
-//! for byte what `openssl pkcs8 -topk8 -nocrypt` produces. Encrypted keys and anything
-//! else get a [`PemError`] naming what was found.
+//! are accepted (that lenient armour clean-up is the one hand-written part). `BEGIN PRIVATE
+//! KEY` (PKCS#8) passes through; `BEGIN RSA PRIVATE KEY` (PKCS#1, what `openssl genrsa
+//! -traditional` writes) is wrapped into PKCS#8 here, byte for byte what `openssl pkcs8
+//! -topk8 -nocrypt` produces. Encrypted keys and anything else get a [`PemError`] naming
+//! what was found.
 //!
-//! The modulus and public exponent are read from the DER so the public JWK (and its
-//! RFC 7638 thumbprint, the assertion `kid`) is known without any crypto call.
+//! The DER is read and written by RustCrypto's `pkcs1` / `pkcs8` (`der`) crates; the
+//! modulus and public exponent come from there, so the public JWK (and its RFC 7638
+//! thumbprint, the assertion `kid`) is known without any crypto call.
 //!
-//! This parser faces untrusted input (it is fuzzed): every read is bounds-checked and no
-//! input makes it panic. Error messages never contain key material.
+//! This parser faces untrusted input (it is fuzzed): no input makes it panic. Error
+//! messages never contain key material.
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 
+use pkcs8::der::Encode as _;
+use pkcs8::der::asn1::AnyRef;
+use pkcs8::spki::AlgorithmIdentifierRef;
+
 use crate::auth::jwk::Jwk;
 use crate::ports::SecretBytes;
-
-/// DER of `AlgorithmIdentifier { rsaEncryption, NULL }`.
-const RSA_ALGORITHM_ID: [u8; 15] = [
-    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-];
-/// Content octets of the `rsaEncryption` OID (1.2.840.113549.1.1.1).
-const RSA_ENCRYPTION_OID: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-
-const TAG_INTEGER: u8 = 0x02;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_NULL: u8 = 0x05;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
 
 /// Smallest RSA modulus accepted for RS256 (RFC 7518 §3.3).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -71,7 +64,7 @@ pub enum PemError {
     Base64,
     /// The DER structure is not what the label promises.
     #[error("the key's DER structure is malformed: {0}")]
-    MalformedDer(&'static str),
+    MalformedDer(String),
     /// A PKCS#8 key for another algorithm.
     #[error(
         "the key is not an RSA key (algorithm OID {oid}{}); RS256 needs RSA",
@@ -123,7 +116,11 @@ impl std::fmt::Debug for RsaPrivateKey {
 /// [`MIN_RSA_BITS`] bits.
 pub fn parse_rsa_private_key(pem: &str) -> Result<RsaPrivateKey, PemError> {
     let pkcs8 = pem_to_pkcs8_der(pem)?;
-    let (n, e) = rsa_public_parts(pkcs8.expose())?;
+    let key = rsa_key(inner_pkcs1(pkcs8.expose())?)?;
+    let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
+    if n.is_empty() || e.is_empty() {
+        return Err(PemError::MalformedDer("zero modulus or exponent".into()));
+    }
     let bits = bit_length(n);
     if bits < MIN_RSA_BITS {
         return Err(PemError::KeyTooSmall { bits });
@@ -148,12 +145,12 @@ pub fn pem_to_pkcs8_der(pem: &str) -> Result<SecretBytes, PemError> {
     let der = decode_body(block.body)?;
     match block.label {
         "PRIVATE KEY" => {
-            check_pkcs8_rsa(&der)?;
+            rsa_key(inner_pkcs1(&der)?)?;
             Ok(SecretBytes::new(der))
         }
         "RSA PRIVATE KEY" => {
-            check_pkcs1(&der)?;
-            Ok(SecretBytes::new(wrap_pkcs1(&der)))
+            rsa_key(&der)?;
+            Ok(SecretBytes::new(wrap_pkcs1(&der)?))
         }
         // `find_key_block` only returns the two labels above.
         other => Err(PemError::UnsupportedLabel {
@@ -231,166 +228,54 @@ fn decode_body(body: &str) -> Result<Vec<u8>, PemError> {
     );
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.is_empty() {
-        return Err(PemError::MalformedDer("the PEM body is empty"));
+        return Err(PemError::MalformedDer("the PEM body is empty".into()));
     }
     LENIENT.decode(compact).map_err(|_| PemError::Base64)
 }
 
-/// PKCS#1 `RSAPrivateKey` → PKCS#8 `PrivateKeyInfo`:
-/// `SEQUENCE { INTEGER 0, SEQUENCE { rsaEncryption, NULL }, OCTET STRING pkcs1 }`.
-fn wrap_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
-    let mut content = Vec::with_capacity(pkcs1.len() + 32);
-    content.extend_from_slice(&[TAG_INTEGER, 0x01, 0x00]);
-    content.extend_from_slice(&RSA_ALGORITHM_ID);
-    push_tlv(&mut content, TAG_OCTET_STRING, pkcs1);
-    let mut out = Vec::with_capacity(content.len() + 8);
-    push_tlv(&mut out, TAG_SEQUENCE, &content);
-    out
+/// PKCS#1 `RSAPrivateKey` → PKCS#8 `PrivateKeyInfo` (version 0, `rsaEncryption` with
+/// NULL parameters, no public key): what `openssl pkcs8 -topk8 -nocrypt` writes.
+fn wrap_pkcs1(pkcs1: &[u8]) -> Result<Vec<u8>, PemError> {
+    pkcs8::PrivateKeyInfo {
+        algorithm: AlgorithmIdentifierRef {
+            oid: pkcs1::ALGORITHM_OID,
+            parameters: Some(AnyRef::NULL),
+        },
+        private_key: pkcs1,
+        public_key: None,
+    }
+    .to_der()
+    .map_err(malformed)
 }
 
-fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    push_len(out, content.len());
-    out.extend_from_slice(content);
-}
-
-/// DER definite length: short form below 128, else long form with minimal octets.
-fn push_len(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-        return;
-    }
-    let bytes = len.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count();
-    let significant = &bytes[skip..];
-    out.push(0x80 | significant.len() as u8);
-    out.extend_from_slice(significant);
-}
-
-/// A bounds-checked DER reader over one level of a structure.
-struct Der<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Der<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { rest: bytes }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.rest.is_empty()
-    }
-
-    /// The next element's tag and content.
-    fn next(&mut self) -> Result<(u8, &'a [u8]), PemError> {
-        let (&tag, after_tag) = self
-            .rest
-            .split_first()
-            .ok_or(PemError::MalformedDer("truncated"))?;
-        if tag & 0x1f == 0x1f {
-            return Err(PemError::MalformedDer("high tag numbers are not expected"));
-        }
-        let (&first, after_len_byte) = after_tag
-            .split_first()
-            .ok_or(PemError::MalformedDer("truncated length"))?;
-        let (len, after_len) = if first < 0x80 {
-            (usize::from(first), after_len_byte)
-        } else {
-            let count = usize::from(first & 0x7f);
-            if count == 0 {
-                return Err(PemError::MalformedDer("indefinite lengths are not DER"));
-            }
-            if count > 4 {
-                return Err(PemError::MalformedDer("length too large"));
-            }
-            let octets = after_len_byte
-                .get(..count)
-                .ok_or(PemError::MalformedDer("truncated length"))?;
-            let len = octets
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-            (len, after_len_byte.get(count..).unwrap_or_default())
-        };
-        let content = after_len
-            .get(..len)
-            .ok_or(PemError::MalformedDer("element longer than its container"))?;
-        self.rest = after_len.get(len..).unwrap_or_default();
-        Ok((tag, content))
-    }
-
-    fn expect(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], PemError> {
-        match self.next()? {
-            (t, content) if t == tag => Ok(content),
-            _ => Err(PemError::MalformedDer(what)),
-        }
-    }
-}
-
-/// The single top-level SEQUENCE spanning all of `der`.
-fn top_sequence(der: &[u8]) -> Result<Der<'_>, PemError> {
-    let mut outer = Der::new(der);
-    let content = outer.expect(TAG_SEQUENCE, "expected a SEQUENCE")?;
-    if !outer.is_empty() {
-        return Err(PemError::MalformedDer("trailing bytes after the key"));
-    }
-    Ok(Der::new(content))
-}
-
-/// Checks PKCS#8 `PrivateKeyInfo` for an RSA key; returns the inner PKCS#1 bytes.
-fn check_pkcs8_rsa(der: &[u8]) -> Result<&[u8], PemError> {
-    let mut info = top_sequence(der)?;
-    info.expect(TAG_INTEGER, "expected the PKCS#8 version")?;
-    let algorithm = info.expect(TAG_SEQUENCE, "expected the PKCS#8 algorithm")?;
-    let mut algorithm = Der::new(algorithm);
-    let oid = algorithm.expect(TAG_OID, "expected the algorithm OID")?;
-    if oid != RSA_ENCRYPTION_OID {
+/// The PKCS#1 key inside a PKCS#8 `PrivateKeyInfo`, which must be `rsaEncryption`.
+fn inner_pkcs1(pkcs8_der: &[u8]) -> Result<&[u8], PemError> {
+    let info = pkcs8::PrivateKeyInfo::try_from(pkcs8_der).map_err(malformed)?;
+    if info.algorithm.oid != pkcs1::ALGORITHM_OID {
         return Err(PemError::NotRsa {
-            oid: dotted_oid(oid),
+            oid: info.algorithm.oid.to_string(),
         });
     }
-    if !algorithm.is_empty() {
-        algorithm.expect(TAG_NULL, "expected NULL algorithm parameters")?;
+    match info.algorithm.parameters {
+        None => {}
+        Some(p) if p.is_null() => {}
+        Some(_) => {
+            return Err(PemError::MalformedDer(
+                "rsaEncryption parameters must be NULL".into(),
+            ));
+        }
     }
-    let pkcs1 = info.expect(TAG_OCTET_STRING, "expected the private key OCTET STRING")?;
-    check_pkcs1(pkcs1)?;
-    Ok(pkcs1)
+    Ok(info.private_key)
 }
 
-/// Checks PKCS#1 `RSAPrivateKey`: a SEQUENCE of at least nine INTEGERs.
-fn check_pkcs1(der: &[u8]) -> Result<(), PemError> {
-    let mut key = top_sequence(der)?;
-    for what in [
-        "expected the RSA key version",
-        "expected the modulus",
-        "expected the public exponent",
-        "expected the private exponent",
-        "expected prime 1",
-        "expected prime 2",
-        "expected exponent 1",
-        "expected exponent 2",
-        "expected the coefficient",
-    ] {
-        key.expect(TAG_INTEGER, what)?;
-    }
-    Ok(())
+/// A PKCS#1 `RSAPrivateKey`, fully decoded (every field, nothing trailing).
+fn rsa_key(pkcs1_der: &[u8]) -> Result<pkcs1::RsaPrivateKey<'_>, PemError> {
+    pkcs1::RsaPrivateKey::try_from(pkcs1_der).map_err(malformed)
 }
 
-/// Modulus and public exponent (unsigned big-endian, no leading zeros) of a PKCS#8 RSA key.
-fn rsa_public_parts(pkcs8: &[u8]) -> Result<(&[u8], &[u8]), PemError> {
-    let pkcs1 = check_pkcs8_rsa(pkcs8)?;
-    let mut key = top_sequence(pkcs1)?;
-    key.expect(TAG_INTEGER, "expected the RSA key version")?;
-    let n = unsigned(key.expect(TAG_INTEGER, "expected the modulus")?);
-    let e = unsigned(key.expect(TAG_INTEGER, "expected the public exponent")?);
-    if n.is_empty() || e.is_empty() {
-        return Err(PemError::MalformedDer("zero modulus or exponent"));
-    }
-    Ok((n, e))
-}
-
-fn unsigned(integer: &[u8]) -> &[u8] {
-    let skip = integer.iter().take_while(|b| **b == 0).count();
-    integer.get(skip..).unwrap_or_default()
+/// A DER error in words (its kind and position; never key bytes).
+fn malformed(e: impl std::fmt::Display) -> PemError {
+    PemError::MalformedDer(e.to_string())
 }
 
 fn bit_length(unsigned_be: &[u8]) -> usize {
@@ -398,31 +283,6 @@ fn bit_length(unsigned_be: &[u8]) -> usize {
         None => 0,
         Some(first) => (unsigned_be.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
     }
-}
-
-fn dotted_oid(oid: &[u8]) -> String {
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut value: u64 = 0;
-    for &b in oid.iter().take(64) {
-        value = (value << 7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (value / 40).min(2);
-                arcs.push(first);
-                arcs.push(value - first * 40);
-            } else {
-                arcs.push(value);
-            }
-            value = 0;
-        }
-        if value > u64::MAX >> 8 {
-            break;
-        }
-    }
-    arcs.iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 #[cfg(test)]
@@ -564,32 +424,25 @@ mod tests {
     }
 
     #[test]
-    fn long_form_lengths() {
-        let mut out = Vec::new();
-        push_len(&mut out, 0x7f);
-        push_len(&mut out, 0x80);
-        push_len(&mut out, 0x1234);
-        push_len(&mut out, 0x01_0000);
-        assert_eq!(
-            out,
-            vec![0x7f, 0x81, 0x80, 0x82, 0x12, 0x34, 0x83, 0x01, 0x00, 0x00]
-        );
-    }
-
-    #[test]
     fn small_keys_are_refused() {
         // A syntactically valid PKCS#1 key with a 512-bit modulus (values need not be a
         // real key for the size check).
-        let mut seq = Vec::new();
-        push_tlv(&mut seq, TAG_INTEGER, &[0]);
-        let mut n = vec![0x00, 0xc1];
+        let mut n = vec![0xc1];
         n.extend(std::iter::repeat_n(0x11, 63));
-        push_tlv(&mut seq, TAG_INTEGER, &n);
-        for _ in 0..7 {
-            push_tlv(&mut seq, TAG_INTEGER, &[3]);
+        let three = pkcs1::UintRef::new(&[3]).unwrap();
+        let der = pkcs1::RsaPrivateKey {
+            modulus: pkcs1::UintRef::new(&n).unwrap(),
+            public_exponent: three,
+            private_exponent: three,
+            prime1: three,
+            prime2: three,
+            exponent1: three,
+            exponent2: three,
+            coefficient: three,
+            other_prime_infos: None,
         }
-        let mut der = Vec::new();
-        push_tlv(&mut der, TAG_SEQUENCE, &seq);
+        .to_der()
+        .unwrap();
         let pem = format!(
             "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----",
             base64::engine::general_purpose::STANDARD.encode(&der)

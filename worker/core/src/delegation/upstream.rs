@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 
 use crate::auth::identity::Identity;
 use crate::auth::jwk::JwkSet;
@@ -214,14 +214,14 @@ impl UpstreamAccess {
 
         let token = self.token(identity, &key).await?;
         let response = self.send(&parts, &body, &token).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        if !is_unauthorized(&response) {
             return Ok(response);
         }
         tracing::debug!("upstream answered 401: dropping the cached token and retrying once");
         self.inner.cache.invalidate(&key, &token);
         let fresh = self.token(identity, &key).await?;
         let retried = self.send(&parts, &body, &fresh).await?;
-        if retried.status() == StatusCode::UNAUTHORIZED {
+        if is_unauthorized(&retried) {
             self.inner.cache.invalidate(&key, &fresh);
             tracing::info!("upstream rejected a freshly exchanged token (401); not retrying again");
         }
@@ -278,6 +278,11 @@ impl UpstreamAccess {
             Some(Err(e)) => Err(DelegationError::Upstream(e.to_string())),
         }
     }
+}
+
+/// Whether the upstream refused the token (its 401, read here, never one we answer).
+fn is_unauthorized(response: &http::Response<Bytes>) -> bool {
+    response.status().as_u16() == 401
 }
 
 /// Whether `target` is `base` or below it: same origin, and a path that is the base
