@@ -18,7 +18,6 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use emulator::ports::{InProcessHttp, ReqwestHttp, native_ports};
 use emulator::zones::{EmbeddedZone, add_users};
-use keycard_core::tools::ToolRegistry;
 use keycard_core::{Config, Gateway};
 use mock_keycard::{MintRequest, ZoneConfig};
 
@@ -71,7 +70,7 @@ fn bench(c: &mut Criterion) {
         Gateway::new(
             config,
             native_ports(http.clone()),
-            ToolRegistry::with_defaults(),
+            keycard_core::Server::demo(),
         )
         .expect("gateway")
     };

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keycard_core::Gateway;
-use keycard_core::tools::ToolRegistry;
 use mock_keycard::ZoneConfig;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -139,7 +138,7 @@ pub async fn start_with_env(
     let max_body_bytes = config.limits.max_body_bytes;
     let ports = native_ports(Arc::new(http));
     let pool = Arc::new(IsolatePool::start(isolates, route, args.seed, move |_| {
-        Gateway::new(config.clone(), ports.clone(), ToolRegistry::with_defaults())
+        Gateway::new(config.clone(), ports.clone(), keycard_core::Server::demo())
             .map_err(|e| e.to_string())
     })?);
     let state = HostState {

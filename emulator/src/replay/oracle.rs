@@ -411,7 +411,9 @@ fn refusal_kind(expect: Expect<'_>, text: &str, may_be_expired: bool) -> Verdict
             expected: true,
         };
     }
-    let consent = lower.contains("not authorized") || lower.contains("invalid_grant");
+    let consent = lower.contains("not granted access")
+        || lower.contains("not authorized")
+        || lower.contains("invalid_grant");
     if consent && (expect.revoked_at.is_some() || expect.revoked_by_answer) {
         return Verdict::Error {
             kind: "consent_revoked",

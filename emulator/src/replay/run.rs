@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keycard_core::Gateway;
-use keycard_core::tools::ToolRegistry;
 
 use super::callers::{MintError, SubjectAlg, mint_all, mint_caller, mint_rotated_all};
 use super::driver::{
@@ -401,7 +400,7 @@ fn make_gateway(
     naive: Option<NaiveCache>,
 ) -> Result<Gateway, String> {
     match naive {
-        None => Gateway::new(config.clone(), ports.clone(), ToolRegistry::with_defaults())
+        None => Gateway::new(config.clone(), ports.clone(), keycard_core::Server::demo())
             .map_err(|e| e.to_string()),
         #[cfg(feature = "naive-cache-demo")]
         Some(kind) => {
@@ -414,7 +413,7 @@ fn make_gateway(
             Gateway::with_cache_keying(
                 config.clone(),
                 ports.clone(),
-                ToolRegistry::with_defaults(),
+                keycard_core::Server::demo(),
                 keying,
             )
             .map_err(|e| e.to_string())

@@ -8,7 +8,6 @@ use emulator::ports::{InProcessHttp, ReqwestHttp, native_ports};
 use emulator::settings::EnvMap;
 use emulator::zones::EmbeddedZone;
 use keycard_core::Gateway;
-use keycard_core::tools::ToolRegistry;
 use mock_keycard::ZoneConfig;
 
 /// The virtual origin of the in-process host.
@@ -33,7 +32,7 @@ pub fn in_process_host(isolates: usize) -> (HostState, EmbeddedZone) {
     let config = env.to_config().unwrap();
     let ports = native_ports(Arc::new(http));
     let pool = IsolatePool::start(isolates, RoutePolicy::RoundRobin, 1, move |_| {
-        Gateway::new(config.clone(), ports.clone(), ToolRegistry::with_defaults())
+        Gateway::new(config.clone(), ports.clone(), keycard_core::Server::demo())
             .map_err(|e| e.to_string())
     })
     .unwrap();

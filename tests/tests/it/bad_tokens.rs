@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use emulator::ports::{ReqwestHttp, SystemClock};
 use keycard_core::ports::{BoxFuture, HttpClient, HttpError, Ports};
-use keycard_core::tools::ToolRegistry;
 use keycard_core::{Config, Gateway};
 use mock_keycard::corpus::{self, Answer, Case, Honeypot, Placeholders};
 use mock_keycard::{MintRequest, MockKeycard, Zone, ZoneConfig};
@@ -71,7 +70,7 @@ fn gateway(zone: &Zone, http: &Recording) -> Gateway {
         http: Arc::new(http.clone()),
         crypto: Arc::new(keycard_core::ports::rust_crypto::RustCrypto::new()),
     };
-    Gateway::new(config, ports, ToolRegistry::with_defaults()).unwrap()
+    Gateway::new(config, ports, keycard_core::Server::demo()).unwrap()
 }
 
 fn now() -> i64 {

@@ -32,6 +32,7 @@ fn keys() -> Vec<CacheKey> {
             iss,
             sub.map(str::to_owned),
             client,
+            "https://mcp.example.test",
             resource,
             scopes.iter().map(|s| (*s).to_owned()),
         )

@@ -39,6 +39,7 @@ fn profile_chain(reply: &Value) -> Chain {
         issuer: profile["iss"].as_str().unwrap().to_owned(),
         subject: profile["sub"].as_str().map(str::to_owned),
         client_id: profile["client_id"].as_str().unwrap().to_owned(),
+        audience: profile["aud"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -47,6 +48,7 @@ fn chain(issuer: &str, subject: &str, client_id: &str) -> Chain {
         issuer: issuer.into(),
         subject: Some(subject.into()),
         client_id: client_id.into(),
+        audience: RESOURCE_ID.into(),
     }
 }
 

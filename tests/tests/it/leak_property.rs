@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
 use crate::support::scenario::{Op, Scenario, Task, User, run, scenario};
-use crate::support::world::{ISSUER_A, ISSUER_B, WorldSpec};
+use crate::support::world::{ISSUER_A, ISSUER_B, RESOURCE_ID, WorldSpec};
 
 /// Cases per run (each case is ≥ 8 concurrent tasks through one isolate); `PROPTEST_CASES`
 /// overrides it for a soak run.
@@ -43,6 +43,7 @@ fn every_collision_at_once_is_served_correctly() {
         issuer,
         subject,
         client_id,
+        audience: RESOURCE_ID,
     };
     let users = vec![
         user(ISSUER_A, Some("a::b"), "cursor"),

@@ -78,12 +78,12 @@ fn resource_only_keying_leaks() {
 fn sub_resource_string_keying_leaks() {
     let (_, minimal) = find_leak(CacheKeying::SubResourceString);
     // The upstream resource is fixed per gateway, so the collision that exists is the same
-    // `sub` at another issuer or through another client.
+    // `sub` at another issuer, through another client or for another MCP server audience.
     let collides = minimal.users.iter().any(|a| {
         minimal.users.iter().any(|b| {
             a.subject.is_some()
                 && a.subject == b.subject
-                && (a.issuer != b.issuer || a.client_id != b.client_id)
+                && (a.issuer != b.issuer || a.client_id != b.client_id || a.audience != b.audience)
         })
     });
     assert!(collides, "{minimal:?}");
@@ -93,4 +93,18 @@ fn sub_resource_string_keying_leaks() {
 fn single_slot_keying_leaks() {
     let (_, minimal) = find_leak(CacheKeying::SingleSlot);
     assert!(two_distinct_subjects(&minimal), "{minimal:?}");
+}
+
+#[test]
+fn keying_without_the_verified_audience_leaks() {
+    let (_, minimal) = find_leak(CacheKeying::WithoutAudience);
+    // The same user's token for the other MCP server resource got the cached one.
+    let collides = minimal.users.iter().any(|a| {
+        minimal.users.iter().any(|b| {
+            a.subject.is_some()
+                && (a.issuer, a.subject, a.client_id) == (b.issuer, b.subject, b.client_id)
+                && a.audience != b.audience
+        })
+    });
+    assert!(collides, "{minimal:?}");
 }

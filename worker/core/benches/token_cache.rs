@@ -24,6 +24,7 @@ fn key(i: usize) -> CacheKey {
         "https://zone.keycard.cloud",
         Some(format!("user-{i}")),
         "cursor",
+        "https://mcp.example.com",
         "https://api.github.com",
         Vec::new(),
     )

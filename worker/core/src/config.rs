@@ -122,8 +122,9 @@ pub struct Config {
     /// This server's canonical resource identifier (`KEYCARD_RESOURCE_ID`); `None` means
     /// the request origin, as the seed guide registers the Worker's URL in Keycard.
     pub resource_id: Option<String>,
-    /// The upstream API that delegated tools call (`KEYCARD_RESOURCE_URL`).
-    pub upstream_url: String,
+    /// The upstream APIs delegated tools call, by name: `KEYCARD_RESOURCE_URL` is the one
+    /// named [`DEFAULT_UPSTREAM`], `KEYCARD_UPSTREAMS` adds more. Never empty.
+    pub upstreams: Vec<UpstreamConfig>,
     /// How the Worker authenticates to the STS.
     pub credential: Credential,
     /// Human name in the protected-resource metadata (`KEYCARD_RESOURCE_NAME`).
@@ -167,6 +168,37 @@ pub enum Inflight {
     },
 }
 
+/// The name `KEYCARD_RESOURCE_URL`'s upstream goes by.
+pub const DEFAULT_UPSTREAM: &str = "default";
+
+/// One upstream API delegated tools may call on the user's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// How tools name it (`ctx.upstream("calendar")`).
+    pub name: String,
+    /// Its base URL, no trailing slash: the RFC 8693 `resource` of the exchange, and the
+    /// prefix every request to it must stay under.
+    pub url: String,
+    /// Scopes requested in the exchange (none by default: the zone decides).
+    pub scopes: Vec<String>,
+}
+
+impl Config {
+    /// The upstream called `name`.
+    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+
+    /// The configured upstream names, comma separated (for messages).
+    pub fn upstream_names(&self) -> String {
+        self.upstreams
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A deployment mistake, reported to the deployer in words they can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -196,7 +228,74 @@ pub enum ConfigError {
 }
 
 const ISSUER_HINT: &str = "Set it to your Keycard zone URL, e.g. `KEYCARD_ISSUER = \"https://<zone-id>.keycard.cloud\"` under [vars] in wrangler.toml (or export it for the emulator).";
-const RESOURCE_URL_HINT: &str = "Set it to the upstream API your tools call, e.g. `KEYCARD_RESOURCE_URL = \"https://api.github.com\"` under [vars] in wrangler.toml.";
+const RESOURCE_URL_HINT: &str = "Set it to the upstream API your tools call, e.g. `KEYCARD_RESOURCE_URL = \"https://api.github.com\"` under [vars] in wrangler.toml (or name several in KEYCARD_UPSTREAMS).";
+const UPSTREAMS_EXAMPLE: &str = r#"expected a JSON object of named upstreams, e.g. KEYCARD_UPSTREAMS = '{"calendar": "https://calendar.example/api", "github": {"url": "https://api.github.com", "scopes": ["read:user"]}}'"#;
+
+/// `KEYCARD_UPSTREAMS`: `{"name": "https://…"}` or `{"name": {"url": "https://…", "scopes": […]}}`.
+fn parse_upstreams(json: &str) -> Result<Vec<UpstreamConfig>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "KEYCARD_UPSTREAMS",
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| invalid(format!("not JSON ({e}); {UPSTREAMS_EXAMPLE}")))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(invalid(UPSTREAMS_EXAMPLE.into()));
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (name, spec) in map {
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid_name {
+            return Err(invalid(format!(
+                "upstream name {name:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."
+            )));
+        }
+        let (url, scopes) = match spec {
+            serde_json::Value::String(url) => (url, Vec::new()),
+            serde_json::Value::Object(mut fields) => {
+                let url = match fields.remove("url") {
+                    Some(serde_json::Value::String(url)) => url,
+                    _ => return Err(invalid(format!("upstream {name:?} needs a \"url\" string"))),
+                };
+                let scopes = match fields.remove("scopes") {
+                    None => Vec::new(),
+                    Some(serde_json::Value::Array(items)) => items
+                        .into_iter()
+                        .map(|s| match s {
+                            serde_json::Value::String(s) => Ok(s),
+                            _ => Err(invalid(format!(
+                                "upstream {name:?}: scopes must be strings"
+                            ))),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => {
+                        return Err(invalid(format!(
+                            "upstream {name:?}: \"scopes\" must be an array of strings"
+                        )));
+                    }
+                };
+                if let Some(unknown) = fields.keys().next() {
+                    return Err(invalid(format!(
+                        "upstream {name:?}: unknown member {unknown:?} (only \"url\" and \"scopes\")"
+                    )));
+                }
+                (url, scopes)
+            }
+            _ => return Err(invalid(format!("upstream {name:?}: {UPSTREAMS_EXAMPLE}"))),
+        };
+        validate_http_url("KEYCARD_UPSTREAMS", &url)?;
+        out.push(UpstreamConfig {
+            name,
+            url: url.trim_end_matches('/').to_owned(),
+            scopes,
+        });
+    }
+    Ok(out)
+}
 
 impl Config {
     /// Reads the configuration through `get` (the Worker's `env`, or the process env).
@@ -213,11 +312,35 @@ impl Config {
         })?;
         validate_http_url("KEYCARD_ISSUER", &issuer)?;
 
-        let upstream_url = var("KEYCARD_RESOURCE_URL").ok_or(ConfigError::Missing {
-            name: "KEYCARD_RESOURCE_URL",
-            hint: RESOURCE_URL_HINT,
-        })?;
-        validate_http_url("KEYCARD_RESOURCE_URL", &upstream_url)?;
+        let mut upstreams = Vec::new();
+        if let Some(url) = var("KEYCARD_RESOURCE_URL") {
+            validate_http_url("KEYCARD_RESOURCE_URL", &url)?;
+            upstreams.push(UpstreamConfig {
+                name: DEFAULT_UPSTREAM.into(),
+                url: url.trim_end_matches('/').to_owned(),
+                scopes: Vec::new(),
+            });
+        }
+        if let Some(json) = var("KEYCARD_UPSTREAMS") {
+            for upstream in parse_upstreams(&json)? {
+                if upstreams.iter().any(|u| u.name == upstream.name) {
+                    return Err(ConfigError::Invalid {
+                        name: "KEYCARD_UPSTREAMS",
+                        reason: format!(
+                            "the name {:?} is used twice (\"{DEFAULT_UPSTREAM}\" is KEYCARD_RESOURCE_URL's)",
+                            upstream.name
+                        ),
+                    });
+                }
+                upstreams.push(upstream);
+            }
+        }
+        if upstreams.is_empty() {
+            return Err(ConfigError::Missing {
+                name: "KEYCARD_RESOURCE_URL",
+                hint: RESOURCE_URL_HINT,
+            });
+        }
 
         let resource_id = match var("KEYCARD_RESOURCE_ID") {
             Some(r) => {
@@ -325,7 +448,7 @@ impl Config {
             issuer,
             trusted_issuers,
             resource_id,
-            upstream_url: upstream_url.trim_end_matches('/').to_owned(),
+            upstreams,
             credential,
             resource_name: var("KEYCARD_RESOURCE_NAME")
                 .unwrap_or_else(|| "Keycard MCP Server".into()),
@@ -492,7 +615,9 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(cfg.credential, Credential::PrivateKey { .. }));
-        assert_eq!(cfg.upstream_url, "https://api.github.com");
+        assert_eq!(cfg.upstreams.len(), 1);
+        assert_eq!(cfg.upstreams[0].name, "default");
+        assert_eq!(cfg.upstreams[0].url, "https://api.github.com");
         assert!(!format!("{cfg:?}").contains("AAAA"));
         assert_eq!(cfg.required_scopes, vec!["mcp:tools".to_string()]);
     }

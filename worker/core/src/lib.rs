@@ -16,8 +16,9 @@
 //! | [`auth`] | is this request allowed? bearer parsing, JWT checks, the JWKS keyring, the verified-signature memo, the verified caller ([`Identity`]) |
 //! | [`delegation`] | acting for the caller upstream: STS credentials (client secret or web identity), RFC 8693 exchange, the isolate-safe token cache, the upstream client |
 //! | [`oauth`] | metadata: the issuers' RFC 8414 documents (discovery) and our RFC 9728 protected-resource metadata |
+//! | [`server`] | your MCP server: name, version, instructions, tools |
+//! | [`tools`] | the tool API a server author writes ([`tools::Tool`], [`tools::ToolContext`]), and the built-in tools |
 //! | [`mcp`] | MCP over Streamable HTTP: JSON-RPC, protocol eras, dispatch |
-//! | [`tools`] | the tool API a server author implements, and the built-in tools |
 //! | [`outbound`] | rules every outbound call follows: the per-request time budget and single flight |
 //! | [`ports`] | the seam to the host: [`Clock`], [`HttpClient`], [`Crypto`] (plus pure-Rust crypto and test doubles behind features) |
 //!
@@ -34,6 +35,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod ports;
 pub mod secret;
+pub mod server;
 pub mod tools;
 
 pub use auth::Identity;
@@ -41,3 +43,4 @@ pub use config::{Config, ConfigError, Credential};
 pub use http::Gateway;
 pub use ports::{Clock, Crypto, HttpClient, Ports};
 pub use secret::{Secret, SecretString};
+pub use server::Server;

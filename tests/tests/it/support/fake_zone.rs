@@ -6,7 +6,7 @@
 //! * `POST <issuer>/oauth/token`: RFC 8693 token exchange. Authenticates the Worker
 //!   (`client_secret_basic`), reads the subject token's claims (the ground truth of who is
 //!   asking; signatures are not this fake's concern) and issues an opaque `up-<n>` token,
-//!   recorded in the issuance log as bound to (issuer, sub, client_id, resource).
+//!   recorded in the issuance log as bound to (issuer, sub, client_id, aud, resource).
 //! * `GET <upstream>/user`: looks the bearer up in the issuance log and answers the
 //!   identity it was issued for; unknown, revoked or expired tokens get 401. Every call is
 //!   recorded with the request's `x-request-id`.
@@ -41,6 +41,8 @@ pub struct Chain {
     pub subject: Option<String>,
     /// `client_id` of the user's token (the MCP client).
     pub client_id: String,
+    /// `aud` of the user's token (which MCP server resource it was issued for).
+    pub audience: String,
 }
 
 /// One token the zone issued.
@@ -256,10 +258,14 @@ impl FakeZone {
         let Some(client_id) = claims.get("client_id").and_then(Value::as_str) else {
             return self.refuse(400, "invalid_grant", "the subject token has no client_id");
         };
+        let Some(audience) = claims.get("aud").and_then(Value::as_str) else {
+            return self.refuse(400, "invalid_grant", "the subject token has no aud");
+        };
         let chain = Chain {
             issuer: issuer.to_owned(),
             subject: Some(subject.to_owned()),
             client_id: client_id.to_owned(),
+            audience: audience.to_owned(),
         };
         let expires_at_ms = self.now_ms() + self.setup.token_lifetime_secs * 1000;
         let mut log = self.log();
@@ -307,6 +313,7 @@ impl FakeZone {
                         "iss": i.chain.issuer,
                         "sub": i.chain.subject,
                         "client_id": i.chain.client_id,
+                        "aud": i.chain.audience,
                     }),
                 )
             }
@@ -344,5 +351,6 @@ pub fn chain_in_profile(body: &[u8]) -> Option<Chain> {
         issuer: profile.get("iss")?.as_str()?.to_owned(),
         subject: profile.get("sub")?.as_str().map(str::to_owned),
         client_id: profile.get("client_id")?.as_str()?.to_owned(),
+        audience: profile.get("aud")?.as_str()?.to_owned(),
     })
 }

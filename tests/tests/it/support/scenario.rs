@@ -22,10 +22,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::executor::block_on;
 use futures::future::join_all;
+use keycard_core::Identity;
+use keycard_core::delegation::DelegationError;
 use keycard_core::delegation::cache::CacheKeying;
 use keycard_core::delegation::upstream::UpstreamAccess;
-use keycard_core::delegation::{Delegated as _, DelegationError};
-use keycard_core::{Identity, SecretString};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestCaseError;
@@ -33,7 +33,9 @@ use proptest::test_runner::TestCaseError;
 use super::fake_zone::{Chain, REQUEST_ID, UpstreamCall, chain_in_profile};
 use super::latency::YieldTimes;
 use super::tokens;
-use super::world::{ISSUER_A, ISSUER_B, RESOURCE_ID, T0_MS, UPSTREAM, World, WorldSpec};
+use super::world::{
+    ISSUER_A, ISSUER_B, RESOURCE_ID, RESOURCE_ID_2, T0_MS, UPSTREAM, World, WorldSpec,
+};
 
 /// Subjects that collide when joined with `::` or `/`, plus unicode and the empty string.
 pub const SUBJECTS: &[&str] = &[
@@ -51,7 +53,7 @@ pub const CLIENTS: &[&str] = &["cursor", "claude", "a::b"];
 pub const MAX_USERS: usize = 5;
 
 /// A caller: the identity chain of the bearer token they present.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct User {
     /// `iss`.
     pub issuer: &'static str,
@@ -59,6 +61,8 @@ pub struct User {
     pub subject: Option<&'static str>,
     /// `client_id`.
     pub client_id: &'static str,
+    /// `aud`: the server origin the token was minted for (one Worker, two routes).
+    pub audience: &'static str,
 }
 
 impl User {
@@ -68,30 +72,40 @@ impl User {
             issuer: self.issuer.to_owned(),
             subject: self.subject.map(str::to_owned),
             client_id: self.client_id.to_owned(),
+            audience: self.audience.to_owned(),
         }
     }
 
-    /// The verified identity the gateway would hand to a tool for this user.
-    pub fn identity(&self) -> Identity {
-        let now_secs = T0_MS / 1000;
-        let claims = tokens::claims(
-            self.issuer,
-            self.subject,
-            self.client_id,
-            RESOURCE_ID,
-            now_secs,
-        );
-        Identity {
-            issuer: self.issuer.to_owned(),
-            subject: self.subject.map(str::to_owned),
-            client_id: self.client_id.to_owned(),
-            scopes: vec!["mcp:tools".into()],
-            audience: vec![RESOURCE_ID.into()],
-            expires_at: now_secs + 3600,
-            issued_at: Some(now_secs),
-            token_id: None,
-            token: SecretString::from(tokens::unsigned(&claims)),
-        }
+    /// This user's bearer token: RS256, signed with the fixture zone key (memoised: the
+    /// pools are small and RSA signing is not free).
+    pub fn token(&self) -> String {
+        static SIGNED: std::sync::OnceLock<std::sync::Mutex<HashMap<User, String>>> =
+            std::sync::OnceLock::new();
+        let cache = SIGNED.get_or_init(Default::default);
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(self.clone())
+            .or_insert_with(|| {
+                let claims = tokens::claims(
+                    self.issuer,
+                    self.subject,
+                    self.client_id,
+                    self.audience,
+                    T0_MS / 1000,
+                );
+                tokens::signed(&claims).unwrap_or_else(|e| panic!("signing: {e}"))
+            })
+            .clone()
+    }
+
+    /// The verified identity the gateway would hand to a tool for this user: the real
+    /// verifier's answer for [`User::token`] presented at the user's audience.
+    pub async fn identity(
+        &self,
+        world: &World,
+        auth: &keycard_core::auth::Authenticator,
+    ) -> Identity {
+        world.verified(auth, &self.token(), self.audience).await
     }
 }
 
@@ -149,8 +163,8 @@ impl std::fmt::Debug for Scenario {
         for (i, u) in self.users.iter().enumerate() {
             writeln!(
                 f,
-                "  u{i} = (iss {}, sub {:?}, client {:?})",
-                u.issuer, u.subject, u.client_id
+                "  u{i} = (iss {}, sub {:?}, client {:?}, aud {})",
+                u.issuer, u.subject, u.client_id, u.audience
             )?;
         }
         for (t, task) in self.tasks.iter().enumerate() {
@@ -184,11 +198,13 @@ pub fn user() -> impl Strategy<Value = User> {
         select(vec![ISSUER_A, ISSUER_B]),
         proptest::option::weighted(0.85, select(SUBJECTS.to_vec())),
         select(CLIENTS.to_vec()),
+        select(vec![RESOURCE_ID, RESOURCE_ID_2]),
     )
-        .prop_map(|(issuer, subject, client_id)| User {
+        .prop_map(|(issuer, subject, client_id, audience)| User {
             issuer,
             subject,
             client_id,
+            audience,
         })
 }
 
@@ -265,11 +281,17 @@ pub struct RunStats {
 pub fn run(keying: CacheKeying, scenario: &Scenario) -> Result<RunStats, TestCaseError> {
     let world = World::new(&scenario.world);
     let access = world.upstream_access(keying);
+    // Each user's token goes through the real verifier once, up front: the identities
+    // the delegation exchanges are exactly what a gateway would hand a tool.
+    let auth = world.authenticator();
+    let identities: Vec<Identity> = block_on(join_all(
+        scenario.users.iter().map(|u| u.identity(&world, &auth)),
+    ));
     let tasks = scenario
         .tasks
         .iter()
         .enumerate()
-        .map(|(t, task)| run_task(&world, &access, scenario, t, task));
+        .map(|(t, task)| run_task(&world, &access, scenario, &identities, t, task));
     let outcomes: Vec<Outcome> = block_on(join_all(tasks)).into_iter().flatten().collect();
     let mut stats = check(&world, scenario, &outcomes)?;
     let cache = access.cache_stats();
@@ -281,6 +303,7 @@ async fn run_task(
     world: &World,
     access: &UpstreamAccess,
     scenario: &Scenario,
+    identities: &[Identity],
     t: usize,
     task: &Task,
 ) -> Vec<Outcome> {
@@ -295,9 +318,9 @@ async fn run_task(
                     .header(REQUEST_ID, &request_id)
                     .body(Bytes::new())
                     .unwrap_or_else(|e| panic!("request: {e}"));
-                let identity = user.identity();
+                let identity = &identities[u % identities.len()];
                 let result = access
-                    .fetch(&identity, request)
+                    .fetch("default", identity, request)
                     .await
                     .map(|r| (r.status().as_u16(), r.into_body()));
                 outcomes.push(Outcome {

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
+use keycard_core::auth::Authenticator;
 use keycard_core::delegation::cache::CacheKeying;
 use keycard_core::delegation::upstream::UpstreamAccess;
 use keycard_core::oauth::discovery::Discovery;
 use keycard_core::ports::Ports;
 use keycard_core::ports::rust_crypto::RustCrypto;
 use keycard_core::ports::testing::{ManualClock, SharedManualClock};
-use keycard_core::tools::ToolRegistry;
-use keycard_core::{Config, Gateway};
+use keycard_core::{Config, Gateway, Identity, Server};
 
 use super::fake_zone::{FakeZone, ZoneSetup};
 use super::latency::LatencyScript;
@@ -23,6 +23,9 @@ pub const ISSUER_B: &str = "https://zone-b.keycard.test";
 pub const UPSTREAM: &str = "https://api.upstream.test";
 /// This MCP server's resource identifier (the audience of users' tokens).
 pub const RESOURCE_ID: &str = "https://mcp.example.test";
+/// A second origin the same Worker answers on (another route or custom domain): tokens
+/// minted for it are verified against it, so one isolate sees both audiences.
+pub const RESOURCE_ID_2: &str = "https://mcp-two.example.test";
 /// The Worker's client id at the STS.
 pub const WORKER_CLIENT_ID: &str = "mcp-worker";
 /// The Worker's client secret at the STS (a test value).
@@ -107,13 +110,35 @@ impl World {
             .unwrap_or_else(|e| panic!("upstream access: {e}"))
     }
 
+    /// The bearer verifier of this isolate (keys from the fake zone's JWKS).
+    pub fn authenticator(&self) -> Authenticator {
+        let config = Arc::new(self.config.clone());
+        let discovery = Arc::new(Discovery::new(config.clone(), self.ports.clone()));
+        Authenticator::new(config, self.ports.clone(), discovery)
+    }
+
+    /// The identity the verifier builds for `token` presented to the server at
+    /// `resource_id` — the only way a test obtains an [`Identity`] that the delegation
+    /// will exchange.
+    pub async fn verified(
+        &self,
+        authenticator: &Authenticator,
+        token: &str,
+        resource_id: &str,
+    ) -> Identity {
+        let mut headers = http::HeaderMap::new();
+        let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .unwrap_or_else(|e| panic!("bearer header: {e}"));
+        headers.insert(http::header::AUTHORIZATION, value);
+        authenticator
+            .authenticate(&headers, resource_id)
+            .await
+            .unwrap_or_else(|e| panic!("a fixture token must verify: {e}"))
+    }
+
     /// A whole gateway (default tools) with the correct cache.
     pub fn gateway(&self) -> Gateway {
-        Gateway::new(
-            self.config.clone(),
-            self.ports.clone(),
-            ToolRegistry::with_defaults(),
-        )
-        .unwrap_or_else(|e| panic!("gateway: {e}"))
+        Gateway::new(self.config.clone(), self.ports.clone(), Server::demo())
+            .unwrap_or_else(|e| panic!("gateway: {e}"))
     }
 }

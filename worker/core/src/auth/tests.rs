@@ -778,10 +778,10 @@ async fn discovery_mismatch_and_cross_origin_jwks_are_refused() {
 mod gateway {
     use super::*;
     use crate::http::gateway::Gateway;
-    use crate::tools::ToolRegistry;
+    use crate::server::Server;
 
     fn gateway(zone: &Zone) -> Gateway {
-        Gateway::new(test_config(), zone.ports(), ToolRegistry::with_defaults()).unwrap()
+        Gateway::new(test_config(), zone.ports(), Server::demo()).unwrap()
     }
 
     fn get(path: &str, version: Option<&str>) -> http::Request<Bytes> {
@@ -887,7 +887,7 @@ mod gateway {
             http: ScriptedHttp::new(|_| Err(HttpError::Connect("connection refused".into()))),
             ..zone.ports()
         };
-        let g = Gateway::new(test_config(), ports, ToolRegistry::with_defaults()).unwrap();
+        let g = Gateway::new(test_config(), ports, Server::demo()).unwrap();
         let r = g
             .handle(get("/.well-known/oauth-authorization-server", None))
             .await;

@@ -1,8 +1,9 @@
 //! The isolate-safe token cache: the one piece of isolate-wide per-user state.
 //!
 //! A Worker isolate serves many users' requests, interleaved at every await. Upstream
-//! tokens are cached under a typed [`CacheKey`] — issuer, subject, client id of the
-//! presented token, upstream resource and requested scopes — compared field by field, so
+//! tokens are cached under a typed [`CacheKey`] — issuer, subject, client id and verified
+//! audience of the presented token, upstream resource and requested scopes: everything the
+//! STS decides on — compared field by field, so
 //! no two identities can collide the way a concatenated string key can
 //! (`"a::b" + "::" + "c"` = `"a" + "::" + "b::c"`). A token without `sub` is never cached.
 //!
@@ -36,6 +37,9 @@ pub struct CacheKey {
     pub subject: Option<String>,
     /// `client_id` of the presented token (the MCP client the user came through).
     pub client_id: String,
+    /// This server's resource identifier the presented token was verified for (its `aud`,
+    /// which the STS checks too: a token for another audience may be refused there).
+    pub audience: String,
     /// The upstream resource the token is for.
     pub resource: String,
     /// Requested scopes, sorted and deduplicated.
@@ -48,6 +52,7 @@ impl CacheKey {
         issuer: impl Into<String>,
         subject: Option<String>,
         client_id: impl Into<String>,
+        audience: impl Into<String>,
         resource: impl Into<String>,
         scopes: impl IntoIterator<Item = String>,
     ) -> Self {
@@ -58,6 +63,7 @@ impl CacheKey {
             issuer: issuer.into(),
             subject,
             client_id: client_id.into(),
+            audience: audience.into(),
             resource: resource.into(),
             scopes,
         }
@@ -81,6 +87,9 @@ pub enum CacheKeying {
     SubResourceString,
     /// One module-level slot for everything.
     SingleSlot,
+    /// The full key except the verified audience: a token of the same user for another
+    /// MCP server resource (which the STS might refuse) gets the cached token.
+    WithoutAudience,
 }
 
 /// Counters since the cache was built.
@@ -223,6 +232,12 @@ impl TokenCache {
                 });
             }
             CacheKeying::SingleSlot => return Some(CacheKey::default()),
+            CacheKeying::WithoutAudience => {
+                return key.subject.as_ref().map(|_| CacheKey {
+                    audience: String::new(),
+                    ..key.clone()
+                });
+            }
         }
         key.subject.as_ref().map(|_| key.clone())
     }
@@ -419,6 +434,7 @@ mod tests {
             issuer,
             sub.map(str::to_owned),
             client,
+            "https://mcp.example.com",
             "https://api.github.com",
             Vec::new(),
         )
@@ -614,6 +630,7 @@ mod tests {
                 "https://zone-a",
                 Some("alice".into()),
                 "cursor",
+                "https://mcp.example.com",
                 "x::https://api.github.com",
                 Vec::new(),
             ),
@@ -622,8 +639,19 @@ mod tests {
                 "https://zone-a",
                 Some("alice".into()),
                 "cursor",
+                "https://mcp.example.com",
                 "https://api.github.com",
                 vec!["repo".into()],
+            ),
+            // A token of the same user and client verified for another audience (another
+            // MCP server resource): the STS may refuse it, so it must not get a cached token.
+            CacheKey::new(
+                "https://zone-a",
+                Some("alice".into()),
+                "cursor",
+                "https://other-mcp.example.com",
+                "https://api.github.com",
+                Vec::new(),
             ),
         ];
         for (i, k) in keys.iter().enumerate() {
@@ -641,6 +669,7 @@ mod tests {
             "i",
             Some("s".into()),
             "c",
+            "a",
             "r",
             vec!["b".into(), "a".into(), "b".into()],
         );
@@ -648,6 +677,7 @@ mod tests {
             "i",
             Some("s".into()),
             "c",
+            "a",
             "r",
             vec!["a".into(), "b".into()],
         );
@@ -864,6 +894,22 @@ mod tests {
                 true,
             ),
             (CacheKeying::SingleSlot, CacheKey::default(), true),
+            (
+                CacheKeying::WithoutAudience,
+                CacheKey {
+                    audience: "https://other-mcp.example.com".into(),
+                    ..alice.clone()
+                },
+                true,
+            ),
+            (
+                CacheKeying::Isolated,
+                CacheKey {
+                    audience: "https://other-mcp.example.com".into(),
+                    ..alice.clone()
+                },
+                false,
+            ),
         ];
         for (keying, other, collides) in cases {
             let cache = TokenCache::with_keying(&config, clock.clone(), keying);

@@ -1,10 +1,12 @@
-//! Delegated upstream access, as tools see it.
+//! Acting for the caller upstream: where the upstream token is exchanged and cached.
 //!
-//! A tool never sees the user's bearer token nor the exchanged upstream token. It hands
-//! an upstream request to [`Delegated::fetch`], which obtains a token for the caller
-//! (RFC 8693 exchange through the isolate-safe cache), attaches it, sends the request
-//! and, if the upstream answers 401, drops the cached token and retries once with a
-//! fresh exchange.
+//! A tool never sees the user's bearer token nor the exchanged upstream token. It hands an
+//! upstream request to its context (`ctx.upstream("name").fetch(request)`, see
+//! [`crate::tools::ToolContext`]), which lands in [`UpstreamAccess::fetch`]: it obtains a
+//! token for the verified caller from the isolate-safe [`cache`] (an RFC 8693
+//! [`exchange`] at the STS on a miss, authenticated with the server's [`credentials`]),
+//! attaches it, sends the request and, if the upstream answers 401, drops the cached token
+//! and retries once with a fresh exchange.
 
 pub mod cache;
 pub mod credentials;
@@ -14,18 +16,35 @@ pub mod upstream;
 
 pub use upstream::UpstreamAccess;
 
-use bytes::Bytes;
-
-use crate::auth::identity::Identity;
-use crate::ports::BoxFuture;
-
 /// Why a delegated upstream call could not be made. Messages are safe to show to the
 /// user: they never contain a token or a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DelegationError {
     /// The caller's token has no `sub`: there is no user to act for.
     #[error("this tool acts on a user's behalf, but the access token has no subject (`sub`)")]
     NoSubject,
+    /// No upstream of that name is configured.
+    #[error(
+        "no upstream named {name:?} is configured (configured: {configured}); add it to KEYCARD_UPSTREAMS"
+    )]
+    UnknownUpstream {
+        /// The name asked for.
+        name: String,
+        /// The configured names, comma separated.
+        configured: String,
+    },
+    /// The request is not addressed to (or under) the upstream's base URL.
+    #[error("the request is not addressed to the {upstream:?} upstream API ({base})")]
+    OutsideUpstream {
+        /// The upstream's name.
+        upstream: String,
+        /// Its base URL.
+        base: String,
+    },
+    /// A test identity ([`crate::Identity::for_tests`]) reached the real delegation.
+    #[error("a test identity cannot be exchanged for an upstream token")]
+    TestIdentity,
     /// The STS refused the exchange with an RFC 6749 §5.2 error.
     #[error("Keycard refused the token exchange ({error}){}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Refused {
@@ -41,19 +60,4 @@ pub enum DelegationError {
     /// The upstream API could not be reached or timed out.
     #[error("upstream API call failed: {0}")]
     Upstream(String),
-}
-
-/// The handle tools use to call the upstream API on the caller's behalf.
-pub trait Delegated: Send + Sync {
-    /// The upstream API's base URL (`KEYCARD_RESOURCE_URL`), no trailing slash.
-    fn upstream_url(&self) -> &str;
-
-    /// Sends `request` (absolute URI under the upstream) with a delegated token for
-    /// `identity` in its `Authorization` header. Returns the upstream's response, whatever
-    /// its status, after at most one retry on 401.
-    fn fetch<'a>(
-        &'a self,
-        identity: &'a Identity,
-        request: http::Request<Bytes>,
-    ) -> BoxFuture<'a, Result<http::Response<Bytes>, DelegationError>>;
 }

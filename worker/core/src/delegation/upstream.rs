@@ -1,8 +1,9 @@
-//! [`UpstreamAccess`]: the real [`Delegated`] handle tools use to call the upstream API.
+//! [`UpstreamAccess`]: the real delegation behind `ctx.upstream(name).fetch(request)`.
 //!
 //! For each call: refuse a caller without `sub` (there is no user to act for), get an
-//! upstream token for (issuer, subject, client, upstream, scopes) from the isolate-safe
-//! [`TokenCache`] (exchanging at the STS on a miss), send the request with
+//! upstream token for (issuer, subject, client, this server's resource the token was
+//! verified for, upstream, scopes) from the isolate-safe [`TokenCache`] (exchanging at the
+//! STS on a miss), send the request with
 //! `Authorization: Bearer <upstream token>` under the outbound timeout, and if the
 //! upstream answers 401, drop that cached token, exchange afresh and retry exactly once.
 //! No error produced here contains a token.
@@ -14,22 +15,30 @@ use http::{HeaderValue, header};
 
 use crate::auth::identity::Identity;
 use crate::auth::jwk::JwkSet;
+use crate::config::UpstreamConfig;
 use crate::config::{Config, ConfigError};
+use crate::delegation::DelegationError;
 use crate::delegation::cache::{CacheKey, CacheStats, TokenCache};
 use crate::delegation::credentials::ClientCredentials;
 use crate::delegation::exchange::{ExchangeError, ExchangeInput, TokenExchanger, UpstreamToken};
-use crate::delegation::{Delegated, DelegationError};
 use crate::oauth::discovery::Discovery;
 use crate::outbound::budget::Budget;
-use crate::ports::{BoxFuture, HttpError, Ports};
+use crate::ports::{HttpError, Ports};
 
 struct Inner {
     config: Arc<Config>,
     ports: Ports,
     exchanger: Arc<TokenExchanger>,
     cache: TokenCache,
-    /// The upstream API's base URL, and its origin serialised once.
-    upstream_base: Option<(url::Url, String)>,
+    /// The configured upstreams, each with its base URL and origin parsed once.
+    upstreams: Vec<Upstream>,
+}
+
+/// One configured upstream, ready for the base check.
+struct Upstream {
+    config: UpstreamConfig,
+    /// The base URL and its origin; `None` when it has no tuple origin (never matches).
+    base: Option<(url::Url, String)>,
 }
 
 /// Delegated upstream access: the token exchanger, the token cache and the upstream
@@ -46,7 +55,7 @@ pub struct UpstreamAccess {
 impl std::fmt::Debug for UpstreamAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamAccess")
-            .field("upstream", &self.inner.config.upstream_url)
+            .field("upstreams", &self.inner.config.upstream_names())
             .field("resource_id", &self.resource_id)
             .field("budget", &self.budget)
             .field("cache", &self.inner.cache)
@@ -103,14 +112,21 @@ impl UpstreamAccess {
             resource_id: config.resource_id.clone(),
             budget: Budget::UNLIMITED,
             inner: Arc::new(Inner {
-                // Only a tuple origin can match: an opaque one serialises as "null".
-                upstream_base: url::Url::parse(&config.upstream_url)
-                    .ok()
-                    .filter(|base| base.origin().is_tuple())
-                    .map(|base| {
-                        let origin = base.origin().ascii_serialization();
-                        (base, origin)
-                    }),
+                upstreams: config
+                    .upstreams
+                    .iter()
+                    .map(|u| Upstream {
+                        config: u.clone(),
+                        // Only a tuple origin can match: an opaque one serialises as "null".
+                        base: url::Url::parse(&u.url)
+                            .ok()
+                            .filter(|base| base.origin().is_tuple())
+                            .map(|base| {
+                                let origin = base.origin().ascii_serialization();
+                                (base, origin)
+                            }),
+                    })
+                    .collect(),
                 config,
                 ports,
                 exchanger: Arc::new(exchanger),
@@ -188,27 +204,54 @@ impl UpstreamAccess {
             .map_err(delegation_error)
     }
 
-    /// [`Delegated::fetch`] with explicitly requested upstream scopes.
-    pub async fn fetch_with_scopes(
+    /// The base URL of the upstream called `name`.
+    pub fn upstream_url(&self, name: &str) -> Option<&str> {
+        self.upstream(name).map(|u| u.config.url.as_str())
+    }
+
+    fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.inner.upstreams.iter().find(|u| u.config.name == name)
+    }
+
+    /// Sends `request` (an absolute URI under the base URL of the upstream called
+    /// `upstream`) with a delegated token for `identity` in its `Authorization` header.
+    /// Returns the upstream's response, whatever its status, after at most one retry on
+    /// 401. Only a verified [`Identity`] is ever exchanged.
+    pub async fn fetch(
         &self,
+        upstream: &str,
         identity: &Identity,
-        scopes: &[String],
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, DelegationError> {
+        let Some(target) = self.upstream(upstream) else {
+            return Err(DelegationError::UnknownUpstream {
+                name: upstream.to_owned(),
+                configured: self.inner.config.upstream_names(),
+            });
+        };
+        if identity.test_only {
+            return Err(DelegationError::TestIdentity);
+        }
         let Some(subject) = identity.subject.clone() else {
             return Err(DelegationError::NoSubject);
         };
-        if !self.is_under_upstream(request.uri()) {
-            return Err(DelegationError::Upstream(
-                "the request is not addressed to the configured upstream API".into(),
-            ));
+        let under = target
+            .base
+            .as_ref()
+            .is_some_and(|(base, origin)| is_under(base, origin, &request.uri().to_string()));
+        if !under {
+            return Err(DelegationError::OutsideUpstream {
+                upstream: target.config.name.clone(),
+                base: target.config.url.clone(),
+            });
         }
         let key = CacheKey::new(
             identity.issuer.clone(),
             Some(subject),
             identity.client_id.clone(),
-            self.inner.config.upstream_url.clone(),
-            scopes.iter().cloned(),
+            identity.resource.clone(),
+            target.config.url.clone(),
+            target.config.scopes.iter().cloned(),
         );
         let (parts, body) = request.into_parts();
 
@@ -226,13 +269,6 @@ impl UpstreamAccess {
             tracing::info!("upstream rejected a freshly exchanged token (401); not retrying again");
         }
         Ok(retried)
-    }
-
-    fn is_under_upstream(&self, uri: &http::Uri) -> bool {
-        match &self.inner.upstream_base {
-            Some((base, origin)) => is_under(base, origin, &uri.to_string()),
-            None => false,
-        }
     }
 
     async fn send(
@@ -314,20 +350,6 @@ fn is_under(base: &url::Url, base_origin: &str, target: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-impl Delegated for UpstreamAccess {
-    fn upstream_url(&self) -> &str {
-        &self.inner.config.upstream_url
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        identity: &'a Identity,
-        request: http::Request<Bytes>,
-    ) -> BoxFuture<'a, Result<http::Response<Bytes>, DelegationError>> {
-        Box::pin(self.fetch_with_scopes(identity, &[], request))
-    }
-}
-
 /// The user-facing form of an exchange failure.
 fn delegation_error(error: ExchangeError) -> DelegationError {
     match error {
@@ -352,7 +374,7 @@ mod tests {
     use super::*;
     use crate::delegation::credentials::tests::{FakeCrypto, PKCS1};
     use crate::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
-    use crate::ports::{Clock, HttpClient};
+    use crate::ports::{BoxFuture, Clock, HttpClient};
     use crate::secret::SecretString;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -390,6 +412,8 @@ mod tests {
             issued_at: None,
             token_id: None,
             token: SecretString::from(format!("bearer-of-{}", sub.unwrap_or("nobody"))),
+            resource: "https://mcp.example.com".into(),
+            test_only: false,
         }
     }
 
@@ -474,9 +498,9 @@ mod tests {
     async fn exchanges_once_then_serves_from_cache() {
         let w = world(false, issuing, |_| 200);
         let alice = identity(Some("alice"));
-        let first = w.access.fetch(&alice, get_user()).await.unwrap();
+        let first = w.access.fetch("default", &alice, get_user()).await.unwrap();
         assert_eq!(saw(&first), "Bearer up-1");
-        let second = w.access.fetch(&alice, get_user()).await.unwrap();
+        let second = w.access.fetch("default", &alice, get_user()).await.unwrap();
         assert_eq!(saw(&second), "Bearer up-1");
         assert_eq!((w.exchanges(), w.upstream_calls()), (1, 2));
         // The tool's own headers survive; the exchange carried the user's token.
@@ -494,7 +518,7 @@ mod tests {
         // Bob gets his own token.
         let bob = w
             .access
-            .fetch(&identity(Some("bob")), get_user())
+            .fetch("default", &identity(Some("bob")), get_user())
             .await
             .unwrap();
         assert_eq!(saw(&bob), "Bearer up-2");
@@ -507,7 +531,7 @@ mod tests {
         let w = world(false, issuing, |_| 200);
         let err = w
             .access
-            .fetch(&identity(None), get_user())
+            .fetch("default", &identity(None), get_user())
             .await
             .unwrap_err();
         assert_eq!(err, DelegationError::NoSubject);
@@ -519,12 +543,12 @@ mod tests {
     async fn upstream_401_drops_the_token_and_retries_once() {
         let w = world(false, issuing, |n| if n == 1 { 401 } else { 200 });
         let alice = identity(Some("alice"));
-        let response = w.access.fetch(&alice, get_user()).await.unwrap();
+        let response = w.access.fetch("default", &alice, get_user()).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(saw(&response), "Bearer up-2");
         assert_eq!((w.exchanges(), w.upstream_calls()), (2, 2));
         // The fresh token is the cached one now.
-        let again = w.access.fetch(&alice, get_user()).await.unwrap();
+        let again = w.access.fetch("default", &alice, get_user()).await.unwrap();
         assert_eq!(saw(&again), "Bearer up-2");
         assert_eq!(w.exchanges(), 2);
         assert_eq!(w.access.cache_stats().invalidations, 1);
@@ -535,7 +559,7 @@ mod tests {
         let w = world(false, issuing, |_| 401);
         let response = w
             .access
-            .fetch(&identity(Some("alice")), get_user())
+            .fetch("default", &identity(Some("alice")), get_user())
             .await
             .unwrap();
         assert_eq!(response.status(), 401);
@@ -582,7 +606,7 @@ mod tests {
             );
             let err = w
                 .access
-                .fetch(&identity(Some("alice")), get_user())
+                .fetch("default", &identity(Some("alice")), get_user())
                 .await
                 .unwrap_err();
             assert_eq!(err, expected);
@@ -597,7 +621,7 @@ mod tests {
         );
         let err = w
             .access
-            .fetch(&identity(Some("alice")), get_user())
+            .fetch("default", &identity(Some("alice")), get_user())
             .await
             .unwrap_err();
         assert!(
@@ -617,11 +641,37 @@ mod tests {
             let request = http::Request::get(uri).body(Bytes::new()).unwrap();
             let err = w
                 .access
-                .fetch(&identity(Some("alice")), request)
+                .fetch("default", &identity(Some("alice")), request)
                 .await
                 .unwrap_err();
-            assert!(matches!(err, DelegationError::Upstream(_)), "{uri}: {err}");
+            assert!(
+                matches!(err, DelegationError::OutsideUpstream { ref upstream, .. } if upstream == "default"),
+                "{uri}: {err}"
+            );
         }
+        assert_eq!(w.http.request_count(), 0);
+        // Unknown upstream names and test identities never get a token either.
+        let request = || {
+            http::Request::get(format!("{UPSTREAM}/user"))
+                .body(Bytes::new())
+                .unwrap()
+        };
+        let err = w
+            .access
+            .fetch("calendar", &identity(Some("alice")), request())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no upstream named \"calendar\" is configured (configured: default); add it to KEYCARD_UPSTREAMS"
+        );
+        let test_only = Identity::for_tests(ISS, Some("alice"), "cursor");
+        let err = w
+            .access
+            .fetch("default", &test_only, request())
+            .await
+            .unwrap_err();
+        assert_eq!(err, DelegationError::TestIdentity);
         assert_eq!(w.http.request_count(), 0);
     }
 
@@ -740,7 +790,7 @@ mod tests {
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
         let access = UpstreamAccess::new(config, ports, discovery).unwrap();
         let alice = identity(Some("alice"));
-        let (result, ()) = futures::join!(access.fetch(&alice, get_user()), async {
+        let (result, ()) = futures::join!(access.fetch("default", &alice, get_user()), async {
             while w.exchanges() == 0 {
                 tokio::task::yield_now().await;
             }
@@ -761,7 +811,7 @@ mod tests {
         // No KEYCARD_RESOURCE_ID and no request origin: a clear error, no exchange.
         let err = w
             .access
-            .fetch(&identity(Some("alice")), get_user())
+            .fetch("default", &identity(Some("alice")), get_user())
             .await
             .unwrap_err();
         assert!(
@@ -772,7 +822,7 @@ mod tests {
 
         let scoped = w.access.for_resource_id("https://mcp.example.com");
         let response = scoped
-            .fetch(&identity(Some("alice")), get_user())
+            .fetch("default", &identity(Some("alice")), get_user())
             .await
             .unwrap();
         assert_eq!(saw(&response), "Bearer up-1");
@@ -821,7 +871,7 @@ mod tests {
         crate::Gateway::new(
             (*config(private_key)).clone(),
             ports,
-            crate::tools::ToolRegistry::with_defaults(),
+            crate::server::Server::demo(),
         )
         .unwrap()
     }
@@ -949,7 +999,8 @@ mod tests {
         let access = UpstreamAccess::new(config, ports, discovery).unwrap();
 
         let users = ["alice", "alice", "alice", "bob", "bob", "carol"].map(|s| identity(Some(s)));
-        let calls = futures::future::join_all(users.iter().map(|u| access.fetch(u, get_user())));
+        let calls =
+            futures::future::join_all(users.iter().map(|u| access.fetch("default", u, get_user())));
         let (results, ()) = futures::join!(calls, async {
             while inner.count_matching("/oauth/token") < 3 {
                 tokio::task::yield_now().await;

@@ -23,12 +23,12 @@ use crate::config::{Config, ConfigError};
 use crate::delegation::cache::CacheStats;
 use crate::delegation::upstream::UpstreamAccess;
 use crate::http::response;
-use crate::mcp::McpServer;
+use crate::mcp::Endpoint;
 use crate::oauth::discovery::Discovery;
 use crate::oauth::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
 use crate::outbound::budget::Budget;
 use crate::ports::Ports;
-use crate::tools::ToolRegistry;
+use crate::server::Server;
 
 /// Where the Worker publishes its web-identity public key.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -38,7 +38,7 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub struct Gateway {
     config: Arc<Config>,
     ports: Ports,
-    mcp: McpServer,
+    mcp: Endpoint,
     /// RFC 8414 discovery of the issuers (shared by the keyring and the exchange client).
     discovery: Arc<Discovery>,
     /// Bearer verification (owns the JWKS keyring).
@@ -57,17 +57,19 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// A gateway for `config`, talking to the world through `ports`, exposing `tools`.
+    /// A gateway for `config`, talking to the world through `ports`, serving `server`.
     ///
     /// Fails with a [`ConfigError`] a deployer can act on when the configuration is
-    /// unusable (e.g. `KEYCARD_PRIVATE_KEY` is not a PEM RSA key).
-    pub fn new(config: Config, ports: Ports, tools: ToolRegistry) -> Result<Self, ConfigError> {
+    /// unusable (e.g. `KEYCARD_PRIVATE_KEY` is not a PEM RSA key, or a tool calls an
+    /// upstream that is not configured).
+    pub fn new(config: Config, ports: Ports, server: Server) -> Result<Self, ConfigError> {
+        check_upstreams(&config, &server)?;
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
         let upstream = UpstreamAccess::new(config.clone(), ports.clone(), discovery.clone())?;
         Ok(Self {
             upstream,
-            mcp: McpServer::new(config.clone(), tools),
+            mcp: Endpoint::new(config.clone(), server),
             auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
             discovery,
             config,
@@ -82,9 +84,10 @@ impl Gateway {
     pub fn with_cache_keying(
         config: Config,
         ports: Ports,
-        tools: ToolRegistry,
+        server: Server,
         keying: crate::delegation::cache::CacheKeying,
     ) -> Result<Self, ConfigError> {
+        check_upstreams(&config, &server)?;
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
         let upstream = UpstreamAccess::with_cache_keying(
@@ -95,12 +98,17 @@ impl Gateway {
         )?;
         Ok(Self {
             upstream,
-            mcp: McpServer::new(config.clone(), tools),
+            mcp: Endpoint::new(config.clone(), server),
             auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
             discovery,
             config,
             ports,
         })
+    }
+
+    /// The server it serves.
+    pub fn server(&self) -> &Server {
+        self.mcp.server()
     }
 
     /// The configuration this gateway runs with.
@@ -210,11 +218,11 @@ impl Gateway {
                 );
             }
         };
-        let delegated = self
+        let access = self
             .upstream
             .for_resource_id(resource_id)
             .with_budget(budget);
-        self.mcp.handle(&request, &identity, &delegated).await
+        self.mcp.handle(&request, identity, access).await
     }
 
     /// `GET /.well-known/jwks.json`: the web-identity public key Keycard verifies our
@@ -245,6 +253,29 @@ impl Gateway {
             .or_else(|| request_origin.map(str::to_owned))
             .unwrap_or_default()
     }
+}
+
+/// Every upstream a tool declares must be configured.
+fn check_upstreams(config: &Config, server: &Server) -> Result<(), ConfigError> {
+    for tool in server.tools().iter() {
+        let def = tool.definition();
+        if let Some(missing) = def.upstreams.iter().find(|u| config.upstream(u).is_none()) {
+            let (name, how) = if missing == crate::config::DEFAULT_UPSTREAM {
+                ("KEYCARD_RESOURCE_URL", "set it to that API's base URL")
+            } else {
+                ("KEYCARD_UPSTREAMS", "add it there")
+            };
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!(
+                    "tool `{}` calls the upstream {missing:?}, which is not configured ({how}; configured: {})",
+                    def.name,
+                    config.upstream_names()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The size of `headers` as `KEYCARD_MAX_HEADER_BYTES` counts it: every name plus value,

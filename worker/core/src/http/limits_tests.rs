@@ -15,7 +15,7 @@ use super::gateway::{Gateway, header_bytes};
 use crate::auth::tests::{RESOURCE, Zone, good_claims, rs256, test_config};
 use crate::ports::testing::{ManualClock, SharedManualClock, json_response};
 use crate::ports::{BoxFuture, Clock, HttpClient, HttpError, Ports};
-use crate::tools::ToolRegistry;
+use crate::server::Server;
 
 const KIB: usize = 1024;
 const STEP: Duration = Duration::from_millis(10);
@@ -57,7 +57,7 @@ fn health_with_headers_totalling(total: usize) -> http::Request<Bytes> {
 #[test]
 fn headers_at_the_limit_pass_and_one_byte_more_is_431() {
     let zone = Zone::new();
-    let g = Gateway::new(test_config(), zone.ports(), ToolRegistry::with_defaults()).unwrap();
+    let g = Gateway::new(test_config(), zone.ports(), Server::demo()).unwrap();
     let limit = g.config().limits.max_header_bytes;
     assert_eq!(limit, 16 * KIB);
 
@@ -104,7 +104,7 @@ fn mcp_ping(authorization: &str, extra: Option<(&str, String)>) -> http::Request
 #[test]
 fn an_oversized_token_gets_the_token_limit_401_not_431() {
     let zone = Zone::new();
-    let g = Gateway::new(test_config(), zone.ports(), ToolRegistry::with_defaults()).unwrap();
+    let g = Gateway::new(test_config(), zone.ports(), Server::demo()).unwrap();
     let max_token = g.config().limits.max_token_bytes;
     // Just over the token limit (well under the header limit), and far over both.
     for size in [max_token + 1, 64 * KIB, 1024 * KIB] {
@@ -127,7 +127,7 @@ fn an_oversized_token_gets_the_token_limit_401_not_431() {
 #[test]
 fn other_headers_plus_a_maximal_token_must_fit() {
     let zone = Zone::new();
-    let g = Gateway::new(test_config(), zone.ports(), ToolRegistry::with_defaults()).unwrap();
+    let g = Gateway::new(test_config(), zone.ports(), Server::demo()).unwrap();
     let limits = g.config().limits.clone();
     let token = "a".repeat(limits.max_token_bytes);
     let base = header_bytes(
@@ -168,7 +168,7 @@ fn the_header_limit_is_configurable() {
     let zone = Zone::new();
     let mut config = test_config();
     config.limits.max_header_bytes = 12 * KIB;
-    let g = Gateway::new(config, zone.ports(), ToolRegistry::with_defaults()).unwrap();
+    let g = Gateway::new(config, zone.ports(), Server::demo()).unwrap();
     let r = drive(
         &zone.clock,
         STEP,
@@ -284,7 +284,7 @@ fn budget_gateway(
     let mut config = test_config();
     config.limits.outbound_timeout = Duration::from_millis(outbound_ms);
     config.limits.request_budget = Duration::from_millis(budget_ms);
-    let g = Gateway::new(config, ports, ToolRegistry::with_defaults()).unwrap();
+    let g = Gateway::new(config, ports, Server::demo()).unwrap();
     (world, g)
 }
 

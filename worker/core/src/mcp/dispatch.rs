@@ -14,15 +14,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::McpServer;
+use super::Endpoint;
 use super::jsonrpc::RpcError;
 use super::version::{Era, META_SERVER_INFO, ProtocolVersion};
 use crate::auth::identity::Identity;
-use crate::delegation::Delegated;
-use crate::tools::{ToolContext, ToolRegistry};
-
-/// `serverInfo.name`.
-pub const SERVER_NAME: &str = "keycard-mcp-worker";
+use crate::delegation::UpstreamAccess;
+use crate::tools::ToolContext;
 /// How long clients may cache `tools/list` and `server/discover` results (ms).
 pub const LIST_TTL_MS: u64 = 300_000;
 /// How long clients may cache `server/discover` results (ms).
@@ -30,12 +27,12 @@ pub const DISCOVER_TTL_MS: u64 = 3_600_000;
 
 /// Answers one request; `Ok` is the `result` member.
 pub async fn dispatch(
-    server: &McpServer,
+    server: &Endpoint,
     version: ProtocolVersion,
     method: &str,
     params: Map<String, Value>,
-    identity: &Identity,
-    delegated: &dyn Delegated,
+    identity: Identity,
+    access: UpstreamAccess,
 ) -> Result<Value, RpcError> {
     match (version.era(), method) {
         (Era::Legacy, "initialize") => initialize(server, &params),
@@ -48,9 +45,10 @@ pub async fn dispatch(
                 ));
             }
             let tools: Vec<Value> = server
-                .tools
+                .server
+                .tools()
                 .iter()
-                .map(|t| ToolRegistry::describe(t, version.has_structured_tools()))
+                .map(|t| t.definition().to_json(version.has_structured_tools()))
                 .collect();
             Ok(match era {
                 Era::Legacy => json!({ "tools": tools }),
@@ -63,18 +61,17 @@ pub async fn dispatch(
         }
         (era, "tools/call") => {
             let (name, args) = call_params(&params)?;
-            if era == Era::Modern && server.tools.get(name).is_none() {
+            let tools = server.server.tools();
+            if era == Era::Modern && tools.get(name).is_none() {
                 return Err(RpcError::InvalidParams(format!(
                     "Unknown tool: {name} (available: {})",
-                    server.tools.names()
+                    tools.names()
                 )));
             }
             tracing::debug!(tool = name, "tools/call");
-            let output = server
-                .tools
-                .call(name, ToolContext::new(identity, delegated), args)
-                .await;
-            let result = output.to_result(version.has_structured_tools());
+            let ctx = ToolContext::live(identity, access, version);
+            let output = tools.call(name, ctx, args).await;
+            let result = output.to_result(version);
             Ok(match era {
                 Era::Legacy => result,
                 Era::Modern => complete(result),
@@ -91,7 +88,7 @@ pub async fn dispatch(
     }
 }
 
-fn initialize(server: &McpServer, params: &Map<String, Value>) -> Result<Value, RpcError> {
+fn initialize(server: &Endpoint, params: &Map<String, Value>) -> Result<Value, RpcError> {
     let requested = match params.get("protocolVersion") {
         Some(Value::String(v)) => v.as_str(),
         Some(_) => {
@@ -118,7 +115,7 @@ fn initialize(server: &McpServer, params: &Map<String, Value>) -> Result<Value, 
     }))
 }
 
-fn discover(server: &McpServer) -> Value {
+fn discover(server: &Endpoint) -> Value {
     let info = server_info(server, true);
     json!({
         "supportedVersions": ProtocolVersion::supported_strings(),
@@ -131,23 +128,30 @@ fn discover(server: &McpServer) -> Value {
     })
 }
 
-fn server_info(server: &McpServer, with_title: bool) -> Value {
+fn server_info(server: &Endpoint, with_title: bool) -> Value {
     let mut info = Map::new();
-    info.insert("name".into(), SERVER_NAME.into());
+    info.insert("name".into(), server.server.name().into());
     if with_title {
-        info.insert("title".into(), server.config.resource_name.clone().into());
+        let title = server
+            .server
+            .title_text()
+            .unwrap_or(&server.config.resource_name);
+        info.insert("title".into(), title.into());
     }
-    info.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    info.insert("version".into(), server.server.version().into());
     Value::Object(info)
 }
 
-fn instructions(server: &McpServer) -> String {
-    format!(
-        "{}: an MCP server protected by Keycard. Tools: {}. Every call acts as the signed-in user; \
-         tools that reach an upstream API use a token Keycard issues for that user.",
-        server.config.resource_name,
-        server.tools.names()
-    )
+fn instructions(server: &Endpoint) -> String {
+    match server.server.instructions_text() {
+        Some(text) => text.to_owned(),
+        None => format!(
+            "{}: an MCP server protected by Keycard. Tools: {}. Every call acts as the signed-in user; \
+             tools that reach an upstream API use a token Keycard issues for that user.",
+            server.config.resource_name,
+            server.server.tools().names()
+        ),
+    }
 }
 
 /// Adds `resultType: "complete"` (every modern result carries it).

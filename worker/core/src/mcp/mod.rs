@@ -1,7 +1,7 @@
 //! MCP over Streamable HTTP: stateless, JSON responses, both protocol eras.
 //!
-//! The gateway calls [`McpServer::precheck`] (transport rules that need no identity),
-//! then verifies the bearer token, then [`McpServer::handle`]. One POST carries one
+//! The gateway calls [`Endpoint::precheck`] (transport rules that need no identity),
+//! then verifies the bearer token, then [`Endpoint::handle`]. One POST carries one
 //! JSON-RPC message; the answer is one `application/json` body (no SSE: a tools-only
 //! server never needs to stream), or `202 Accepted` for notifications and responses.
 //! No session is created; an `Mcp-Session-Id` header is ignored.
@@ -25,35 +25,35 @@ use bytes::Bytes;
 
 use crate::auth::identity::Identity;
 use crate::config::Config;
-use crate::delegation::Delegated;
+use crate::delegation::UpstreamAccess;
 use crate::http::response;
-use crate::tools::ToolRegistry;
+use crate::server::Server;
 use jsonrpc::Incoming;
 use version::Era;
 
-/// The MCP endpoint.
-pub struct McpServer {
+/// The MCP endpoint: the protocol around a [`Server`].
+pub struct Endpoint {
     config: Arc<Config>,
-    tools: ToolRegistry,
+    server: Server,
 }
 
-impl std::fmt::Debug for McpServer {
+impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("McpServer")
-            .field("tools", &self.tools)
+        f.debug_struct("Endpoint")
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }
 
-impl McpServer {
-    /// An MCP server exposing `tools`.
-    pub fn new(config: Arc<Config>, tools: ToolRegistry) -> Self {
-        Self { config, tools }
+impl Endpoint {
+    /// The endpoint serving `server`.
+    pub fn new(config: Arc<Config>, server: Server) -> Self {
+        Self { config, server }
     }
 
-    /// The tools this server exposes.
-    pub fn tools(&self) -> &ToolRegistry {
-        &self.tools
+    /// The server it serves.
+    pub fn server(&self) -> &Server {
+        &self.server
     }
 
     /// Transport checks that need no identity (method, `Origin`, `Accept`, body size,
@@ -64,13 +64,14 @@ impl McpServer {
             .map(|e| response::transport_error(&e))
     }
 
-    /// Handles an authenticated `POST /mcp`. Runs [`McpServer::precheck`] again, so it is
-    /// safe to call on its own.
+    /// Handles an authenticated `POST /mcp` by `identity`; tools delegate through
+    /// `access` (bound to this request's budget). Runs [`Endpoint::precheck`] again, so it
+    /// is safe to call on its own.
     pub async fn handle(
         &self,
         request: &http::Request<Bytes>,
-        identity: &Identity,
-        delegated: &dyn Delegated,
+        identity: Identity,
+        access: UpstreamAccess,
     ) -> http::Response<Bytes> {
         if let Some(refused) = self.precheck(request) {
             return refused;
@@ -98,7 +99,7 @@ impl McpServer {
             &method,
             params.unwrap_or_default(),
             identity,
-            delegated,
+            access,
         )
         .await
         {

@@ -1,5 +1,5 @@
-//! Drives `McpServer::precheck` + `handle` with hand-built requests, a fixed identity and
-//! a fake `Delegated` that records calls and returns canned answers.
+//! Drives `Endpoint::precheck` + `handle` with hand-built requests, a fixed identity and
+//! the real delegation over a scripted zone and upstream (`FakeWorld`).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
@@ -9,13 +9,16 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 
-use super::McpServer;
+use super::Endpoint;
 use crate::auth::identity::Identity;
+use crate::config::UpstreamConfig;
 use crate::config::{CacheConfig, Config, Credential, JwksConfig, Limits};
-use crate::delegation::DelegationError;
+use crate::delegation::UpstreamAccess;
+use crate::oauth::discovery::Discovery;
+use crate::ports::testing::{ManualClock, ScriptedHttp, SharedManualClock, json_response};
+use crate::ports::{HttpError, Ports};
 use crate::secret::SecretString;
-use crate::tools::ToolRegistry;
-use crate::tools::fake::{FakeDelegated, upstream};
+use crate::server::Server;
 
 const BEARER: &str = "eyJhbGciOiJSUzI1NiJ9.SECRET-BEARER-TOKEN.c2lnbmF0dXJl";
 const URL: &str = "https://mcp.example.com/mcp";
@@ -27,7 +30,11 @@ fn config() -> Config {
         issuer: "https://zone.keycard.test".into(),
         trusted_issuers: vec!["https://zone.keycard.test".into()],
         resource_id: None,
-        upstream_url: "https://api.github.test".into(),
+        upstreams: vec![UpstreamConfig {
+            name: "default".into(),
+            url: "https://api.github.test".into(),
+            scopes: Vec::new(),
+        }],
         credential: Credential::ClientSecret {
             client_id: "worker".into(),
             client_secret: SecretString::from("client-secret-value"),
@@ -46,8 +53,90 @@ fn config() -> Config {
     }
 }
 
-fn server() -> McpServer {
-    McpServer::new(Arc::new(config()), ToolRegistry::with_defaults())
+fn server() -> Endpoint {
+    Endpoint::new(Arc::new(config()), Server::demo())
+}
+
+const ZONE: &str = "https://zone.keycard.test";
+
+/// The zone's STS (issuing `up-<n>`, or refusing) and the upstream (answering one canned
+/// response), scripted; the delegation in front of them is the real one.
+struct FakeWorld {
+    http: Arc<ScriptedHttp>,
+    access: UpstreamAccess,
+}
+
+impl FakeWorld {
+    fn new(
+        sts: impl Fn(usize) -> http::Response<Bytes> + Send + Sync + 'static,
+        upstream: Option<(u16, &'static str)>,
+    ) -> Self {
+        let exchanges = std::sync::atomic::AtomicUsize::new(0);
+        let http = ScriptedHttp::new(move |req| {
+            let uri = req.uri().to_string();
+            if uri == format!("{ZONE}/.well-known/oauth-authorization-server") {
+                Ok(json_response(
+                    200,
+                    json!({ "issuer": ZONE, "jwks_uri": format!("{ZONE}/jwks"), "token_endpoint": format!("{ZONE}/token") }),
+                ))
+            } else if uri == format!("{ZONE}/token") {
+                Ok(sts(exchanges
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                    + 1))
+            } else if uri.starts_with("https://api.github.test") {
+                let (status, body) = upstream.unwrap_or((404, r#"{"message":"Not Found"}"#));
+                let mut r = http::Response::new(Bytes::from_static(body.as_bytes()));
+                *r.status_mut() = StatusCode::from_u16(status).unwrap();
+                Ok(r)
+            } else {
+                Err(HttpError::Connect(format!("no route to {uri}")))
+            }
+        });
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(ManualClock::new(1_700_000_000_000))),
+            http: http.clone(),
+            crypto: Arc::new(crate::delegation::credentials::tests::FakeCrypto::default()),
+        };
+        let config = Arc::new(config());
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let access = UpstreamAccess::new(config, ports, discovery).unwrap();
+        Self { http, access }
+    }
+
+    fn issuing(n: usize) -> http::Response<Bytes> {
+        json_response(
+            200,
+            json!({ "access_token": format!("up-{n}"), "expires_in": 3600 }),
+        )
+    }
+
+    fn quiet() -> Self {
+        Self::new(Self::issuing, None)
+    }
+
+    fn answering(status: u16, body: &'static str) -> Self {
+        Self::new(Self::issuing, Some((status, body)))
+    }
+
+    fn refusing(error: &'static str, description: String) -> Self {
+        Self::new(
+            move |_| {
+                json_response(
+                    400,
+                    json!({ "error": error, "error_description": description }),
+                )
+            },
+            None,
+        )
+    }
+
+    fn upstream_requests(&self) -> Vec<Request<Bytes>> {
+        self.http
+            .requests()
+            .into_iter()
+            .filter(|r| r.uri().to_string().starts_with("https://api.github.test"))
+            .collect()
+    }
 }
 
 fn identity() -> Identity {
@@ -61,6 +150,8 @@ fn identity() -> Identity {
         issued_at: Some(1_699_996_400),
         token_id: Some("jti-1".into()),
         token: SecretString::from(BEARER),
+        resource: "https://mcp.example.com".into(),
+        test_only: false,
     }
 }
 
@@ -136,11 +227,11 @@ impl Answer {
     }
 }
 
-async fn send_with(server: &McpServer, req: Request<Bytes>, delegated: &FakeDelegated) -> Answer {
+async fn send_with(server: &Endpoint, req: Request<Bytes>, world: &FakeWorld) -> Answer {
     // The gateway's order: precheck, (bearer verification), handle.
     let response = match server.precheck(&req) {
         Some(early) => early,
-        None => server.handle(&req, &identity(), delegated).await,
+        None => server.handle(&req, identity(), world.access.clone()).await,
     };
     let (parts, body) = response.into_parts();
     Answer {
@@ -151,7 +242,7 @@ async fn send_with(server: &McpServer, req: Request<Bytes>, delegated: &FakeDele
 }
 
 async fn send(req: Request<Bytes>) -> Answer {
-    send_with(&server(), req, &FakeDelegated::default()).await
+    send_with(&server(), req, &FakeWorld::quiet()).await
 }
 
 fn error_code(answer: &Answer) -> i64 {
@@ -203,15 +294,13 @@ async fn origin_is_validated() {
 async fn wildcard_origin_allows_any() {
     let mut cfg = config();
     cfg.allowed_origins = vec!["*".into()];
-    let server = McpServer::new(Arc::new(cfg), ToolRegistry::with_defaults());
+    let server = Endpoint::new(Arc::new(cfg), Server::demo());
     let req = post(
         json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
         &[("origin", "https://x.example")],
     );
     assert_eq!(
-        send_with(&server, req, &FakeDelegated::default())
-            .await
-            .status,
+        send_with(&server, req, &FakeWorld::quiet()).await.status,
         StatusCode::OK
     );
 }
@@ -274,7 +363,7 @@ async fn non_json_content_type_is_415() {
 async fn handle_runs_the_prechecks_itself() {
     let req = raw(Method::GET, "", &[]);
     let r = server()
-        .handle(&req, &identity(), &FakeDelegated::default())
+        .handle(&req, identity(), FakeWorld::quiet().access)
         .await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -825,10 +914,10 @@ async fn modern_invalid_arguments_are_an_is_error_result() {
 
 #[tokio::test]
 async fn github_user_through_the_server() {
-    let fake = FakeDelegated::answering(upstream(
+    let fake = FakeWorld::answering(
         200,
         r#"{"login":"octocat","id":1,"name":"The Octocat","public_repos":8}"#,
-    ));
+    );
     let a = send_with(
         &server(),
         modern("tools/call", json!({"name": "github_user"})),
@@ -843,30 +932,28 @@ async fn github_user_through_the_server() {
         result["content"][0]["text"],
         "Signed in to GitHub as octocat (The Octocat), 8 public repositories."
     );
-    let seen = fake.seen();
+    let seen = fake.upstream_requests();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].subject.as_deref(), Some("user-alice"));
-    assert_eq!(seen[0].method, Method::GET);
-    assert_eq!(seen[0].uri, "https://api.github.test/user");
-    assert_eq!(seen[0].headers["accept"], "application/json");
+    assert_eq!(seen[0].method(), Method::GET);
+    assert_eq!(seen[0].uri(), "https://api.github.test/user");
+    assert_eq!(seen[0].headers()["accept"], "application/json");
     assert!(
-        seen[0].headers["user-agent"]
+        seen[0].headers()["user-agent"]
             .to_str()
             .unwrap()
             .starts_with("keycard-mcp-worker/")
     );
-    assert!(
-        seen[0].headers.get("authorization").is_none(),
-        "the tool never attaches a token"
-    );
+    // The delegation attached the exchanged token, never the user's bearer.
+    assert_eq!(seen[0].headers()["authorization"], "Bearer up-1");
+    assert_eq!(fake.http.count_matching("/token"), 1);
 }
 
 #[tokio::test]
 async fn github_user_failures_never_leak_the_bearer() {
-    let fake = FakeDelegated::answering(Err(DelegationError::Refused {
-        error: "invalid_grant".into(),
-        description: Some(format!("subject token {BEARER} has no consent")),
-    }));
+    let fake = FakeWorld::refusing(
+        "invalid_grant",
+        format!("subject token {BEARER} has no consent"),
+    );
     let a = send_with(
         &server(),
         legacy(
@@ -879,7 +966,7 @@ async fn github_user_failures_never_leak_the_bearer() {
     .await;
     let text = String::from_utf8_lossy(&a.body).to_string();
     assert!(
-        text.contains("has not authorized GitHub in Keycard"),
+        text.contains("You have not granted access to the \\\"default\\\" upstream in Keycard"),
         "{text}"
     );
     assert!(!text.contains("SECRET-BEARER"), "{text}");

@@ -99,6 +99,12 @@ impl ProtocolVersion {
         self >= Self::V2025_06_18
     }
 
+    /// Whether `title` fields, `resource_link` content and `annotations.lastModified`
+    /// exist (added in 2025-06-18).
+    pub fn has_titles(self) -> bool {
+        self >= Self::V2025_06_18
+    }
+
     /// All supported versions as strings, newest first.
     pub fn supported_strings() -> Vec<&'static str> {
         Self::SUPPORTED.iter().map(|v| v.as_str()).collect()

@@ -1,117 +1,84 @@
-//! The tool API: what a user of this template implements to add a tool.
+//! The tool API: what a server author writes.
 //!
-//! A tool is a type implementing [`Tool`]: a name, a description, a JSON schema for its
-//! arguments, and an async [`Tool::call`] that receives a [`ToolContext`] — the verified
-//! caller ([`crate::Identity`]) and the handle to delegated upstream tokens
-//! ([`crate::delegation::Delegated`]) — and returns a [`ToolOutput`]. Register it in one
-//! place, the [`ToolRegistry`] handed to [`crate::Gateway::new`]:
+//! A tool is one async function of the verified caller's [`ToolContext`] and typed
+//! arguments. The arguments are a Rust type (`#[derive(Deserialize, JsonSchema)]`): the
+//! input schema is derived from it, arguments are checked against that schema and
+//! deserialized before the handler runs, and the handler returns `Result<_, ToolError>`
+//! so `?` works. Anything [`IntoToolOutput`] can be returned: text, [`Content`] blocks, a
+//! whole [`ToolOutput`], or [`Json`] structured output whose output schema is derived too.
 //!
 //! ```
-//! use keycard_core::ports::BoxFuture;
-//! use keycard_core::tools::{Tool, ToolContext, ToolOutput, ToolRegistry};
-//! use serde_json::{Map, Value, json};
+//! use keycard_core::tools::{Tool, ToolContext, ToolError};
 //!
-//! /// Greets the signed-in user.
-//! struct Greet;
-//!
-//! impl Tool for Greet {
-//!     fn name(&self) -> &str {
-//!         "greet"
-//!     }
-//!     fn description(&self) -> &str {
-//!         "Says hello to the caller, optionally in a given language."
-//!     }
-//!     fn input_schema(&self) -> Value {
-//!         json!({
-//!             "type": "object",
-//!             "properties": { "language": { "type": "string", "enum": ["en", "fr"] } },
-//!             "additionalProperties": false
-//!         })
-//!     }
-//!     fn call<'a>(&'a self, ctx: ToolContext<'a>, args: Map<String, Value>) -> BoxFuture<'a, ToolOutput> {
-//!         Box::pin(async move {
-//!             // Arguments were already checked against `input_schema`.
-//!             let hello = match args.get("language").and_then(Value::as_str) {
-//!                 Some("fr") => "Bonjour",
-//!                 _ => "Hello",
-//!             };
-//!             let who = ctx.identity().subject.as_deref().unwrap_or("service client");
-//!             ToolOutput::text(format!("{hello}, {who}!"))
-//!         })
-//!     }
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct GreetArgs {
+//!     /// Language of the greeting: "en" or "fr".
+//!     language: Option<String>,
 //! }
 //!
-//! let tools = ToolRegistry::with_defaults().with(Greet);
-//! assert!(tools.get("greet").is_some());
-//! assert!(tools.get("whoami").is_some());
+//! let greet = Tool::new("greet")
+//!     .description("Says hello to the signed-in user.")
+//!     .handler(|ctx: ToolContext, args: GreetArgs| async move {
+//!         let hello = match args.language.as_deref() {
+//!             Some("fr") => "Bonjour",
+//!             _ => "Hello",
+//!         };
+//!         let who = ctx.identity().subject().unwrap_or("service client");
+//!         Ok::<_, ToolError>(format!("{hello}, {who}!"))
+//!     });
+//! assert_eq!(greet.definition().name, "greet");
 //! ```
 //!
-//! A tool that calls the upstream API on the user's behalf builds an `http::Request` and
-//! hands it to [`ToolContext::delegated`]`().fetch(identity, request)`: the token exchange,
-//! the isolate-safe cache and the retry on 401 happen there; the tool never sees a token.
-//! See [`github_user`] for a complete example with error mapping.
+//! The same tool as a function, with the `#[tool]` attribute of `keycard-macros` (name
+//! from the function, description from its doc comment; it generates `greet_tool()`):
+//!
+//! ```ignore
+//! /// Says hello to the signed-in user.
+//! #[tool]
+//! async fn greet(ctx: ToolContext, args: GreetArgs) -> Result<String, ToolError> { … }
+//! ```
+//!
+//! A tool that calls an upstream API on the user's behalf hands the request to
+//! [`ToolContext::upstream`]: the token exchange, the isolate-safe cache and the retry on
+//! 401 happen there, bound to the verified caller; the tool never sees a token and cannot
+//! ask for another user's. See [`builtin::github_user`] for a complete example.
 //!
 //! Failures a model can act on (bad arguments, upstream errors) are results with
-//! `isError: true` ([`ToolOutput::error`], or `ToolError` converted with `.into()`), not
-//! protocol errors.
+//! `isError: true` (a [`ToolError`] becomes one), not protocol errors.
+//!
+//! Underneath, the registry stores [`Tool`]s: a [`ToolDefinition`] plus an object-safe
+//! [`CallTool`] handler, which can also be implemented by hand.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::auth::identity::Identity;
-use crate::delegation::{Delegated, DelegationError};
+use crate::delegation::DelegationError;
 use crate::ports::BoxFuture;
 
-#[cfg(test)]
-pub(crate) mod fake;
-pub mod github_user;
+pub mod builtin;
+mod content;
+mod context;
+mod output;
 pub mod schema;
 #[cfg(test)]
 mod tests;
-pub mod whoami;
 
-pub use github_user::GithubUser;
-pub use whoami::Whoami;
+pub use content::{Annotations, Content, ResourceContents, ResourceLink, Role};
+#[cfg(any(test, feature = "testing"))]
+pub use context::{FakeUpstream, TestContext};
+pub use context::{ToolContext, Upstream};
+pub use output::{IntoToolOutput, Json, ToolOutput};
 
-/// One MCP tool. Object-safe: the registry stores `Arc<dyn Tool>`.
-pub trait Tool: Send + Sync {
-    /// Unique name (1–128 characters of `A-Za-z0-9_-.`), e.g. `"whoami"`.
-    fn name(&self) -> &str;
+/// The arguments of a tool that takes none: `{}` (any other member is refused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
 
-    /// Human-readable display name (sent to clients from protocol 2025-06-18 on).
-    fn title(&self) -> Option<&str> {
-        None
-    }
-
-    /// What the tool does, for the model choosing tools.
-    fn description(&self) -> &str;
-
-    /// JSON Schema of the arguments object. Before [`Tool::call`] runs, `required`
-    /// properties, primitive `type`s, `enum`s and `additionalProperties: false` are
-    /// checked (see [`schema::check_arguments`]); anything richer is the tool's job.
-    fn input_schema(&self) -> Value;
-
-    /// JSON Schema of `structuredContent`, when the tool returns structured output.
-    fn output_schema(&self) -> Option<Value> {
-        None
-    }
-
-    /// Behaviour hints for clients (untrusted by them, advisory only).
-    fn annotations(&self) -> Option<ToolAnnotations> {
-        None
-    }
-
-    /// Runs the tool for the verified caller in `ctx` with validated `args`.
-    fn call<'a>(
-        &'a self,
-        ctx: ToolContext<'a>,
-        args: Map<String, Value>,
-    ) -> BoxFuture<'a, ToolOutput>;
-}
-
-/// MCP tool annotations (all optional hints).
+/// MCP tool annotations (all optional hints; clients treat them as untrusted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolAnnotations {
@@ -132,114 +99,352 @@ pub struct ToolAnnotations {
     pub open_world_hint: Option<bool>,
 }
 
-/// What a tool receives besides its arguments.
-#[derive(Clone, Copy)]
-pub struct ToolContext<'a> {
-    identity: &'a Identity,
-    delegated: &'a dyn Delegated,
+/// A schema given as a value, or derived from a type on first use (so a Worker pays for
+/// schema generation when a client first lists or calls tools, not at startup).
+struct LazySchema {
+    derive: Option<fn() -> Option<Value>>,
+    cell: OnceLock<Option<Value>>,
 }
 
-impl std::fmt::Debug for ToolContext<'_> {
+impl LazySchema {
+    fn ready(value: Option<Value>) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(value);
+        Self { derive: None, cell }
+    }
+
+    fn derived(derive: fn() -> Option<Value>) -> Self {
+        Self {
+            derive: Some(derive),
+            cell: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Option<&Value> {
+        self.cell
+            .get_or_init(|| self.derive.and_then(|f| f()))
+            .as_ref()
+    }
+}
+
+/// What `tools/list` says about a tool.
+pub struct ToolDefinition {
+    /// Unique name (1–128 characters of `A-Za-z0-9_-.`), e.g. `"whoami"`.
+    pub name: String,
+    /// Human-readable display name (sent from protocol 2025-06-18 on).
+    pub title: Option<String>,
+    /// What the tool does, for the model choosing tools.
+    pub description: String,
+    /// Behaviour hints.
+    pub annotations: Option<ToolAnnotations>,
+    /// Names of the upstreams the tool calls (checked against the configuration when the
+    /// gateway is built).
+    pub upstreams: Vec<String>,
+    input_schema: LazySchema,
+    output: LazySchema,
+}
+
+impl std::fmt::Debug for ToolDefinition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolContext")
-            .field("identity", self.identity)
+        f.debug_struct("ToolDefinition")
+            .field("name", &self.name)
+            .field("title", &self.title)
+            .field("upstreams", &self.upstreams)
             .finish_non_exhaustive()
     }
 }
 
-impl<'a> ToolContext<'a> {
-    /// A context for `identity` (e.g. to unit-test a tool with a fake [`Delegated`]).
-    pub fn new(identity: &'a Identity, delegated: &'a dyn Delegated) -> Self {
-        Self {
-            identity,
-            delegated,
+impl ToolDefinition {
+    /// JSON Schema of the arguments object.
+    pub fn input_schema(&self) -> &Value {
+        static EMPTY: OnceLock<Value> = OnceLock::new();
+        self.input_schema
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(|| json!({ "type": "object", "properties": {} })))
+    }
+
+    /// JSON Schema of `structuredContent`, if the tool returns structured output.
+    pub fn output_schema(&self) -> Option<&Value> {
+        self.output.get()
+    }
+
+    /// The definition as `tools/list` lists it. `titles_and_output` adds `title` and
+    /// `outputSchema` (protocol 2025-06-18 and later).
+    pub fn to_json(&self, titles_and_output: bool) -> Value {
+        let mut def = Map::new();
+        def.insert("name".into(), self.name.clone().into());
+        if titles_and_output && let Some(title) = &self.title {
+            def.insert("title".into(), title.clone().into());
         }
-    }
-
-    /// The caller, as its bearer token proved (issuer, subject, client, scopes, expiry).
-    pub fn identity(&self) -> &'a Identity {
-        self.identity
-    }
-
-    /// The handle for calling the upstream API with a delegated token for the caller.
-    pub fn delegated(&self) -> &'a dyn Delegated {
-        self.delegated
+        def.insert("description".into(), self.description.clone().into());
+        def.insert("inputSchema".into(), self.input_schema().clone());
+        if titles_and_output && let Some(schema) = self.output_schema() {
+            def.insert("outputSchema".into(), schema.clone());
+        }
+        if let Some(annotations) = &self.annotations
+            && let Ok(value) = serde_json::to_value(annotations)
+        {
+            def.insert("annotations".into(), value);
+        }
+        Value::Object(def)
     }
 }
 
-/// A tool's result: text content blocks, optional structured content, and whether it is
-/// an error the model should see (`isError`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolOutput {
-    /// Text content blocks, in order.
-    pub text: Vec<String>,
-    /// `structuredContent` (must match the tool's output schema when it has one).
-    pub structured: Option<Value>,
-    /// `isError`.
-    pub is_error: bool,
+/// A tool's handler, object-safe: what the registry calls with the raw arguments (already
+/// checked against the input schema). Implement it by hand for full control; the
+/// [`ToolBuilder::handler`] form implements it for a typed async function.
+pub trait CallTool: Send + Sync + 'static {
+    /// Runs the tool for the verified caller in `ctx`.
+    fn call<'a>(
+        &'a self,
+        ctx: ToolContext,
+        args: Map<String, Value>,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
 }
 
-impl ToolOutput {
-    /// A plain text result.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: vec![text.into()],
-            structured: None,
-            is_error: false,
+/// A registered tool: its definition and its handler. Cheap to clone.
+#[derive(Clone)]
+pub struct Tool {
+    definition: Arc<ToolDefinition>,
+    handler: Arc<dyn CallTool>,
+}
+
+impl std::fmt::Debug for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.definition.fmt(f)
+    }
+}
+
+impl Tool {
+    /// Starts a tool called `name`; finish with [`ToolBuilder::handler`].
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(name: impl Into<String>) -> ToolBuilder {
+        ToolBuilder {
+            name: name.into(),
+            title: None,
+            description: String::new(),
+            annotations: None,
+            upstreams: Vec::new(),
+            input_schema: None,
+            output_schema: None,
         }
     }
 
-    /// A structured result; its serialized JSON also goes in a text block, as the spec
-    /// recommends for clients that do not read `structuredContent`.
-    pub fn structured(value: Value) -> Self {
+    /// A tool from a hand-written handler, with a JSON Schema for its arguments.
+    pub fn from_handler(builder: ToolBuilder, input_schema: Value, handler: impl CallTool) -> Self {
+        let ToolBuilder {
+            name,
+            title,
+            description,
+            annotations,
+            upstreams,
+            output_schema,
+            ..
+        } = builder;
         Self {
-            text: vec![serde_json::to_string(&value).unwrap_or_default()],
-            structured: Some(value),
-            is_error: false,
+            definition: Arc::new(ToolDefinition {
+                name,
+                title,
+                description,
+                annotations,
+                upstreams,
+                input_schema: LazySchema::ready(Some(input_schema)),
+                output: LazySchema::ready(output_schema),
+            }),
+            handler: Arc::new(handler),
         }
     }
 
-    /// Puts a short human summary before the other content blocks.
-    pub fn with_summary(mut self, summary: impl Into<String>) -> Self {
-        self.text.insert(0, summary.into());
+    /// What `tools/list` says about it.
+    pub fn definition(&self) -> &ToolDefinition {
+        &self.definition
+    }
+
+    /// Checks `args` against the input schema, runs the handler, and checks structured
+    /// output against the output schema. Every failure is an `isError` result naming it.
+    pub async fn call(&self, ctx: ToolContext, args: Map<String, Value>) -> ToolOutput {
+        let def = &self.definition;
+        if let Err(e) = schema::check_arguments(def.input_schema(), &args) {
+            return ToolError::InvalidArguments {
+                tool: def.name.clone(),
+                reason: e.to_string(),
+            }
+            .into();
+        }
+        let output = match self.handler.call(ctx, args).await {
+            Ok(output) => output,
+            Err(ToolError::InvalidArguments { tool, reason }) if tool.is_empty() => {
+                return ToolError::InvalidArguments {
+                    tool: def.name.clone(),
+                    reason,
+                }
+                .into();
+            }
+            Err(e) => return e.into(),
+        };
+        if let (Some(schema), Some(structured), false) =
+            (def.output_schema(), &output.structured, output.is_error)
+        {
+            let checked = match structured {
+                Value::Object(map) => {
+                    schema::check_arguments(schema, map).map_err(|e| e.to_string())
+                }
+                _ if schema.get("type").and_then(Value::as_str) == Some("object") => {
+                    Err("structured content must be a JSON object".into())
+                }
+                _ => Ok(()),
+            };
+            if let Err(reason) = checked {
+                tracing::warn!(tool = %def.name, %reason, "structured output does not match the output schema");
+                return ToolOutput::error(format!(
+                    "tool `{}` produced output that does not match its output schema: {reason}",
+                    def.name
+                ));
+            }
+        }
+        output
+    }
+}
+
+/// A tool being described: name, description, title, annotations, upstreams; finished by
+/// [`ToolBuilder::handler`] (typed) or [`Tool::from_handler`] (raw).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ToolBuilder {
+    name: String,
+    title: Option<String>,
+    description: String,
+    annotations: Option<ToolAnnotations>,
+    upstreams: Vec<String>,
+    input_schema: Option<Value>,
+    output_schema: Option<Value>,
+}
+
+impl ToolBuilder {
+    /// What the tool does, for the model choosing tools.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
         self
     }
 
-    /// A tool execution error (`isError: true`) with an actionable message.
-    pub fn error(message: impl Into<String>) -> Self {
-        Self {
-            text: vec![message.into()],
-            structured: None,
-            is_error: true,
-        }
+    /// A display title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
     }
 
-    /// The MCP `CallToolResult` JSON. `structuredContent` is included only when
-    /// `with_structured` (protocol 2025-06-18 and later).
-    pub fn to_result(&self, with_structured: bool) -> Value {
-        let content: Vec<Value> = self
-            .text
-            .iter()
-            .map(|t| json!({ "type": "text", "text": t }))
-            .collect();
-        let mut result = Map::new();
-        result.insert("content".into(), Value::Array(content));
-        if with_structured && let Some(structured) = &self.structured {
-            result.insert("structuredContent".into(), structured.clone());
+    /// Behaviour hints.
+    pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
+        self.annotations = Some(annotations);
+        self
+    }
+
+    /// Hints that the tool only reads (`readOnlyHint`, `idempotentHint`).
+    pub fn read_only(mut self) -> Self {
+        let a = self
+            .annotations
+            .get_or_insert_with(ToolAnnotations::default);
+        a.read_only_hint = Some(true);
+        a.idempotent_hint = Some(true);
+        self
+    }
+
+    /// Declares that the tool calls the upstream `name` (`ctx.upstream(name)`); building
+    /// the gateway fails with a configuration error naming it if it is not configured.
+    pub fn upstream(mut self, name: impl Into<String>) -> Self {
+        self.upstreams.push(name.into());
+        self
+    }
+
+    /// Overrides the derived input schema (the arguments are still deserialized with
+    /// serde after the check).
+    pub fn input_schema(mut self, schema: Value) -> Self {
+        self.input_schema = Some(schema);
+        self
+    }
+
+    /// Sets the output schema explicitly (for [`Json`] output it is derived).
+    pub fn output_schema(mut self, schema: Value) -> Self {
+        self.output_schema = Some(schema);
+        self
+    }
+
+    /// Finishes the tool with a typed async handler: `A` are its arguments (deserialized;
+    /// their JSON Schema is the tool's input schema), `R` its result.
+    pub fn handler<F, Fut, A, R>(self, handler: F) -> Tool
+    where
+        F: Fn(ToolContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+        A: DeserializeOwned + schemars::JsonSchema + 'static,
+        R: IntoToolOutput + 'static,
+    {
+        let input_schema = match self.input_schema {
+            Some(schema) => LazySchema::ready(Some(schema)),
+            None => LazySchema::derived(|| Some(schema::input_schema_for::<A>())),
+        };
+        let output = match self.output_schema {
+            Some(schema) => LazySchema::ready(Some(schema)),
+            None => LazySchema::derived(R::output_schema),
+        };
+        Tool {
+            definition: Arc::new(ToolDefinition {
+                name: self.name,
+                title: self.title,
+                description: self.description,
+                annotations: self.annotations,
+                upstreams: self.upstreams,
+                input_schema,
+                output,
+            }),
+            handler: Arc::new(FnTool {
+                handler,
+                _types: std::marker::PhantomData,
+            }),
         }
-        result.insert("isError".into(), Value::Bool(self.is_error));
-        Value::Object(result)
     }
 }
 
-/// Why a tool failed, in words the caller (a model or a person) can act on. Converts into
-/// an `isError: true` [`ToolOutput`]. Never carries a token or a secret.
+/// A typed async function as a [`CallTool`].
+struct FnTool<F, A, R> {
+    handler: F,
+    _types: std::marker::PhantomData<fn(A) -> R>,
+}
+
+impl<F, Fut, A, R> CallTool for FnTool<F, A, R>
+where
+    F: Fn(ToolContext, A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+    A: DeserializeOwned + 'static,
+    R: IntoToolOutput + 'static,
+{
+    fn call<'a>(
+        &'a self,
+        ctx: ToolContext,
+        args: Map<String, Value>,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        let args = match serde_json::from_value::<A>(Value::Object(args)) {
+            Ok(args) => args,
+            Err(e) => {
+                return Box::pin(std::future::ready(Err(ToolError::InvalidArguments {
+                    tool: String::new(),
+                    reason: e.to_string(),
+                })));
+            }
+        };
+        let future = (self.handler)(ctx, args);
+        Box::pin(async move { future.await.map(IntoToolOutput::into_tool_output) })
+    }
+}
+
+/// Why a tool failed, in words the caller (a model or a person) can act on. Becomes an
+/// `isError: true` result. Never carries a token or a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ToolError {
     /// The arguments do not fit the input schema.
-    #[error("invalid arguments for tool `{tool}`: {reason}")]
+    #[error("invalid arguments{}: {reason}", if tool.is_empty() { String::new() } else { format!(" for tool `{tool}`") })]
     InvalidArguments {
-        /// The tool.
+        /// The tool (empty when not known where the error was raised).
         tool: String,
         /// What is wrong, precisely.
         reason: String,
@@ -252,12 +457,25 @@ pub enum ToolError {
         /// The registered names, comma separated.
         available: String,
     },
-    /// Delegated upstream access failed (exchange refused, STS down, upstream error).
-    #[error("{0}")]
-    Delegation(String),
+    /// A call to an upstream on the user's behalf failed (exchange refused, STS down,
+    /// upstream unreachable). The message names the upstream and the fix.
+    #[error("{}", delegation_message(upstream, error))]
+    Delegation {
+        /// The upstream's name.
+        upstream: String,
+        /// What went wrong.
+        error: DelegationError,
+    },
     /// Any other failure, with its explanation.
     #[error("{0}")]
     Failed(String),
+}
+
+impl ToolError {
+    /// A failure with this explanation.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        Self::Failed(message.to_string())
+    }
 }
 
 impl From<ToolError> for ToolOutput {
@@ -266,22 +484,121 @@ impl From<ToolError> for ToolOutput {
     }
 }
 
-impl From<DelegationError> for ToolError {
-    fn from(error: DelegationError) -> Self {
-        ToolError::Delegation(error.to_string())
+impl From<serde_json::Error> for ToolError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Failed(format!("unexpected JSON: {error}"))
     }
 }
 
-/// The tools an [`crate::mcp::McpServer`] exposes, in registration order.
+impl From<http::Error> for ToolError {
+    fn from(error: http::Error) -> Self {
+        Self::Failed(format!("cannot build the upstream request: {error}"))
+    }
+}
+
+/// The message for a failed delegation to `upstream`: what happened and what to do.
+pub fn delegation_message(upstream: &str, error: &DelegationError) -> String {
+    let up = sanitize(upstream);
+    match error {
+        DelegationError::NoSubject => {
+            "This tool acts on your behalf, but your access token has no subject (`sub`): \
+             sign in as a user (not with a client-credentials/service token) and try again."
+                .to_owned()
+        }
+        DelegationError::UnknownUpstream { .. }
+        | DelegationError::OutsideUpstream { .. }
+        | DelegationError::TestIdentity => format!("{error}."),
+        DelegationError::Refused { error, description } => {
+            let said = description
+                .as_deref()
+                .map(|d| format!(" (Keycard said: {})", sanitize(d)))
+                .unwrap_or_default();
+            match error.as_str() {
+                "invalid_grant" => format!(
+                    "You have not granted access to the {up:?} upstream in Keycard: sign in again and grant access{said}."
+                ),
+                "invalid_target" => format!(
+                    "The {up:?} upstream is not a dependency of this application in Keycard Console: add it under the application's dependencies{said}."
+                ),
+                "invalid_client" | "unauthorized_client" => format!(
+                    "The server's Keycard credentials are wrong: check KEYCARD_CLIENT_ID/KEYCARD_CLIENT_SECRET or KEYCARD_PRIVATE_KEY{said}."
+                ),
+                "invalid_scope" => format!(
+                    "Keycard refused the scopes requested for the {up:?} upstream: check its scopes in Keycard Console and KEYCARD_UPSTREAMS{said}."
+                ),
+                other => format!(
+                    "Keycard refused the token exchange for the {up:?} upstream ({}){said}.",
+                    sanitize(other)
+                ),
+            }
+        }
+        DelegationError::Unavailable(detail) => format!(
+            "Keycard's token service is unavailable right now (for the {up:?} upstream: {}): try again in a moment.",
+            sanitize(detail)
+        ),
+        DelegationError::Upstream(detail) => format!(
+            "Could not reach the {up:?} upstream ({}): try again in a moment.",
+            sanitize(detail)
+        ),
+    }
+}
+
+/// Longest excerpt of an upstream or STS message quoted back to the caller.
+const EXCERPT_CHARS: usize = 160;
+
+/// A short, single-line, printable excerpt: control characters dropped, length capped,
+/// and anything that looks like a credential replaced. Use it before quoting anything an
+/// upstream said.
+pub fn sanitize(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let words: Vec<String> = flat
+        .split_whitespace()
+        .map(|w| {
+            if looks_like_credential(w) {
+                "[redacted]".to_owned()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect();
+    let joined = words.join(" ");
+    if joined.chars().count() > EXCERPT_CHARS {
+        let cut: String = joined.chars().take(EXCERPT_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        joined
+    }
+}
+
+/// JWT-shaped (`xxx.yyy.zzz`), GitHub token prefixes, or long opaque runs.
+fn looks_like_credential(word: &str) -> bool {
+    let w =
+        word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-' && c != '.');
+    let token_chars = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | '+' | '/'))
+    };
+    let jwt_like = w.starts_with("eyJ") && w.matches('.').count() >= 2;
+    let github = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]
+        .iter()
+        .any(|p| w.starts_with(p));
+    let opaque = w.len() >= 32 && token_chars(w) && w.chars().any(|c| c.is_ascii_digit());
+    jwt_like || github || opaque
+}
+
+/// The tools a server exposes, in registration order.
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
-    tools: Vec<Arc<dyn Tool>>,
+    tools: Vec<Tool>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.tools.iter().map(|t| t.name().to_owned()))
+            .entries(self.tools.iter().map(|t| &t.definition.name))
             .finish()
     }
 }
@@ -292,41 +609,35 @@ impl ToolRegistry {
         Self::default()
     }
 
-    /// The built-in tools: [`Whoami`] and [`GithubUser`].
-    pub fn with_defaults() -> Self {
-        Self::new().with(Whoami).with(GithubUser)
-    }
-
     /// Adds `tool`; a tool with the same name is replaced in place.
-    pub fn with(mut self, tool: impl Tool + 'static) -> Self {
-        self.insert(Arc::new(tool));
-        self
-    }
-
-    /// Adds an already shared tool; a tool with the same name is replaced in place.
-    pub fn insert(&mut self, tool: Arc<dyn Tool>) {
-        match self.tools.iter_mut().find(|t| t.name() == tool.name()) {
+    pub fn insert(&mut self, tool: Tool) {
+        match self
+            .tools
+            .iter_mut()
+            .find(|t| t.definition.name == tool.definition.name)
+        {
             Some(slot) => *slot = tool,
             None => self.tools.push(tool),
         }
     }
 
     /// The tool called `name`.
-    pub fn get(&self, name: &str) -> Option<&dyn Tool> {
-        self.tools
-            .iter()
-            .find(|t| t.name() == name)
-            .map(|t| t.as_ref())
+    pub fn get(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.definition.name == name)
     }
 
     /// Every tool, in registration order.
-    pub fn iter(&self) -> impl Iterator<Item = &dyn Tool> {
-        self.tools.iter().map(|t| t.as_ref())
+    pub fn iter(&self) -> impl Iterator<Item = &Tool> {
+        self.tools.iter()
     }
 
     /// The registered names, comma separated (for messages).
     pub fn names(&self) -> String {
-        self.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+        self.tools
+            .iter()
+            .map(|t| t.definition.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Number of tools.
@@ -339,49 +650,15 @@ impl ToolRegistry {
         self.tools.is_empty()
     }
 
-    /// Validates `args` against the tool's input schema, then calls it. Unknown tools and
-    /// invalid arguments become `isError: true` outputs naming the problem.
-    pub async fn call(
-        &self,
-        name: &str,
-        ctx: ToolContext<'_>,
-        args: Map<String, Value>,
-    ) -> ToolOutput {
-        let Some(tool) = self.get(name) else {
-            return ToolError::UnknownTool {
+    /// Calls the tool `name`; an unknown name is an `isError` output naming the tools.
+    pub async fn call(&self, name: &str, ctx: ToolContext, args: Map<String, Value>) -> ToolOutput {
+        match self.get(name) {
+            Some(tool) => tool.call(ctx, args).await,
+            None => ToolError::UnknownTool {
                 name: name.to_owned(),
                 available: self.names(),
             }
-            .into();
-        };
-        if let Err(e) = schema::check_arguments(&tool.input_schema(), &args) {
-            return ToolError::InvalidArguments {
-                tool: name.to_owned(),
-                reason: e.to_string(),
-            }
-            .into();
+            .into(),
         }
-        tool.call(ctx, args).await
-    }
-
-    /// The tool's definition as `tools/list` lists it. `titles_and_output` adds `title`
-    /// and `outputSchema` (protocol 2025-06-18 and later).
-    pub fn describe(tool: &dyn Tool, titles_and_output: bool) -> Value {
-        let mut def = Map::new();
-        def.insert("name".into(), tool.name().into());
-        if titles_and_output && let Some(title) = tool.title() {
-            def.insert("title".into(), title.into());
-        }
-        def.insert("description".into(), tool.description().into());
-        def.insert("inputSchema".into(), tool.input_schema());
-        if titles_and_output && let Some(schema) = tool.output_schema() {
-            def.insert("outputSchema".into(), schema);
-        }
-        if let Some(annotations) = tool.annotations()
-            && let Ok(value) = serde_json::to_value(annotations)
-        {
-            def.insert("annotations".into(), value);
-        }
-        Value::Object(def)
     }
 }

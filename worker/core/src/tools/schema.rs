@@ -1,11 +1,155 @@
-//! A small, hand-written check of tool arguments against the tool's input schema.
+//! Tool schemas: derived from Rust types ([`input_schema_for`], [`output_schema_for`]),
+//! and a small, hand-written check of a JSON object against one ([`check_arguments`]).
 //!
-//! Not a JSON Schema validator: it checks what catches most model mistakes, precisely —
-//! `required` properties, the primitive `type` of each declared property (a string or a
-//! list of types), `enum` membership and `additionalProperties: false`. Anything richer
-//! (formats, ranges, nested objects) is left to the tool.
+//! Derived schemas are made portable — the forms every client validator accepts: no
+//! `$schema`, every subschema inlined (no `$ref`/`$defs` for non-recursive types), only the
+//! standard `format`s, and no `"type": [T, "null"]` arrays: an `Option` argument is simply
+//! not required, and a nullable output field is `anyOf: [{T}, {"type": "null"}]`.
+//!
+//! The check is not a JSON Schema validator: it checks what catches most model mistakes,
+//! precisely — `required` properties, the primitive `type` of each declared property (a
+//! string or a list of types), `enum` membership and `additionalProperties: false`.
+//! Anything richer (formats, ranges, nested objects) is left to serde and the tool. A
+//! `null` for a property that is not required counts as absent (serde reads it as `None`).
 
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
+use schemars::transform::RestrictFormats;
 use serde_json::{Map, Value};
+
+/// The input schema of a tool whose arguments are `T` (deserialized from the arguments
+/// object): see the module docs for the portable form.
+pub fn input_schema_for<T: JsonSchema>() -> Value {
+    let mut schema = generate::<T>(SchemaSettings::draft2020_12().for_deserialize());
+    portable(&mut schema, Nullable::Drop);
+    if let Value::Object(map) = &mut schema
+        && !map.contains_key("properties")
+        && map.get("type").and_then(Value::as_str) == Some("object")
+    {
+        map.insert("properties".into(), Value::Object(Map::new()));
+    }
+    schema
+}
+
+/// The output schema of a tool whose structured output is `T` (serialized).
+pub fn output_schema_for<T: JsonSchema>() -> Value {
+    let mut schema = generate::<T>(SchemaSettings::draft2020_12().for_serialize());
+    portable(&mut schema, Nullable::AnyOf);
+    schema
+}
+
+/// Alias of [`output_schema_for`], for [`super::Json`].
+pub(crate) fn schema_for<T: JsonSchema>() -> Value {
+    output_schema_for::<T>()
+}
+
+fn generate<T: JsonSchema>(settings: SchemaSettings) -> Value {
+    let settings = settings
+        .with(|s| s.inline_subschemas = true)
+        .with_transform(RestrictFormats::default());
+    settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nullable {
+    /// `[T, "null"]` → `T` (the property is optional instead).
+    Drop,
+    /// `[T, "null"]` → `anyOf: [{T}, {null}]`.
+    AnyOf,
+}
+
+fn portable(schema: &mut Value, nullable: Nullable) {
+    if let Value::Object(map) = schema {
+        // The root's `title` is the Rust type's name and its description the type's doc
+        // comment: noise for a client, which has the tool's own description.
+        for key in ["$schema", "title", "description"] {
+            map.remove(key);
+        }
+    }
+    walk(schema, nullable);
+}
+
+/// Whether this node's `null` alternative goes away (`Drop` mode, and it had one).
+fn nullable_dropped(map: &Map<String, Value>, nullable: Nullable) -> bool {
+    nullable == Nullable::Drop
+        && map
+            .get("type")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|t| t.as_str() == Some("null")))
+}
+
+fn walk(schema: &mut Value, nullable: Nullable) {
+    match schema {
+        Value::Object(map) => {
+            if nullable_dropped(map, nullable)
+                && let Some(Value::Array(values)) = map.get_mut("enum")
+            {
+                values.retain(|v| !v.is_null());
+            }
+            if let Some(Value::Array(types)) = map.get("type").cloned() {
+                let others: Vec<Value> = types
+                    .iter()
+                    .filter(|t| t.as_str() != Some("null"))
+                    .cloned()
+                    .collect();
+                let had_null = others.len() < types.len();
+                match (others.as_slice(), had_null, nullable) {
+                    ([one], false, _) | ([one], true, Nullable::Drop) => {
+                        map.insert("type".into(), one.clone());
+                    }
+                    (_, true, Nullable::AnyOf) if !others.is_empty() => {
+                        map.remove("type");
+                        let mut alternatives: Vec<Value> = others
+                            .into_iter()
+                            .map(|t| serde_json::json!({ "type": t }))
+                            .collect();
+                        alternatives.push(serde_json::json!({ "type": "null" }));
+                        // Keywords of the non-null type (enum, format, items…) stay beside
+                        // `anyOf`, where they constrain the non-null alternative too.
+                        map.insert("anyOf".into(), Value::Array(alternatives));
+                    }
+                    _ => {}
+                }
+            }
+            let required: Vec<String> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (key, value) in map.iter_mut() {
+                match (key.as_str(), value) {
+                    ("properties", Value::Object(properties)) => {
+                        for (name, property) in properties.iter_mut() {
+                            // A property that may be absent is never null when present
+                            // (`skip_serializing_if = "Option::is_none"`): no null branch.
+                            let mode = if required.contains(name) {
+                                nullable
+                            } else {
+                                Nullable::Drop
+                            };
+                            walk(property, mode);
+                        }
+                    }
+                    (_, value) => walk(value, nullable),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                walk(item, nullable);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// Why arguments do not fit the schema. The message names the argument.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +245,13 @@ pub fn check_arguments(schema: &Value, args: &Map<String, Value>) -> Result<(), 
             }
             continue;
         };
+        let required = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.iter().any(|n| n.as_str() == Some(name.as_str())));
+        if value.is_null() && !required {
+            continue;
+        }
         check_type(name, property, value)?;
         if let Some(allowed) = property.get("enum").and_then(Value::as_array)
             && !allowed.contains(value)

@@ -1,50 +1,76 @@
-//! Tool API, `whoami` and `github_user`, driven directly with a fixed identity and the
-//! fake `Delegated`.
+//! The tool API (typed handlers, schemas, outputs, errors) and the built-in tools, driven
+//! through `ToolContext::for_tests` with fake upstreams.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::fake::{FakeDelegated, upstream};
+use super::builtin::{github_user, whoami};
 use super::schema::check_arguments;
 use super::*;
-use crate::secret::SecretString;
+use crate::auth::identity::Identity;
+use crate::mcp::version::ProtocolVersion;
 
 const BEARER: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.U0VDUkVULUJFQVJFUg";
+const API: &str = "https://api.github.test";
 
 fn identity(subject: Option<&str>) -> Identity {
-    Identity {
-        issuer: "https://zone.keycard.test".into(),
-        subject: subject.map(str::to_owned),
-        client_id: "claude-desktop".into(),
-        scopes: vec!["mcp:tools".into()],
-        audience: vec!["https://mcp.example.com".into(), "other".into()],
-        expires_at: 1_709_251_199,
-        issued_at: None,
-        token_id: None,
-        token: SecretString::from(BEARER),
+    Identity::for_tests("https://zone.keycard.test", subject, "claude-desktop")
+}
+
+/// A fake default upstream answering `answer`, recording every request it sees.
+/// An upstream call as the fake saw it: the bearer it carried and the request.
+type Seen = (Option<String>, http::Request<Bytes>);
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+impl Recorder {
+    fn upstream(&self, answer: Result<(u16, &'static str), DelegationError>) -> FakeUpstream {
+        let seen = self.0.clone();
+        FakeUpstream::new(API, move |who, request| {
+            seen.lock()
+                .unwrap()
+                .push((who.subject().map(str::to_owned), request));
+            answer.clone().map(|(status, body)| {
+                let mut r = http::Response::new(Bytes::from_static(body.as_bytes()));
+                *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                r
+            })
+        })
+    }
+    fn seen(&self) -> Vec<(Option<String>, http::Request<Bytes>)> {
+        self.0.lock().unwrap().clone()
     }
 }
 
-async fn call(tool: &str, subject: Option<&str>, fake: &FakeDelegated) -> ToolOutput {
-    let id = identity(subject);
-    ToolRegistry::with_defaults()
-        .call(tool, ToolContext::new(&id, fake), Map::new())
-        .await
+fn ctx(subject: Option<&str>, upstream: FakeUpstream) -> ToolContext {
+    ToolContext::for_tests(identity(subject))
+        .upstream("default", upstream)
+        .build()
 }
 
-fn all_text(out: &ToolOutput) -> String {
-    format!("{} {:?}", out.text.join("\n"), out.structured)
+async fn call(
+    tool: Tool,
+    subject: Option<&str>,
+    answer: Result<(u16, &'static str), DelegationError>,
+) -> (ToolOutput, Recorder) {
+    let recorder = Recorder::default();
+    let out = tool
+        .call(ctx(subject, recorder.upstream(answer)), Map::new())
+        .await;
+    (out, recorder)
 }
 
 // ---------------------------------------------------------------- whoami
 
 #[tokio::test]
 async fn whoami_reports_the_verified_identity() {
-    let fake = FakeDelegated::default();
-    let out = call("whoami", Some("alice"), &fake).await;
+    let (out, recorder) = call(whoami(), Some("alice"), Ok((200, "{}"))).await;
     assert!(!out.is_error);
     assert_eq!(
         out.structured,
@@ -53,25 +79,42 @@ async fn whoami_reports_the_verified_identity() {
             "issuer": "https://zone.keycard.test",
             "client_id": "claude-desktop",
             "scopes": ["mcp:tools"],
-            "audience": ["https://mcp.example.com", "other"],
-            "expires_at": 1_709_251_199,
-            "expires_at_iso": "2024-02-29T23:59:59Z",
+            "audience": ["https://mcp.test"],
+            "expires_at": 4_102_444_800u64,
+            "expires_at_iso": "2100-01-01T00:00:00Z",
         }))
     );
-    assert!(fake.seen().is_empty(), "whoami makes no upstream call");
-    assert!(!all_text(&out).contains(BEARER));
+    assert!(recorder.seen().is_empty(), "whoami makes no upstream call");
+    assert!(!out.all_text().contains(BEARER));
 }
 
 #[tokio::test]
-async fn whoami_subject_is_null_without_sub_and_matches_its_output_schema() {
-    let out = call("whoami", None, &FakeDelegated::default()).await;
-    let structured = out.structured.clone().unwrap_or_default();
-    assert_eq!(structured["subject"], Value::Null);
-    let schema = Whoami.output_schema().unwrap_or_default();
-    let as_map = structured.as_object().cloned().unwrap_or_default();
-    assert_eq!(check_arguments(&schema, &as_map), Ok(()));
+async fn whoami_without_sub_matches_its_derived_output_schema() {
+    let (out, _) = call(whoami(), None, Ok((200, "{}"))).await;
+    let structured = out.structured.clone().unwrap();
+    assert!(structured.get("subject").is_none(), "{structured}");
+    let tool = whoami();
+    let schema = tool.definition().output_schema().unwrap();
+    assert_eq!(
+        check_arguments(schema, structured.as_object().unwrap()),
+        Ok(())
+    );
+    // Portable: no `$schema`, no type arrays, no non-standard formats.
+    let text = schema.to_string();
+    assert!(
+        !text.contains("$schema") && !text.contains("uint64"),
+        "{text}"
+    );
+    assert!(!text.contains(r#""type":["#), "{text}");
+    assert_eq!(schema["properties"]["subject"]["type"], "string");
+    assert!(
+        !schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("subject"))
+    );
     // The text block is the same JSON (for clients without structuredContent).
-    let text: Value = serde_json::from_str(&out.text[0]).unwrap();
+    let text: Value = serde_json::from_str(out.content[0].as_text().unwrap()).unwrap();
     assert_eq!(text, structured);
 }
 
@@ -79,27 +122,36 @@ async fn whoami_subject_is_null_without_sub_and_matches_its_output_schema() {
 
 #[tokio::test]
 async fn github_user_returns_the_profile() {
-    let fake = FakeDelegated::answering(upstream(
-        200,
-        r#"{"login":"octocat","id":583231,"name":null}"#,
-    ));
-    let out = call("github_user", Some("alice"), &fake).await;
+    let (out, recorder) = call(
+        github_user(),
+        Some("alice"),
+        Ok((200, r#"{"login":"octocat","id":583231,"name":null}"#)),
+    )
+    .await;
     assert!(!out.is_error, "{out:?}");
     assert_eq!(
         out.structured,
         Some(json!({"login": "octocat", "id": 583231, "name": null}))
     );
-    assert_eq!(out.text[0], "Signed in to GitHub as octocat.");
-    let seen = fake.seen();
+    assert_eq!(
+        out.content[0].as_text(),
+        Some("Signed in to GitHub as octocat.")
+    );
+    let seen = recorder.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].uri, "https://api.github.test/user");
-    assert_eq!(seen[0].subject.as_deref(), Some("alice"));
-    assert_eq!(seen[0].headers["accept"], "application/json");
-    assert!(seen[0].headers.contains_key("user-agent"));
+    let (who, request) = &seen[0];
+    assert_eq!(who.as_deref(), Some("alice"), "bound to the caller");
+    assert_eq!(request.uri(), "https://api.github.test/user");
+    assert_eq!(request.headers()["accept"], "application/json");
+    assert!(request.headers().contains_key("user-agent"));
+    assert!(
+        request.headers().get("authorization").is_none(),
+        "the tool never attaches a token"
+    );
 }
 
 #[tokio::test]
-async fn github_user_delegation_errors_are_actionable() {
+async fn delegation_errors_name_the_upstream_and_the_fix() {
     let refused = |error: &str, description: Option<&str>| DelegationError::Refused {
         error: error.into(),
         description: description.map(str::to_owned),
@@ -111,35 +163,38 @@ async fn github_user_delegation_errors_are_actionable() {
         ),
         (
             refused("invalid_grant", Some("no consent")),
-            "The user has not authorized GitHub in Keycard: sign in again and grant access (Keycard said: no consent).",
+            "You have not granted access to the \"default\" upstream in Keycard: sign in again and grant access (Keycard said: no consent).",
         ),
         (
             refused("invalid_target", None),
-            "The upstream API (https://api.github.test) is not a dependency of this application in Keycard Console",
+            "The \"default\" upstream is not a dependency of this application in Keycard Console",
         ),
         (
             refused("invalid_client", None),
-            "The Worker's Keycard credentials are wrong: check KEYCARD_CLIENT_ID/KEYCARD_CLIENT_SECRET or KEYCARD_PRIVATE_KEY.",
+            "The server's Keycard credentials are wrong: check KEYCARD_CLIENT_ID/KEYCARD_CLIENT_SECRET or KEYCARD_PRIVATE_KEY.",
         ),
         (
             refused("temporarily_unavailable", None),
-            "Keycard refused the token exchange (temporarily_unavailable).",
+            "Keycard refused the token exchange for the \"default\" upstream (temporarily_unavailable).",
         ),
         (
             DelegationError::Unavailable("STS answered 503".into()),
-            "Keycard's token service is unavailable right now (STS answered 503): try again in a moment.",
+            "Keycard's token service is unavailable right now (for the \"default\" upstream: STS answered 503): try again in a moment.",
         ),
         (
             DelegationError::Upstream("timed out".into()),
-            "Could not reach GitHub (timed out): try again in a moment.",
+            "Could not reach the \"default\" upstream (timed out): try again in a moment.",
         ),
     ];
     for (error, expected) in cases {
-        let fake = FakeDelegated::answering(Err(error.clone()));
-        let out = call("github_user", Some("alice"), &fake).await;
+        let (out, _) = call(github_user(), Some("alice"), Err(error.clone())).await;
         assert!(out.is_error, "{error:?}");
         assert!(out.structured.is_none());
-        assert!(out.text[0].contains(expected), "{error:?}: {}", out.text[0]);
+        assert!(
+            out.all_text().contains(expected),
+            "{error:?}: {}",
+            out.all_text()
+        );
     }
 }
 
@@ -169,145 +224,327 @@ async fn github_user_upstream_statuses_are_actionable_and_sanitized() {
         ),
     ];
     for (status, body, expected) in cases {
-        let fake = FakeDelegated::answering(upstream(status, body));
-        let out = call("github_user", Some("alice"), &fake).await;
+        let (out, _) = call(github_user(), Some("alice"), Ok((status, body))).await;
         assert!(out.is_error, "{status}");
-        assert!(out.text[0].contains(expected), "{status}: {}", out.text[0]);
-        assert!(!out.text[0].contains("<html>"), "never the raw body");
+        assert!(
+            out.all_text().contains(expected),
+            "{status}: {}",
+            out.all_text()
+        );
+        assert!(!out.all_text().contains("<html>"), "never the raw body");
     }
     // A hostile upstream echoing a token in its message gets it redacted.
-    let body = format!(r#"{{"message":"token {BEARER} is revoked\n\u0007"}}"#);
-    let fake = FakeDelegated::answering(upstream(401, &body));
-    let out = call("github_user", Some("alice"), &fake).await;
-    assert!(!all_text(&out).contains(BEARER), "{out:?}");
+    let body: &'static str =
+        Box::leak(format!(r#"{{"message":"token {BEARER} is revoked\n\u0007"}}"#).into_boxed_str());
+    let (out, _) = call(github_user(), Some("alice"), Ok((401, body))).await;
+    assert!(!out.all_text().contains(BEARER), "{out:?}");
     assert!(
-        out.text[0].contains("[redacted] is revoked"),
+        out.all_text().contains("[redacted] is revoked"),
         "{}",
-        out.text[0]
+        out.all_text()
     );
 }
 
 #[tokio::test]
 async fn github_user_non_json_200_is_an_error() {
-    let fake = FakeDelegated::answering(upstream(200, "<html>login</html>"));
-    let out = call("github_user", Some("alice"), &fake).await;
+    let (out, _) = call(
+        github_user(),
+        Some("alice"),
+        Ok((200, "<html>login</html>")),
+    )
+    .await;
     assert!(out.is_error);
-    assert!(out.text[0].contains("not a JSON object"), "{}", out.text[0]);
-}
-
-// ---------------------------------------------------------------- registry and outputs
-
-/// Counts its calls; echoes its `n` argument.
-struct Counter(AtomicUsize);
-
-impl Tool for Counter {
-    fn name(&self) -> &str {
-        "counter"
-    }
-    fn description(&self) -> &str {
-        "counts"
-    }
-    fn input_schema(&self) -> Value {
-        json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
-    }
-    fn call<'a>(
-        &'a self,
-        _ctx: ToolContext<'a>,
-        args: Map<String, Value>,
-    ) -> BoxFuture<'a, ToolOutput> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move { ToolOutput::text(format!("n = {}", args["n"])) })
-    }
-}
-
-#[tokio::test]
-async fn registry_adds_replaces_and_validates_before_calling() {
-    let registry = ToolRegistry::with_defaults().with(Counter(AtomicUsize::new(0)));
-    assert_eq!(registry.names(), "whoami, github_user, counter");
-    let id = identity(Some("alice"));
-    let fake = FakeDelegated::default();
-    let ctx = ToolContext::new(&id, &fake);
-
-    let bad = registry.call("counter", ctx, Map::new()).await;
-    assert_eq!(
-        bad.text,
-        vec!["invalid arguments for tool `counter`: missing required argument `n`".to_owned()]
-    );
-    assert!(bad.is_error);
-    let mut args = Map::new();
-    args.insert("n".into(), json!("seven"));
-    let bad = registry.call("counter", ctx, args).await;
     assert!(
-        bad.text[0].ends_with("argument `n` must be an integer, got string"),
+        out.all_text().contains("not a JSON object"),
         "{}",
-        bad.text[0]
+        out.all_text()
     );
-
-    let mut args = Map::new();
-    args.insert("n".into(), json!(7));
-    let ok = registry.call("counter", ctx, args).await;
-    assert_eq!(ok, ToolOutput::text("n = 7"));
-
-    // Replacing keeps the position; the old instance is gone.
-    let registry = registry.with(Whoami).with(Counter(AtomicUsize::new(0)));
-    assert_eq!(registry.len(), 3);
-    assert_eq!(registry.names(), "whoami, github_user, counter");
-    assert!(ToolRegistry::new().is_empty());
 }
 
 #[tokio::test]
-async fn invalid_arguments_never_reach_the_tool() {
-    let counter = std::sync::Arc::new(Counter(AtomicUsize::new(0)));
-    let mut registry = ToolRegistry::new();
-    registry.insert(counter.clone());
-    let id = identity(Some("alice"));
-    let fake = FakeDelegated::default();
-    let _ = registry
-        .call("counter", ToolContext::new(&id, &fake), Map::new())
+async fn an_unknown_upstream_is_named_with_the_configured_ones() {
+    let tool = Tool::new("cal").handler(|ctx: ToolContext, _: NoArgs| async move {
+        let cal = ctx.upstream("calendar");
+        let request = cal.get("/events").body(Bytes::new())?;
+        cal.fetch(request).await.map(|_| "ok")
+    });
+    let (out, _) = call(tool, Some("alice"), Ok((200, "{}"))).await;
+    assert!(out.is_error);
+    assert!(
+        out.all_text()
+            .contains(r#"no upstream named "calendar" is configured (configured: default)"#),
+        "{}",
+        out.all_text()
+    );
+}
+
+// ---------------------------------------------------------------- typed tools
+
+/// Arguments of the test tool.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EchoArgs {
+    /// What to echo.
+    text: String,
+    /// How many times (default 1).
+    times: Option<u32>,
+    /// Shouting or not.
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Loud,
+    Quiet,
+}
+
+fn echo(calls: Arc<AtomicUsize>) -> Tool {
+    Tool::new("echo").description("Echoes text.").handler(
+        move |_ctx: ToolContext, args: EchoArgs| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut text = args.text.repeat(args.times.unwrap_or(1) as usize);
+                if matches!(args.mode, Some(Mode::Loud)) {
+                    text = text.to_uppercase();
+                }
+                Ok::<_, ToolError>(text)
+            }
+        },
+    )
+}
+
+fn args(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+#[tokio::test]
+async fn typed_arguments_are_derived_checked_and_deserialized() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let tool = echo(calls.clone());
+    let schema = tool.definition().input_schema().clone();
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["required"], json!(["text"]));
+    assert_eq!(schema["properties"]["text"]["description"], "What to echo.");
+    assert_eq!(schema["properties"]["times"]["type"], "integer");
+    assert_eq!(
+        schema["properties"]["mode"]["enum"],
+        json!(["loud", "quiet"])
+    );
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(!schema.to_string().contains("$ref") && !schema.to_string().contains("$schema"));
+
+    let ctx = ctx(Some("alice"), Recorder::default().upstream(Ok((200, "{}"))));
+    let ok = tool
+        .call(
+            ctx.clone(),
+            args(json!({"text": "ab", "times": 2, "mode": "loud"})),
+        )
         .await;
-    assert_eq!(counter.0.load(Ordering::SeqCst), 0);
-    let unknown = registry
-        .call("nope", ToolContext::new(&id, &fake), Map::new())
+    assert_eq!(ok, ToolOutput::text("ABAB"));
+    let ok = tool
+        .call(ctx.clone(), args(json!({"text": "ab", "mode": null})))
         .await;
     assert_eq!(
-        unknown.text[0],
-        "unknown tool `nope`; available tools: counter"
+        ok,
+        ToolOutput::text("ab"),
+        "a null optional counts as absent"
+    );
+    for (bad, expected) in [
+        (
+            json!({}),
+            "invalid arguments for tool `echo`: missing required argument `text`",
+        ),
+        (
+            json!({"text": 1}),
+            "argument `text` must be a string, got integer",
+        ),
+        (
+            json!({"text": "a", "mode": "medium"}),
+            "argument `mode` must be one of [\"loud\",\"quiet\"]",
+        ),
+        (json!({"text": "a", "zzz": 1}), "unexpected argument `zzz`"),
+        // Past the schema check, serde still refuses what does not fit the type.
+        (
+            json!({"text": "a", "times": -1}),
+            "invalid arguments for tool `echo`",
+        ),
+    ] {
+        let out = tool.call(ctx.clone(), args(bad.clone())).await;
+        assert!(out.is_error, "{bad}");
+        assert!(
+            out.all_text().contains(expected),
+            "{bad}: {}",
+            out.all_text()
+        );
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "invalid arguments never reach the handler"
+    );
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Sum {
+    total: i64,
+    note: Option<String>,
+}
+
+#[tokio::test]
+async fn json_output_derives_the_output_schema_and_is_checked_against_it() {
+    let tool = Tool::new("sum").handler(|_ctx: ToolContext, _: NoArgs| async move {
+        Ok::<_, ToolError>(Json(Sum {
+            total: 4,
+            note: None,
+        }))
+    });
+    let schema = tool.definition().output_schema().unwrap().clone();
+    assert_eq!(schema["properties"]["total"]["type"], "integer");
+    // Nullable output fields are `anyOf`, never a type array.
+    assert_eq!(
+        schema["properties"]["note"]["anyOf"],
+        json!([{"type": "string"}, {"type": "null"}])
+    );
+    let ctx = ctx(Some("alice"), Recorder::default().upstream(Ok((200, "{}"))));
+    let out = tool.call(ctx.clone(), Map::new()).await;
+    assert_eq!(out.structured, Some(json!({"total": 4, "note": null})));
+    assert!(!out.is_error);
+
+    // A tool whose structured output does not match its declared schema is caught.
+    let liar = Tool::new("liar")
+        .output_schema(
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+        )
+        .handler(|_ctx: ToolContext, _: NoArgs| async move {
+            Ok::<_, ToolError>(ToolOutput::structured(json!({"n": "not a number"})))
+        });
+    let out = liar.call(ctx, Map::new()).await;
+    assert!(out.is_error);
+    assert!(
+        out.all_text().contains("does not match its output schema"),
+        "{}",
+        out.all_text()
     );
 }
 
 #[test]
-fn tool_output_to_result() {
-    let out = ToolOutput::structured(json!({"a": 1})).with_summary("one");
+fn rich_results_render_per_protocol_version() {
+    let out = ToolOutput::content([
+        Content::text("see the picture"),
+        Content::image(vec![1u8, 2, 3], "image/png"),
+        Content::resource_link(ResourceLink {
+            uri: "test://doc".into(),
+            name: "doc".into(),
+            ..ResourceLink::default()
+        }),
+    ]);
+    let new = out.to_result(ProtocolVersion::V2025_11_25);
     assert_eq!(
-        out.to_result(true),
+        new["content"][1],
+        json!({"type": "image", "data": "AQID", "mimeType": "image/png"})
+    );
+    assert_eq!(new["content"][2]["type"], "resource_link");
+    let old = out.to_result(ProtocolVersion::V2025_03_26);
+    assert_eq!(
+        old["content"][2]["type"], "text",
+        "no resource_link before 2025-06-18"
+    );
+
+    let structured = ToolOutput::structured(json!({"a": 1})).with_summary("one");
+    assert_eq!(
+        structured.to_result(ProtocolVersion::V2025_06_18),
         json!({
             "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "{\"a\":1}"}],
             "structuredContent": {"a": 1},
             "isError": false
         })
     );
-    assert!(out.to_result(false).get("structuredContent").is_none());
-    let err: ToolOutput = ToolError::Failed("nope".into()).into();
+    assert!(
+        structured
+            .to_result(ProtocolVersion::V2025_03_26)
+            .get("structuredContent")
+            .is_none()
+    );
+    let err: ToolOutput = ToolError::new("nope").into();
     assert_eq!(
-        err.to_result(true),
+        err.to_result(ProtocolVersion::V2025_11_25),
         json!({"content": [{"type": "text", "text": "nope"}], "isError": true})
     );
-    let from_delegation: ToolError = DelegationError::NoSubject.into();
-    assert!(from_delegation.to_string().contains("no subject"));
 }
 
 #[test]
-fn describe_gates_titles_and_output_schema() {
-    let full = ToolRegistry::describe(&Whoami, true);
+fn definitions_gate_titles_and_output_schema() {
+    let tool = whoami();
+    let full = tool.definition().to_json(true);
     assert_eq!(full["title"], "Who am I?");
     assert!(full.get("outputSchema").is_some());
     assert_eq!(full["annotations"]["readOnlyHint"], true);
-    let old = ToolRegistry::describe(&Whoami, false);
+    let old = tool.definition().to_json(false);
     assert!(old.get("title").is_none() && old.get("outputSchema").is_none());
-    // A tool without optional parts has none of them.
-    let bare = ToolRegistry::describe(&Counter(AtomicUsize::new(0)), true);
+    // A tool without optional parts has none of them; no arguments is `{}` only.
+    let bare = Tool::new("bare")
+        .description("nothing")
+        .handler(|_ctx: ToolContext, _: NoArgs| async move { Ok::<_, ToolError>("") });
     assert_eq!(
-        bare,
-        json!({"name": "counter", "description": "counts", "inputSchema": Counter(AtomicUsize::new(0)).input_schema()})
+        bare.definition().to_json(true),
+        json!({"name": "bare", "description": "nothing", "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false}})
+    );
+}
+
+#[tokio::test]
+async fn registry_adds_replaces_and_names_unknown_tools() {
+    let mut registry = ToolRegistry::new();
+    registry.insert(whoami());
+    registry.insert(github_user());
+    registry.insert(echo(Arc::new(AtomicUsize::new(0))));
+    assert_eq!(registry.names(), "whoami, github_user, echo");
+    registry.insert(
+        Tool::new("whoami")
+            .handler(|_ctx: ToolContext, _: NoArgs| async move { Ok::<_, ToolError>("replaced") }),
+    );
+    assert_eq!(registry.names(), "whoami, github_user, echo");
+    assert_eq!(registry.len(), 3);
+    let ctx = ctx(Some("alice"), Recorder::default().upstream(Ok((200, "{}"))));
+    assert_eq!(
+        registry.call("whoami", ctx.clone(), Map::new()).await,
+        ToolOutput::text("replaced")
+    );
+    let unknown = registry.call("nope", ctx, Map::new()).await;
+    assert_eq!(
+        unknown.all_text(),
+        "unknown tool `nope`; available tools: whoami, github_user, echo"
+    );
+    assert!(ToolRegistry::new().is_empty());
+}
+
+/// A hand-written `CallTool`: the object-safe layer under the typed form.
+struct Counter(AtomicUsize);
+
+impl CallTool for Counter {
+    fn call<'a>(
+        &'a self,
+        _ctx: ToolContext,
+        args: Map<String, Value>,
+    ) -> crate::ports::BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(ToolOutput::text(format!("call {n}, n = {}", args["n"])))
+        })
+    }
+}
+
+#[tokio::test]
+async fn hand_written_handlers_get_checked_arguments() {
+    let tool = Tool::from_handler(
+        Tool::new("counter").description("counts"),
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+        Counter(AtomicUsize::new(0)),
+    );
+    let ctx = ctx(Some("alice"), Recorder::default().upstream(Ok((200, "{}"))));
+    assert!(tool.call(ctx.clone(), Map::new()).await.is_error);
+    assert_eq!(
+        tool.call(ctx, args(json!({"n": 7}))).await,
+        ToolOutput::text("call 1, n = 7")
     );
 }

@@ -1,82 +1,64 @@
 //! `whoami`: the caller as the verified bearer token describes it. Reads nothing but the
 //! [`Identity`] the verifier built; makes no network call.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
-use super::{Tool, ToolAnnotations, ToolContext, ToolOutput};
 use crate::auth::identity::Identity;
-use crate::ports::BoxFuture;
+use crate::tools::{Json, NoArgs, Tool, ToolAnnotations, ToolContext, ToolError};
 
-/// Returns subject, issuer, client, scopes, audience and expiry of the caller's token.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Whoami;
+/// `whoami`'s structured result (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct WhoamiOutput {
+    /// `sub`; absent for tokens without a subject (service clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `iss`: the Keycard zone.
+    pub issuer: String,
+    /// The MCP client the user signed in through.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// `aud`.
+    pub audience: Vec<String>,
+    /// `exp`, seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// `exp` as ISO 8601 UTC.
+    pub expires_at_iso: String,
+}
 
-impl Whoami {
-    /// The structured result for `identity` (never includes the token itself).
-    pub fn describe(identity: &Identity) -> Value {
-        json!({
-            "subject": identity.subject,
-            "issuer": identity.issuer,
-            "client_id": identity.client_id,
-            "scopes": identity.scopes,
-            "audience": identity.audience,
-            "expires_at": identity.expires_at,
-            "expires_at_iso": iso8601_utc(identity.expires_at),
-        })
+impl WhoamiOutput {
+    /// The result for `identity`.
+    pub fn of(identity: &Identity) -> Self {
+        Self {
+            subject: identity.subject().map(str::to_owned),
+            issuer: identity.issuer().to_owned(),
+            client_id: identity.client_id().to_owned(),
+            scopes: identity.scopes().to_vec(),
+            audience: identity.audience().to_vec(),
+            expires_at: identity.expires_at(),
+            expires_at_iso: iso8601_utc(identity.expires_at()),
+        }
     }
 }
 
-impl Tool for Whoami {
-    fn name(&self) -> &str {
-        "whoami"
-    }
-
-    fn title(&self) -> Option<&str> {
-        Some("Who am I?")
-    }
-
-    fn description(&self) -> &str {
-        "Shows who you are signed in as: the subject, issuer, MCP client, scopes, audience and \
-         expiry of the verified Keycard access token this request carried."
-    }
-
-    fn input_schema(&self) -> Value {
-        json!({ "type": "object", "properties": {}, "additionalProperties": false })
-    }
-
-    fn output_schema(&self) -> Option<Value> {
-        Some(json!({
-            "type": "object",
-            "properties": {
-                "subject": { "type": ["string", "null"], "description": "`sub`; null for tokens without a subject" },
-                "issuer": { "type": "string", "description": "`iss`: the Keycard zone" },
-                "client_id": { "type": "string", "description": "the MCP client the user signed in through" },
-                "scopes": { "type": "array", "items": { "type": "string" } },
-                "audience": { "type": "array", "items": { "type": "string" } },
-                "expires_at": { "type": "integer", "description": "`exp`, seconds since the Unix epoch" },
-                "expires_at_iso": { "type": "string", "description": "`exp` as ISO 8601 UTC" }
-            },
-            "required": ["subject", "issuer", "client_id", "scopes", "audience", "expires_at", "expires_at_iso"],
-            "additionalProperties": false
-        }))
-    }
-
-    fn annotations(&self) -> Option<ToolAnnotations> {
-        Some(ToolAnnotations {
+/// The `whoami` tool: subject, issuer, client, scopes, audience and expiry of the caller's
+/// token.
+pub fn whoami() -> Tool {
+    Tool::new("whoami")
+        .title("Who am I?")
+        .description(
+            "Shows who you are signed in as: the subject, issuer, MCP client, scopes, audience and \
+             expiry of the verified Keycard access token this request carried.",
+        )
+        .annotations(ToolAnnotations {
             read_only_hint: Some(true),
             idempotent_hint: Some(true),
             open_world_hint: Some(false),
             ..ToolAnnotations::default()
         })
-    }
-
-    fn call<'a>(
-        &'a self,
-        ctx: ToolContext<'a>,
-        _args: Map<String, Value>,
-    ) -> BoxFuture<'a, ToolOutput> {
-        Box::pin(async move { ToolOutput::structured(Self::describe(ctx.identity())) })
-    }
+        .handler(|ctx: ToolContext, _: NoArgs| async move {
+            Ok::<_, ToolError>(Json(WhoamiOutput::of(ctx.identity())))
+        })
 }
 
 /// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC),

@@ -1,0 +1,251 @@
+//! [`ToolContext`]: what a tool receives besides its arguments — the verified caller and
+//! delegated access to the configured upstreams, bound to that caller.
+
+#[cfg(any(test, feature = "testing"))]
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::ToolError;
+use crate::auth::identity::Identity;
+use crate::config::DEFAULT_UPSTREAM;
+#[cfg(any(test, feature = "testing"))]
+use crate::delegation::DelegationError;
+use crate::delegation::UpstreamAccess;
+use crate::mcp::version::ProtocolVersion;
+
+/// The verified caller of one tool call, and the way to act for them upstream.
+///
+/// Owned and cheap to clone (one shared allocation per call), so a handler's `async move`
+/// block can keep it. There is no way to put another identity into it: a context is built
+/// by the server from the token that authenticated the request, and every upstream call
+/// made through it uses that caller's delegated token.
+#[derive(Clone)]
+pub struct ToolContext {
+    scope: Arc<Scope>,
+}
+
+struct Scope {
+    identity: Identity,
+    delegation: Delegation,
+    version: ProtocolVersion,
+}
+
+enum Delegation {
+    /// The real thing: the isolate's delegation, bound to this request's budget.
+    Live(UpstreamAccess),
+    /// A test double (feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
+    Fake(HashMap<String, FakeUpstream>),
+}
+
+impl std::fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("identity", &self.scope.identity)
+            .field("protocol_version", &self.scope.version.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ToolContext {
+    /// The context of a call by `identity`, delegating through `access`.
+    pub(crate) fn live(
+        identity: Identity,
+        access: UpstreamAccess,
+        version: ProtocolVersion,
+    ) -> Self {
+        Self {
+            scope: Arc::new(Scope {
+                identity,
+                delegation: Delegation::Live(access),
+                version,
+            }),
+        }
+    }
+
+    /// The caller, as its bearer token proved (issuer, subject, client, scopes, expiry).
+    pub fn identity(&self) -> &Identity {
+        &self.scope.identity
+    }
+
+    /// The protocol revision this call is answered in.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.scope.version
+    }
+
+    /// The upstream API called `name` (`KEYCARD_UPSTREAMS`), to call on the caller's
+    /// behalf. An unknown name fails at [`Upstream::fetch`] with an error naming the
+    /// configured ones.
+    pub fn upstream<'a>(&'a self, name: &'a str) -> Upstream<'a> {
+        Upstream { ctx: self, name }
+    }
+
+    /// The upstream of `KEYCARD_RESOURCE_URL` (named [`DEFAULT_UPSTREAM`]).
+    pub fn default_upstream(&self) -> Upstream<'_> {
+        self.upstream(DEFAULT_UPSTREAM)
+    }
+}
+
+/// One upstream API, seen from a tool call: requests sent through it carry a token
+/// Keycard issued for the caller, for this upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream<'a> {
+    ctx: &'a ToolContext,
+    name: &'a str,
+}
+
+impl Upstream<'_> {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// Its base URL (no trailing slash), if it is configured.
+    pub fn url(&self) -> Option<&str> {
+        match &self.ctx.scope.delegation {
+            Delegation::Live(access) => access.upstream_url(self.name),
+            #[cfg(any(test, feature = "testing"))]
+            Delegation::Fake(fakes) => fakes.get(self.name).map(|f| f.url.as_str()),
+        }
+    }
+
+    /// A `GET` request for `path` under the base URL, accepting JSON.
+    pub fn get(&self, path: &str) -> http::request::Builder {
+        self.request(http::Method::GET, path)
+            .header(http::header::ACCEPT, "application/json")
+    }
+
+    /// A request for `path` (starting with `/`) under the base URL.
+    pub fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
+        let base = self.url().unwrap_or_default();
+        http::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"))
+    }
+
+    /// Sends `request` (an absolute URI under the base URL) with the caller's delegated
+    /// token for this upstream. Returns the upstream's response whatever its status; an
+    /// error only when no response could be had, naming this upstream and the fix.
+    pub async fn fetch(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, ToolError> {
+        let scope = &self.ctx.scope;
+        let result = match &scope.delegation {
+            Delegation::Live(access) => access.fetch(self.name, &scope.identity, request).await,
+            #[cfg(any(test, feature = "testing"))]
+            Delegation::Fake(fakes) => match fakes.get(self.name) {
+                Some(fake) => (fake.answer)(&scope.identity, request),
+                None => Err(DelegationError::UnknownUpstream {
+                    name: self.name.to_owned(),
+                    configured: {
+                        let mut names: Vec<&str> = fakes.keys().map(String::as_str).collect();
+                        names.sort_unstable();
+                        names.join(", ")
+                    },
+                }),
+            },
+        };
+        result.map_err(|error| ToolError::Delegation {
+            upstream: self.name.to_owned(),
+            error,
+        })
+    }
+}
+
+/// A fake upstream for unit tests of tools (feature `testing`): a base URL and a function
+/// answering each request (or failing it as the delegation would).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Clone)]
+pub struct FakeUpstream {
+    url: String,
+    #[allow(clippy::type_complexity)]
+    answer: Arc<
+        dyn Fn(&Identity, http::Request<Bytes>) -> Result<http::Response<Bytes>, DelegationError>
+            + Send
+            + Sync,
+    >,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl FakeUpstream {
+    /// An upstream at `url` answering with `answer` (which sees the caller and the request).
+    pub fn new(
+        url: impl Into<String>,
+        answer: impl Fn(
+            &Identity,
+            http::Request<Bytes>,
+        ) -> Result<http::Response<Bytes>, DelegationError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            url: url.into().trim_end_matches('/').to_owned(),
+            answer: Arc::new(answer),
+        }
+    }
+}
+
+/// Builds a [`ToolContext`] for unit tests of a tool (feature `testing`): a test identity
+/// and fake upstreams. It can never reach a real token cache.
+///
+/// ```
+/// use keycard_core::Identity;
+/// use keycard_core::tools::{FakeUpstream, ToolContext};
+///
+/// let ctx = ToolContext::for_tests(Identity::for_tests("https://zone.test", Some("alice"), "cli"))
+///     .upstream("default", FakeUpstream::new("https://api.test", |_, _| {
+///         Ok(http::Response::new(bytes::Bytes::from_static(b"{}")))
+///     }))
+///     .build();
+/// assert_eq!(ctx.identity().subject(), Some("alice"));
+/// ```
+#[cfg(any(test, feature = "testing"))]
+#[derive(Clone)]
+#[must_use]
+pub struct TestContext {
+    identity: Identity,
+    upstreams: HashMap<String, FakeUpstream>,
+    version: ProtocolVersion,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl ToolContext {
+    /// Starts a test context for `identity` (see [`TestContext`]).
+    pub fn for_tests(identity: Identity) -> TestContext {
+        TestContext {
+            identity,
+            upstreams: HashMap::new(),
+            version: ProtocolVersion::V2025_11_25,
+        }
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl TestContext {
+    /// Adds a fake upstream called `name`.
+    pub fn upstream(mut self, name: impl Into<String>, fake: FakeUpstream) -> Self {
+        self.upstreams.insert(name.into(), fake);
+        self
+    }
+
+    /// Answers in protocol `version` (default 2025-11-25).
+    pub fn version(mut self, version: ProtocolVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> ToolContext {
+        ToolContext {
+            scope: Arc::new(Scope {
+                identity: self.identity,
+                delegation: Delegation::Fake(self.upstreams),
+                version: self.version,
+            }),
+        }
+    }
+}
