@@ -1,19 +1,19 @@
-//! # keycard-worker
-//!
-//! The production Cloudflare Worker: a thin wasm host around [`keycard_core`]. Everything
-//! interesting happens in the core; this crate only adapts the Workers runtime to the
-//! core's ports:
-//!
-//! * `wasm::entry`: the `#[event(fetch)]` entry and the isolate-wide [`keycard_core::Gateway`]
-//!   (a static, built on the first request from `env`),
-//! * `wasm::http`: outbound HTTP through `fetch`,
-//! * `wasm::clock`: `Date.now()` and `setTimeout`,
-//! * `wasm::crypto`: WebCrypto (SubtleCrypto) for RS256/PS256/ES256 verification and
-//!   RS256 signing (~0.024 ms per RS256 verify inside workerd, against ~0.94 ms for
-//!   pure-Rust RSA compiled to wasm).
-//!
-//! Compiled for `wasm32-unknown-unknown` only; on a native target the crate is empty so
-//! `cargo test --workspace` stays native.
+//! This repository's Worker, written as any user of `keycard-worker` writes theirs: the
+//! tools (here the two built-in demo tools) and the `#[event(fetch)]` entry.
+#![cfg(target_arch = "wasm32")]
 
-#[cfg(target_arch = "wasm32")]
-mod wasm;
+use keycard_worker::core::Server;
+use keycard_worker::core::tools::builtin::{github_user, whoami};
+use worker::{Context, Env, Result, event};
+
+/// The MCP server: its name, version and tools.
+fn app() -> Server {
+    Server::new("keycard-mcp-worker", env!("CARGO_PKG_VERSION"))
+        .tool(whoami())
+        .tool(github_user())
+}
+
+#[event(fetch)]
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    keycard_worker::serve(req, env, ctx, app).await
+}

@@ -5,7 +5,7 @@
 //! * A fetched key set is trusted for `JwksConfig::ttl`. Each usable key is imported once
 //!   through [`Crypto::import_verifying_key`](crate::ports::Crypto::import_verifying_key)
 //!   per algorithm it may serve, and the imported key is cached with it.
-//! * Concurrent misses for one issuer share one fetch (a [`Shared`] future kept in the
+//! * Concurrent misses for one issuer share one fetch (a `Shared` future kept in the
 //!   issuer's slot; the `std` mutex is never held across an await).
 //! * At most one fetch per issuer per `refetch_cooldown`: a flood of tokens with random
 //!   unknown `kid`s costs at most one JWKS fetch per window, and a failing JWKS endpoint

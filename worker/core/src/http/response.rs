@@ -199,6 +199,12 @@ pub fn not_absolute() -> Response<Bytes> {
     )
 }
 
+/// 400: the host could not turn the request into an HTTP request (e.g. a header value
+/// with a control character that the runtime let through). `description` names the part.
+pub fn malformed_request(description: &str) -> Response<Bytes> {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
 /// 404 with an explanation.
 pub fn not_found(description: &str) -> Response<Bytes> {
     oauth_error(StatusCode::NOT_FOUND, "not_found", description)

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::ToolError;
+use super::{ToolError, sanitize};
 use crate::auth::identity::Identity;
 use crate::config::DEFAULT_UPSTREAM;
 #[cfg(any(test, feature = "testing"))]
 use crate::delegation::DelegationError;
 use crate::delegation::UpstreamAccess;
 use crate::mcp::version::ProtocolVersion;
+use crate::tools::builtin::github_user::USER_AGENT;
 
 /// The verified caller of one tool call, and the way to act for them upstream.
 ///
@@ -115,6 +116,57 @@ impl Upstream<'_> {
     pub fn get(&self, path: &str) -> http::request::Builder {
         self.request(http::Method::GET, path)
             .header(http::header::ACCEPT, "application/json")
+    }
+
+    /// `GET path` (starting with `/`) with the caller's delegated token, parsed as JSON:
+    /// the short path for a read-only delegated tool. A non-2xx answer is an error naming
+    /// the upstream and its status (quoting at most a short, sanitized excerpt of the
+    /// body's `message`); so is a body that is not the JSON `T` expects.
+    ///
+    /// ```
+    /// use keycard_core::tools::{ToolContext, ToolError};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Repo { full_name: String }
+    ///
+    /// async fn repos(ctx: &ToolContext) -> Result<Vec<String>, ToolError> {
+    ///     let repos: Vec<Repo> = ctx.default_upstream().get_json("/user/repos").await?;
+    ///     Ok(repos.into_iter().map(|r| r.full_name).collect())
+    /// }
+    /// ```
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ToolError> {
+        let request = self
+            .get(path)
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .body(Bytes::new())
+            .map_err(|_| {
+                ToolError::new(format!(
+                    "the {} upstream's URL and {path:?} do not form a valid URL: check its base URL",
+                    self.name
+                ))
+            })?;
+        let response = self.fetch(request).await?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let said = serde_json::from_slice::<serde_json::Value>(response.body())
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(sanitize))
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            return Err(ToolError::new(format!(
+                "the {} upstream answered HTTP {status} to GET {path}{said}",
+                self.name
+            )));
+        }
+        serde_json::from_slice(response.body()).map_err(|e| {
+            ToolError::new(format!(
+                "the {} upstream's answer to GET {path} is not the expected JSON ({e})",
+                self.name
+            ))
+        })
     }
 
     /// A request for `path` (starting with `/`) under the base URL.

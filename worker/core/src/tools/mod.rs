@@ -29,19 +29,10 @@
 //! assert_eq!(greet.definition().name, "greet");
 //! ```
 //!
-//! The same tool as a function, with the `#[tool]` attribute of `keycard-macros` (name
-//! from the function, description from its doc comment; it generates `greet_tool()`):
-//!
-//! ```ignore
-//! /// Says hello to the signed-in user.
-//! #[tool]
-//! async fn greet(ctx: ToolContext, args: GreetArgs) -> Result<String, ToolError> { … }
-//! ```
-//!
 //! A tool that calls an upstream API on the user's behalf hands the request to
 //! [`ToolContext::upstream`]: the token exchange, the isolate-safe cache and the retry on
 //! 401 happen there, bound to the verified caller; the tool never sees a token and cannot
-//! ask for another user's. See [`builtin::github_user`] for a complete example.
+//! ask for another user's. See [`builtin::github_user()`] for a complete example.
 //!
 //! Failures a model can act on (bad arguments, upstream errors) are results with
 //! `isError: true` (a [`ToolError`] becomes one), not protocol errors.

@@ -22,10 +22,10 @@ fn identity(subject: Option<&str>) -> Identity {
     Identity::for_tests("https://zone.keycard.test", subject, "claude-desktop")
 }
 
-/// A fake default upstream answering `answer`, recording every request it sees.
 /// An upstream call as the fake saw it: the bearer it carried and the request.
 type Seen = (Option<String>, http::Request<Bytes>);
 
+/// A fake default upstream answering `answer`, recording every request it sees.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<Seen>>>);
 
@@ -547,4 +547,55 @@ async fn hand_written_handlers_get_checked_arguments() {
         tool.call(ctx, args(json!({"n": 7}))).await,
         ToolOutput::text("call 1, n = 7")
     );
+}
+
+#[tokio::test]
+async fn get_json_parses_refuses_non_2xx_and_names_bad_json() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Login {
+        login: String,
+    }
+    let recorder = Recorder::default();
+    let ctx = ctx(
+        Some("alice"),
+        recorder.upstream(Ok((200, r#"{"login":"alice"}"#))),
+    );
+    let got: Login = ctx.default_upstream().get_json("/user").await.unwrap();
+    assert_eq!(got.login, "alice");
+    let (who, request) = recorder.seen().pop().unwrap();
+    assert_eq!(who.as_deref(), Some("alice"));
+    assert_eq!(request.uri(), "https://api.github.test/user");
+    assert!(request.headers().contains_key("user-agent"));
+
+    let rate_limited = r#"{"message":"rate limited ghp_abcdefghijklmnopqrstuvwxyz0123456789"}"#;
+    let ctx2 = ToolContext::for_tests(identity(Some("alice")))
+        .upstream(
+            "default",
+            Recorder::default().upstream(Ok((403, rate_limited))),
+        )
+        .build();
+    let err = ctx2
+        .default_upstream()
+        .get_json::<Login>("/user")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 403") && text.contains("rate limited"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+        "{text}"
+    );
+
+    let ctx3 = ToolContext::for_tests(identity(Some("alice")))
+        .upstream("default", Recorder::default().upstream(Ok((200, "<html>"))))
+        .build();
+    let err = ctx3
+        .default_upstream()
+        .get_json::<Login>("/user")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not the expected JSON"), "{err}");
 }

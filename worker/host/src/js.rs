@@ -31,13 +31,36 @@ export function headersFrom(lines) {
 export function respond(status, lines, body) {
   return new Response(body ?? null, { status, headers: headersFrom(lines) });
 }
-export function fetchAll(url, method, lines, body) {
+export function fetchAll(url, method, lines, body, maxBytes) {
   // Not async: a request that cannot be built throws here, synchronously.
   const req = new Request(url, { method, headers: headersFrom(lines), body, redirect: "manual" });
   return fetch(req).then(async (r) => {
     let head = r.status + "\n";
     r.headers.forEach((v, k) => { head += k + ":" + v + "\n"; });
-    return [head, new Uint8Array(await r.arrayBuffer())];
+    const tooBig = () => new Error("response body over " + maxBytes + " bytes");
+    const declared = Number(r.headers.get("content-length") ?? NaN);
+    if (declared > maxBytes) { await r.body?.cancel(); throw tooBig(); }
+    if (!r.body) return [head, new Uint8Array(0)];
+    if (declared >= 0) {
+      // Length known and small enough: one native copy (a reader loop is slower).
+      const bytes = new Uint8Array(await r.arrayBuffer());
+      if (bytes.length > maxBytes) throw tooBig();
+      return [head, bytes];
+    }
+    const reader = r.body.getReader();
+    const chunks = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) { await reader.cancel(); throw tooBig(); }
+      chunks.push(value);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) { out.set(c, at); at += c.length; }
+    return [head, out];
   });
 }
 "#)]
@@ -55,13 +78,15 @@ extern "C" {
         body: Option<js_sys::Uint8Array>,
     ) -> Result<web_sys::Response, JsValue>;
 
-    /// `fetch` with manual redirects; resolves to `["STATUS\n" + header lines, body]`.
+    /// `fetch` with manual redirects; resolves to `["STATUS\n" + header lines, body]`,
+    /// or rejects when the body is over `max_bytes`.
     #[wasm_bindgen(js_name = fetchAll, catch)]
     pub fn fetch_all(
         url: &str,
         method: &str,
         lines: &str,
         body: Option<js_sys::Uint8Array>,
+        max_bytes: f64,
     ) -> Result<js_sys::Promise, JsValue>;
 }
 

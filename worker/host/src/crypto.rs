@@ -32,7 +32,7 @@ fn subtle() -> Result<SubtleCrypto, CryptoError> {
 }
 
 fn js_err(context: &str, e: JsValue) -> CryptoError {
-    CryptoError::Failed(format!("{context}: {}", super::js::error_message(&e)))
+    CryptoError::Failed(format!("{context}: {}", crate::js::error_message(&e)))
 }
 
 fn obj(pairs: &[(&str, JsValue)]) -> Result<Object, CryptoError> {

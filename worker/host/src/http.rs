@@ -6,11 +6,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::send::SendFuture;
 
-use super::js;
+use crate::js;
+
+/// The largest response body read from the zone or an upstream API (16 MiB, as the
+/// emulator's host): a bigger one is a connection error, never a wasm out-of-memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Outbound HTTP through `fetch`. Redirects are not followed: the core talks to the
-/// zone and the upstream API directly and treats a 3xx as an answer. The request and
-/// the whole response each cross the wasm/JS boundary once ([`js::fetch_all`]).
+/// zone and the upstream API directly and treats a 3xx as an answer. Response bodies
+/// over 16 MiB are refused. The request and the whole response each
+/// cross the wasm/JS boundary once.
 pub struct FetchHttp;
 
 impl HttpClient for FetchHttp {
@@ -35,10 +40,16 @@ async fn send(request: http::Request<Bytes>) -> Result<http::Response<Bytes>, Ht
         lines.push('\n');
     }
     let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_ref()));
-    let promise = js::fetch_all(&parts.uri.to_string(), parts.method.as_str(), &lines, body)
-        .map_err(|e| {
-            HttpError::Other(format!("cannot build request: {}", js::error_message(&e)))
-        })?;
+    #[allow(clippy::cast_precision_loss)] // 16 MiB is exact in an f64
+    let max = MAX_RESPONSE_BYTES as f64;
+    let promise = js::fetch_all(
+        &parts.uri.to_string(),
+        parts.method.as_str(),
+        &lines,
+        body,
+        max,
+    )
+    .map_err(|e| HttpError::Other(format!("cannot build request: {}", js::error_message(&e))))?;
     let result = JsFuture::from(promise)
         .await
         .map_err(|e| HttpError::Connect(js::error_message(&e)))?;

@@ -1,0 +1,171 @@
+//! [`serve`]: the `#[event(fetch)]` body, and the isolate-wide state.
+//!
+//! One [`Gateway`] per isolate, built on the first request from `env` and the app's
+//! [`Server`], then shared by every request the isolate serves — concurrently,
+//! interleaved at every await. Its token cache is keyed by the full verified identity
+//! (issuer, subject, client, audience, upstream resource, scopes), so sharing it is safe;
+//! nothing else here holds per-user data.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use keycard_core::config::Inflight;
+use keycard_core::http::response;
+use keycard_core::ports::Ports;
+use keycard_core::{Config, Gateway, Server};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Context, Env, Result};
+
+use crate::{clock::WorkerClock, crypto::WebCrypto, http::FetchHttp, js, log};
+
+/// The isolate-wide state. A static, because that is what a Worker isolate is: module
+/// state that outlives the request and is shared by all of them.
+static GATEWAY: OnceLock<Gateway> = OnceLock::new();
+
+/// Answers one request of a Keycard-protected MCP server: the whole body of your
+/// `#[event(fetch)]`.
+///
+/// `app` builds your [`Server`] (name, version, tools); it runs once per isolate, on the
+/// first request, together with reading the `KEYCARD_*` configuration from `env`
+/// (`[vars]` and secrets; see the repository README's configuration table). A
+/// configuration error is answered as a 500 naming the variable and the fix, logged, and
+/// not cached, so fixing a secret takes effect on the next request.
+///
+/// Never fails for a bad request: anything the runtime hands over gets a deliberate
+/// answer (a header the HTTP types refuse is a 400 `invalid_request`). The `Err` case is
+/// a runtime failure (the body could not be read, a `Response` could not be built).
+///
+/// ```ignore
+/// #[worker::event(fetch)]
+/// async fn fetch(req: web_sys::Request, env: worker::Env, ctx: worker::Context)
+///     -> worker::Result<web_sys::Response> {
+///     keycard_worker::serve(req, env, ctx, || keycard_worker::core::Server::demo()).await
+/// }
+/// ```
+pub async fn serve(
+    req: web_sys::Request,
+    env: Env,
+    _ctx: Context,
+    app: impl FnOnce() -> Server,
+) -> Result<web_sys::Response> {
+    let gateway = match gateway(&env, app) {
+        Ok(g) => g,
+        Err(message) => return config_error(&message),
+    };
+    let request = match into_http(&req, gateway.config().limits.max_body_bytes).await? {
+        Ok(request) => request,
+        Err(problem) => return from_http(response::malformed_request(&problem)),
+    };
+    let request_id = request
+        .headers()
+        .get("cf-ray")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = log::in_request(request_id, gateway.handle(request)).await;
+    from_http(response)
+}
+
+/// Reads a `KEYCARD_*` value from `env`: a `[vars]` entry or a secret.
+fn env_value(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|v| v.to_string()))
+        .ok()
+}
+
+/// The isolate's gateway, built on first use.
+fn gateway(
+    env: &Env,
+    app: impl FnOnce() -> Server,
+) -> std::result::Result<&'static Gateway, String> {
+    if let Some(g) = GATEWAY.get() {
+        return Ok(g);
+    }
+    log::install(env_value(env, "KEYCARD_LOG").as_deref())?;
+    let mut config = Config::from_env(|name| env_value(env, name)).map_err(|e| e.to_string())?;
+    // workerd binds I/O to the request that started it: a request must never be woken by
+    // another request's fetch (it would then run its own next fetch in that request's
+    // context and hang when that request ends). Waiters re-check on their own timer.
+    config.inflight = Inflight::Poll {
+        interval: Duration::from_millis(2),
+    };
+    let ports = Ports {
+        clock: Arc::new(WorkerClock),
+        http: Arc::new(FetchHttp),
+        crypto: Arc::new(WebCrypto),
+    };
+    let built = Gateway::new(config, ports, app()).map_err(|e| e.to_string())?;
+    // Single-threaded isolate: no other request can have raced us here.
+    Ok(GATEWAY.get_or_init(|| built))
+}
+
+/// A deployment error, shown to the deployer (it names the variable and the fix; it
+/// never contains a secret's value).
+fn config_error(message: &str) -> Result<web_sys::Response> {
+    log::config_error(message);
+    from_http(response::misconfigured(message))
+}
+
+/// The request as the core takes it: its head in one boundary crossing
+/// ([`js::request_head`]), and the body. At most `max_body + 1` bytes of the body are
+/// copied into wasm memory (which never shrinks), enough for the core to answer 413.
+/// The inner `Err` names what the HTTP types refused (answered 400, never 500).
+async fn into_http(
+    req: &web_sys::Request,
+    max_body: usize,
+) -> Result<std::result::Result<http::Request<Bytes>, String>> {
+    let Ok(head) = String::from_utf8(js::request_head(req).to_vec()) else {
+        return Ok(Err("the request head is not UTF-8".into()));
+    };
+    let mut lines = head.splitn(3, '\n');
+    let (method, url, headers) = match (lines.next(), lines.next(), lines.next()) {
+        (Some(m), Some(u), Some(h)) => (m, u, h),
+        _ => return Ok(Err("the request head is malformed".into())),
+    };
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in js::header_lines(headers) {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Ok(Err(format!("header name {name:?} is not a valid token")));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            // Never echo the value: it may be a credential.
+            return Ok(Err(format!(
+                "the value of header {name:?} contains a control character"
+            )));
+        }
+        builder = builder.header(name, value);
+    }
+    let body = match method {
+        "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
+        _ => {
+            let promise = req.array_buffer().map_err(worker::Error::from)?;
+            let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
+            let bytes = js_sys::Uint8Array::new(&buffer);
+            let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
+            Bytes::from(bytes.subarray(0, keep.min(bytes.length())).to_vec())
+        }
+    };
+    Ok(builder
+        .body(body)
+        .map_err(|e| format!("the request head was refused: {e}")))
+}
+
+/// The core's response as a JS `Response`, built in one boundary crossing.
+fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
+    let (parts, body) = response.into_parts();
+    let mut lines = String::with_capacity(parts.headers.len() * 48);
+    for (name, value) in &parts.headers {
+        // The core only produces visible-ASCII header values.
+        if let Ok(v) = value.to_str() {
+            lines.push_str(name.as_str());
+            lines.push(':');
+            lines.push_str(v);
+            lines.push('\n');
+        }
+    }
+    let status = parts.status.as_u16();
+    let null_body = body.is_empty() || matches!(status, 204 | 205 | 304);
+    let body = (!null_body).then(|| js_sys::Uint8Array::from(body.as_ref()));
+    js::respond(status, &lines, body).map_err(worker::Error::from)
+}
