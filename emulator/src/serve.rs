@@ -70,6 +70,17 @@ fn display_host(addr: SocketAddr) -> SocketAddr {
     addr
 }
 
+/// `http://<listen address>`, plus `http://localhost:<port>` when listening on loopback
+/// (or every interface): the origins a local client reaches this server by.
+fn default_public_origins(local: SocketAddr) -> String {
+    let shown = display_host(local);
+    let mut origins = format!("http://{shown}");
+    if shown.ip().is_loopback() {
+        origins.push_str(&format!(",http://localhost:{}", shown.port()));
+    }
+    origins
+}
+
 async fn bind(host: &str, port: u16) -> Result<TcpListener, ServeError> {
     let addr = format!("{host}:{port}");
     TcpListener::bind(&addr)
@@ -107,7 +118,17 @@ pub async fn start_with_env(
         addr: format!("{host}:{port}"),
         source,
     })?;
-    let origin = format!("http://{}", display_host(local));
+    let listen_origin = format!("http://{}", display_host(local));
+    // The resource id is never taken from a client-chosen `Host`: pin the served origins
+    // (the listen origin unless configured) and let the core refuse the rest with 421.
+    if env.get("KEYCARD_PUBLIC_ORIGINS").is_none() {
+        env.set("KEYCARD_PUBLIC_ORIGINS", default_public_origins(local));
+    }
+    let origin = env
+        .get("KEYCARD_PUBLIC_ORIGINS")
+        .and_then(|list| list.split(',').map(str::trim).find(|o| !o.is_empty()))
+        .and_then(keycard_core::http::resource::origin_of)
+        .unwrap_or(listen_origin);
 
     let mut http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?));
     let zone = if env.get("KEYCARD_ISSUER").is_none() {

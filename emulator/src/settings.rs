@@ -21,6 +21,11 @@ pub struct KeycardArgs {
     /// This server's resource identifier. Unset: the request origin.
     #[arg(long, env = "KEYCARD_RESOURCE_ID")]
     pub resource_id: Option<String>,
+    /// The public origins this server answers for, comma separated; requests for any
+    /// other origin (`Host` header or absolute-form target) get 421. Default: the listen
+    /// origin `http://127.0.0.1:PORT` (and `http://localhost:PORT` on loopback).
+    #[arg(long, env = "KEYCARD_PUBLIC_ORIGINS")]
+    pub public_origins: Option<String>,
     /// Client id for the token exchange (client-secret mode).
     #[arg(long, env = "KEYCARD_CLIENT_ID")]
     pub client_id: Option<String>,
@@ -187,6 +192,7 @@ impl EnvMap {
         put("KEYCARD_ISSUER", flags.issuer.clone());
         put("KEYCARD_RESOURCE_URL", flags.resource_url.clone());
         put("KEYCARD_RESOURCE_ID", flags.resource_id.clone());
+        put("KEYCARD_PUBLIC_ORIGINS", flags.public_origins.clone());
         put("KEYCARD_CLIENT_ID", flags.client_id.clone());
         put("KEYCARD_CLIENT_SECRET", flags.client_secret.clone());
         put("KEYCARD_EXTRA_ISSUERS", flags.extra_issuers.clone());

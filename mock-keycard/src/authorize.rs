@@ -5,9 +5,12 @@
 //! `user=<sub>`) to the `/authorize` URL; the zone skips the page and redirects at once to
 //! `redirect_uri?code=…&state=…&iss=…`. An unknown user gets `error=access_denied`.
 //!
-//! `resource` (RFC 8707) defaults to the MCP resource. Redirect URIs must match a registered
-//! one; loopback URIs match on any port (RFC 8252 §7.3); an application with no registered URIs
-//! accepts any loopback or custom-scheme URI.
+//! `resource` (RFC 8707) defaults to the MCP resource. Redirect URIs must be safe
+//! ([`crate::model::redirect_uri_problem`]: https, loopback http, private-use reverse-DNS
+//! schemes) and exactly match a registered one, except that loopback URIs match on any port
+//! (RFC 8252 §7.3); an application with no registered URIs may only be redirected to loopback
+//! (its own machine). A refused client or redirect URI is answered with a JSON
+//! `invalid_request` (400), never a redirect.
 
 use std::collections::HashMap;
 
@@ -19,7 +22,7 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::error::{ErrorCode, OAuthError};
 use crate::html::{escape, page};
 use crate::mint::random_id;
-use crate::model::{Application, is_loopback};
+use crate::model::{Application, is_loopback, redirect_uri_problem};
 use crate::token::grant_scope;
 use crate::zone::{AuthCode, Zone, lock, now};
 
@@ -45,15 +48,10 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn error_page(message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Html(page(
-            "Sign-in error",
-            &format!("<p>{}</p>", escape(message)),
-        )),
-    )
-        .into_response()
+/// A refusal that must not redirect (unknown client, unusable redirect URI): RFC 6749
+/// §4.1.2.1, answered as JSON `invalid_request`.
+fn refuse(description: impl Into<String>) -> Response {
+    OAuthError::request(description).into_response()
 }
 
 fn redirect(location: &str) -> Response {
@@ -67,13 +65,17 @@ fn redirect(location: &str) -> Response {
         .into_response()
 }
 
-/// Whether `uri` is acceptable for `app`.
+/// Whether `uri` is acceptable for `app`: a safe redirect URI that is registered (loopback
+/// on any port); with nothing registered, loopback only.
 pub(crate) fn redirect_allowed(app: &Application, uri: &str) -> bool {
+    if redirect_uri_problem(uri).is_some() {
+        return false;
+    }
     let Ok(parsed) = url::Url::parse(uri) else {
         return false;
     };
     if app.redirect_uris.is_empty() {
-        return is_loopback(uri) || !matches!(parsed.scheme(), "http" | "https");
+        return is_loopback(uri);
     }
     app.redirect_uris.iter().any(|registered| {
         if registered == uri {
@@ -92,21 +94,29 @@ pub(crate) fn redirect_allowed(app: &Application, uri: &str) -> bool {
 
 fn flow(zone: &Zone, params: &Params) -> Response {
     let Some(client_id) = param(params, "client_id") else {
-        return error_page("missing client_id");
+        return refuse("missing client_id");
     };
     let Some(app) = zone.application(client_id) else {
-        return error_page(&format!("unknown client {client_id:?}"));
+        return refuse(format!("unknown client {client_id:?}"));
     };
     let redirect_uri = match param(params, "redirect_uri") {
         Some(uri) => uri.to_owned(),
         None => match app.redirect_uris.as_slice() {
             [only] => only.clone(),
-            _ => return error_page("missing redirect_uri"),
+            _ => return refuse("missing redirect_uri"),
         },
     };
+    if let Some(problem) = redirect_uri_problem(&redirect_uri) {
+        return refuse(problem);
+    }
     if !redirect_allowed(&app, &redirect_uri) {
-        return error_page(&format!(
-            "redirect_uri {redirect_uri:?} is not registered for this client"
+        return refuse(format!(
+            "redirect_uri {redirect_uri:?} is not registered for this client{}",
+            if app.redirect_uris.is_empty() {
+                " (a client without registered redirect URIs may only use loopback http)"
+            } else {
+                ""
+            }
         ));
     }
     let state = param(params, "state");

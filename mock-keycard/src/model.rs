@@ -139,11 +139,56 @@ impl Resolved {
         self.resource(identifier).is_some() || (self.accept_loopback && is_loopback(identifier))
     }
 
+    /// The scopes tokens for `identifier` may carry: a configured resource's own; for a
+    /// loopback resource accepted through `accept_loopback_resources` (an MCP server on
+    /// another local port, a local proxy or tunnel), the MCP resource's, so that
+    /// `mcp:tools` works there as it does on the configured MCP origin.
     pub(crate) fn scopes_of(&self, identifier: &str) -> Vec<String> {
-        self.resource(identifier)
-            .map(|r| r.scopes.clone())
-            .unwrap_or_default()
+        if let Some(resource) = self.resource(identifier) {
+            return resource.scopes.clone();
+        }
+        if self.accept_loopback && is_loopback(identifier) {
+            return self
+                .resource(&self.vars.mcp)
+                .map(|r| r.scopes.clone())
+                .unwrap_or_default();
+        }
+        Vec::new()
     }
+}
+
+/// Why `uri` can never be a redirect URI (RFC 8252 §7, OAuth 2.1 §2.3.1), or `None` when
+/// it can: `https` with a host, `http` on a loopback host (any port, RFC 8252 §7.3), or a
+/// private-use scheme in reverse-DNS form (`com.example.app:/callback`, RFC 8252 §7.1).
+/// No fragment, no userinfo. Everything else (`javascript:`, `data:`, `vbscript:`,
+/// `file:`, `about:`, plain-http hosts, single-label schemes) is refused.
+pub(crate) fn redirect_uri_problem(uri: &str) -> Option<String> {
+    let Ok(url) = url::Url::parse(uri) else {
+        return Some(format!("redirect URI {uri:?} is not an absolute URI"));
+    };
+    if url.fragment().is_some() {
+        return Some(format!("redirect URI {uri:?} must not contain a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some(format!("redirect URI {uri:?} must not contain userinfo"));
+    }
+    let ok = match url.scheme() {
+        "https" => url.host_str().is_some_and(|h| !h.is_empty()),
+        "http" => is_loopback(uri),
+        scheme => {
+            // Reverse DNS: at least two non-empty labels of a domain name.
+            let labels: Vec<&str> = scheme.split('.').collect();
+            labels.len() >= 2
+                && labels.iter().all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        }
+    };
+    (!ok).then(|| {
+        format!(
+            "redirect URI {uri:?} must be https, http on a loopback host (127.0.0.1, localhost, [::1]) or a private-use reverse-DNS scheme such as com.example.app:/callback (RFC 8252)"
+        )
+    })
 }
 
 /// `http://127.0.0.1:*`, `http://localhost:*` or `http://[::1]:*`.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::mint::random_id;
-use crate::model::{Application, ClientAuth, is_loopback};
+use crate::model::{Application, ClientAuth, redirect_uri_problem};
 use crate::secret::SecretString;
 use crate::zone::{Zone, now};
 
@@ -77,18 +77,8 @@ fn handle(zone: &Zone, body: &[u8]) -> Result<Response, OAuthError> {
         ));
     }
     for uri in &request.redirect_uris {
-        let ok = url::Url::parse(uri).is_ok_and(|u| match u.scheme() {
-            "https" => u.fragment().is_none(),
-            "http" => is_loopback(uri),
-            _ => true,
-        });
-        if !ok {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRedirectUri,
-                format!(
-                    "redirect URI {uri:?} must be https, http on loopback, or a private scheme"
-                ),
-            ));
+        if let Some(problem) = redirect_uri_problem(uri) {
+            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, problem));
         }
     }
     let client_id = format!("dcr-{}", random_id(12));

@@ -5,11 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use bytes::Bytes;
-use keycard_core::ports::{BoxFuture, HttpClient, HttpError};
+use keycard_core::ports::{BoxFuture, HttpClient, HttpError, MAX_RESPONSE_BYTES};
 use tower::ServiceExt;
-
-/// Largest response body read back from an in-process router.
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// An [`HttpClient`] that sends requests whose origin (`scheme://host:port`) was
 /// registered straight into that origin's axum [`Router`] with
@@ -89,7 +86,7 @@ impl InProcessHttp {
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| HttpError::Connect(format!("in-process body: {e}")))?;
+            .map_err(|e| HttpError::Other(format!("in-process body: {e}")))?;
         Ok(http::Response::from_parts(parts, body))
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod faults;
+mod hardening;
 mod helpers;
 mod host;
 mod oauth_client;

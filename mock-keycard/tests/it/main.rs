@@ -11,6 +11,7 @@ mod exchange;
 mod faults;
 mod logs;
 mod private_key_jwt;
+mod redirect_uris;
 mod signature_cache;
 mod upstream;
 mod upstream_es256;

@@ -122,6 +122,13 @@ pub struct Config {
     /// This server's canonical resource identifier (`KEYCARD_RESOURCE_ID`); `None` means
     /// the request origin, as the seed guide registers the Worker's URL in Keycard.
     pub resource_id: Option<String>,
+    /// The public origins this server answers for (`KEYCARD_PUBLIC_ORIGINS`, comma
+    /// separated, canonical `scheme://host[:port]`). Empty: any origin the host routes
+    /// here (right on Workers, whose routed URL is trustworthy). Non-empty: a request for
+    /// any other origin is refused with 421 before anything is derived from it, and the
+    /// browser `Origin` check treats these (not the request's `Host`) as this server's
+    /// own origins. See [`Config::serves_origin`].
+    pub public_origins: Vec<String>,
     /// The upstream APIs delegated tools call, by name: `KEYCARD_RESOURCE_URL` is the one
     /// named [`DEFAULT_UPSTREAM`], `KEYCARD_UPSTREAMS` adds more. Never empty.
     pub upstreams: Vec<UpstreamConfig>,
@@ -187,6 +194,13 @@ impl Config {
     /// The upstream called `name`.
     pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
         self.upstreams.iter().find(|u| u.name == name)
+    }
+
+    /// Whether this server answers for `origin` (a canonical origin, as
+    /// [`crate::http::resource::origin_of`] gives it): always when
+    /// [`Config::public_origins`] is empty, else only for one of them.
+    pub fn serves_origin(&self, origin: &str) -> bool {
+        self.public_origins.is_empty() || self.public_origins.iter().any(|o| o == origin)
     }
 
     /// The configured upstream names, comma separated (for messages).
@@ -355,6 +369,11 @@ impl Config {
             None => None,
         };
 
+        let public_origins = match var("KEYCARD_PUBLIC_ORIGINS") {
+            Some(list) => parse_public_origins(&list)?,
+            None => Vec::new(),
+        };
+
         let credential = if let Some(pem) =
             get("KEYCARD_PRIVATE_KEY").filter(|v| !v.trim().is_empty())
         {
@@ -448,6 +467,7 @@ impl Config {
             issuer,
             trusted_issuers,
             resource_id,
+            public_origins,
             upstreams,
             credential,
             resource_name: var("KEYCARD_RESOURCE_NAME")
@@ -499,6 +519,46 @@ fn parse_num(
     }
 }
 
+/// `KEYCARD_PUBLIC_ORIGINS`: comma-separated http(s) origins, each canonicalised
+/// (lowercase, default port dropped). A path other than `/`, a query, a fragment or
+/// userinfo is refused: an origin names where the server is reached, nothing more.
+fn parse_public_origins(list: &str) -> Result<Vec<String>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "KEYCARD_PUBLIC_ORIGINS",
+        reason,
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let url = url::Url::parse(item).map_err(|e| {
+            invalid(format!(
+                "{item:?} is not a URL ({e}); expected origins like https://mcp.example.com, comma separated"
+            ))
+        })?;
+        let plain = matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+            && url.password().is_none();
+        if !plain {
+            return Err(invalid(format!(
+                "{item:?} is not a bare http(s) origin (scheme://host[:port], no path, query or credentials)"
+            )));
+        }
+        let origin = url.origin().ascii_serialization();
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(
+            "lists no origin; unset it to answer for any routed origin".into(),
+        ));
+    }
+    Ok(out)
+}
+
 fn validate_http_url(name: &'static str, value: &str) -> Result<(), ConfigError> {
     match url::Url::parse(value) {
         Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => {
@@ -529,6 +589,60 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn public_origins_are_canonical_bare_origins() {
+        let base = [
+            ("KEYCARD_ISSUER", "https://z.keycard.cloud"),
+            ("KEYCARD_RESOURCE_URL", "https://api.github.com"),
+            ("KEYCARD_CLIENT_ID", "id"),
+            ("KEYCARD_CLIENT_SECRET", "s3cr3t"),
+        ];
+        let with = |value: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("KEYCARD_PUBLIC_ORIGINS", value));
+            Config::from_env(env(&pairs))
+        };
+        let unpinned = Config::from_env(env(&base)).unwrap();
+        assert!(unpinned.public_origins.is_empty());
+        assert!(unpinned.serves_origin("http://evil.example:8787"));
+
+        let cfg =
+            with(" HTTPS://MCP.Example.com:443/ , http://127.0.0.1:8787,https://mcp.example.com")
+                .unwrap();
+        assert_eq!(
+            cfg.public_origins,
+            ["https://mcp.example.com", "http://127.0.0.1:8787"]
+        );
+        assert!(cfg.serves_origin("https://mcp.example.com"));
+        assert!(cfg.serves_origin("http://127.0.0.1:8787"));
+        assert!(!cfg.serves_origin("http://127.0.0.1:8788"));
+        assert!(!cfg.serves_origin("http://evil.example:8787"));
+        assert!(!cfg.serves_origin("https://127.0.0.1:8787"));
+
+        for bad in [
+            "mcp.example.com",
+            "ftp://mcp.example.com",
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/?q",
+            "https://mcp.example.com/#f",
+            "https://user@mcp.example.com",
+            "javascript:alert(1)",
+            " , ",
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "KEYCARD_PUBLIC_ORIGINS",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     #[test]

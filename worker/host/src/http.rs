@@ -1,20 +1,17 @@
 //! `HttpClient` over the Workers `fetch` API.
 
 use bytes::Bytes;
-use keycard_core::ports::{BoxFuture, HttpClient, HttpError};
+use keycard_core::ports::{BoxFuture, HttpClient, HttpError, MAX_RESPONSE_BYTES};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::send::SendFuture;
 
 use crate::js;
 
-/// The largest response body read from the zone or an upstream API (16 MiB, as the
-/// emulator's host): a bigger one is a connection error, never a wasm out-of-memory.
-pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-
 /// Outbound HTTP through `fetch`. Redirects are not followed: the core talks to the
 /// zone and the upstream API directly and treats a 3xx as an answer. Response bodies
-/// over 16 MiB are refused. The request and the whole response each
+/// over [`MAX_RESPONSE_BYTES`] (16 MiB, as on the emulator) are an error, never a
+/// truncated body or a wasm out-of-memory. The request and the whole response each
 /// cross the wasm/JS boundary once.
 pub struct FetchHttp;
 

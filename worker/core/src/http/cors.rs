@@ -1,12 +1,24 @@
 //! CORS for every path: browsers (MCP Inspector, web clients) must be able to read the
 //! `WWW-Authenticate` challenge and the MCP headers.
+//!
+//! The preflight advertises only what the server accepts: `POST` on `/mcp` (no `GET`
+//! stream, no `DELETE` of a session: the transport answers those 405) and `GET` on the
+//! metadata paths; request headers `Authorization`, `Content-Type`, `Accept` and the MCP
+//! headers this server reads (no `Mcp-Session-Id` or `Last-Event-ID`: there are no
+//! sessions and no resumable streams).
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 
-const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID";
-const EXPOSE_HEADERS: &str = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version";
-const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
+/// Request headers a browser may send (the preflight's `Access-Control-Allow-Headers`).
+pub const ALLOW_HEADERS: &str =
+    "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name";
+/// Response headers a browser may read.
+pub const EXPOSE_HEADERS: &str = "WWW-Authenticate, MCP-Protocol-Version";
+/// Methods of `/mcp`.
+pub const MCP_METHODS: &str = "POST, OPTIONS";
+/// Methods of every other path (metadata, JWKS, health).
+pub const OTHER_METHODS: &str = "GET, OPTIONS";
 
 /// Adds the CORS response headers. Credentials travel in `Authorization`, never in
 /// cookies, so `*` is safe here; `/mcp` still validates `Origin` itself.
@@ -18,13 +30,18 @@ pub fn apply_cors(headers: &mut HeaderMap) {
     );
 }
 
-/// The answer to an `OPTIONS` preflight on any path.
-pub fn preflight() -> Response<Bytes> {
+/// The answer to an `OPTIONS` preflight on `path`: the methods that path accepts.
+pub fn preflight(path: &str) -> Response<Bytes> {
     let mut response = crate::http::response::no_content();
     let h = response.headers_mut();
+    let methods = if path == "/mcp" {
+        MCP_METHODS
+    } else {
+        OTHER_METHODS
+    };
     h.insert(
         "access-control-allow-methods",
-        HeaderValue::from_static(ALLOW_METHODS),
+        HeaderValue::from_static(methods),
     );
     h.insert(
         "access-control-allow-headers",

@@ -4,12 +4,16 @@
 //!
 //! | path | method | what |
 //! |---|---|---|
-//! | any | `OPTIONS` | CORS preflight (204) |
+//! | any | `OPTIONS` | CORS preflight (204; see [`crate::http::cors`]) |
 //! | `/health` | `GET` | liveness, unauthenticated |
 //! | `/.well-known/oauth-protected-resource[/mcp]` | `GET` | RFC 9728 metadata |
 //! | `/.well-known/oauth-authorization-server` | `GET` | the issuer's RFC 8414 metadata, proxied |
 //! | `/.well-known/jwks.json` | `GET` | the Worker's public key (web-identity mode) |
 //! | `/mcp` | `POST` | MCP, after bearer verification |
+//!
+//! Before routing (all but `OPTIONS` and `/health`): a singleton header sent twice is
+//! refused (400), and with `KEYCARD_PUBLIC_ORIGINS` set a request for another origin
+//! gets 421 (see [`Gateway::handle`]).
 //!
 //! Every response carries the CORS headers.
 
@@ -127,7 +131,9 @@ impl Gateway {
     }
 
     /// Handles one request. `request.uri()` must be absolute (scheme and authority): the
-    /// request origin is this server's default resource identifier.
+    /// request origin is this server's default resource identifier. When the host cannot
+    /// vouch for that origin (a native host takes it from the client's `Host`), pin the
+    /// served origins with `KEYCARD_PUBLIC_ORIGINS`: requests for any other get 421.
     ///
     /// Before routing, the request headers are measured against
     /// `KEYCARD_MAX_HEADER_BYTES` (431 when over). Every outbound call made while serving
@@ -163,10 +169,20 @@ impl Gateway {
     async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
         let path = request.uri().path().to_owned();
         if request.method() == Method::OPTIONS {
-            return crate::http::cors::preflight();
+            return crate::http::cors::preflight(&path);
+        }
+        if path == "/health" {
+            return response::ok_json(&serde_json::json!({ "status": "ok" }));
+        }
+        if path != "/mcp"
+            && let Some(name) = crate::mcp::transport::duplicate_singleton(request.headers())
+        {
+            return response::duplicate_header(name);
+        }
+        if let Some(refused) = self.check_origin_pinned(&request) {
+            return refused;
         }
         match path.as_str() {
-            "/health" => response::ok_json(&serde_json::json!({ "status": "ok" })),
             "/mcp" => self.mcp_route(request, budget).await,
             PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
                 response::method_not_allowed("GET, OPTIONS")
@@ -225,6 +241,25 @@ impl Gateway {
         self.mcp.handle(&request, identity, access).await
     }
 
+    /// With `KEYCARD_PUBLIC_ORIGINS` set, every request (but `OPTIONS` and `/health`) must
+    /// be for one of those origins: 421 otherwise (400 when the URI has no origin at all),
+    /// before anything — resource id, metadata, audience — is derived from it. The
+    /// request's origin comes from its URI: on Workers the routed URL, on a native host the
+    /// client's `Host` header or absolute-form target, which a client chooses freely.
+    fn check_origin_pinned(&self, request: &Request<Bytes>) -> Option<Response<Bytes>> {
+        if self.config.public_origins.is_empty() {
+            return None;
+        }
+        match request_origin(request) {
+            Some(origin) if self.config.serves_origin(&origin) => None,
+            Some(origin) => {
+                tracing::info!(origin = %origin.chars().take(200).collect::<String>(), "request for an origin this server does not serve");
+                Some(response::misdirected(&origin, &self.config.public_origins))
+            }
+            None => Some(response::not_absolute()),
+        }
+    }
+
     /// `GET /.well-known/jwks.json`: the web-identity public key Keycard verifies our
     /// `private_key_jwt` assertions with; 404 in client-secret mode.
     fn jwks_response(&self) -> Response<Bytes> {
@@ -245,7 +280,9 @@ impl Gateway {
     }
 
     /// This server's resource identifier for `request`: `KEYCARD_RESOURCE_ID` if set, else
-    /// the request origin (as the seed guide registers the Worker's URL in Keycard).
+    /// the request origin (as the seed guide registers the Worker's URL in Keycard), which
+    /// [`Gateway::check_origin_pinned`] has already matched against
+    /// `KEYCARD_PUBLIC_ORIGINS` when those are set.
     fn resource_id(&self, request_origin: Option<&str>) -> String {
         self.config
             .resource_id

@@ -11,3 +11,5 @@ pub use gateway::Gateway;
 
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod origin_tests;

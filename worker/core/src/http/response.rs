@@ -21,11 +21,14 @@
 //! | signing keys unobtainable | 503 + `Retry-After` | OAuth |
 //! | headers over `KEYCARD_MAX_HEADER_BYTES` | 431 | OAuth |
 //! | request URI not absolute | 400 | OAuth |
+//! | request origin not in `KEYCARD_PUBLIC_ORIGINS` | 421 | OAuth (`misdirected_request`) |
+//! | a singleton header sent twice, outside `/mcp` | 400 | OAuth (`invalid_request`) |
 //! | unknown path | 404 | OAuth |
 //! | wrong method on a metadata path | 405 + `Allow` | OAuth |
 //! | issuer metadata unobtainable (AS-metadata proxy) | 502 | OAuth |
 //! | deployment misconfigured | 500 | OAuth (`server_misconfigured`) |
 //! | MCP transport refusal ([`TransportError`]) | 405 / 403 / 406 / 413 / 400 / 415 | JSON-RPC |
+//! | ↳ a singleton header sent twice on `/mcp` ([`TransportError::DuplicateHeader`]) | 400 | JSON-RPC |
 //! | MCP message error ([`RpcError`]) | see [`rpc_status`] | JSON-RPC |
 
 use bytes::Bytes;
@@ -136,7 +139,9 @@ pub fn transport_status(err: &TransportError) -> StatusCode {
         TransportError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
         TransportError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         TransportError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        TransportError::BadContentLength => StatusCode::BAD_REQUEST,
+        TransportError::BadContentLength | TransportError::DuplicateHeader(_) => {
+            StatusCode::BAD_REQUEST
+        }
         TransportError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
     }
 }
@@ -203,6 +208,33 @@ pub fn not_absolute() -> Response<Bytes> {
 /// with a control character that the runtime let through). `description` names the part.
 pub fn malformed_request(description: &str) -> Response<Bytes> {
     oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+/// 421 Misdirected Request (RFC 9110 §15.5.20): the request's origin (from its URI, i.e.
+/// the client's `Host` or absolute-form target on a native host) is not one this server
+/// answers for (`KEYCARD_PUBLIC_ORIGINS`). Nothing (resource id, metadata, audience) is
+/// derived from it. `served` are the configured public origins (public by definition).
+pub fn misdirected(origin: &str, served: &[String]) -> Response<Bytes> {
+    let shown: String = origin.chars().take(200).collect();
+    oauth_error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "misdirected_request",
+        &format!(
+            "this server does not answer for origin {shown:?}; it serves {} (KEYCARD_PUBLIC_ORIGINS)",
+            served.join(", ")
+        ),
+    )
+}
+
+/// 400: a header that must appear at most once (see
+/// [`crate::mcp::transport::SINGLETON_HEADERS`]) was sent more than once, on a path
+/// outside `/mcp` (where the refusal is a JSON-RPC [`TransportError::DuplicateHeader`]).
+pub fn duplicate_header(name: &str) -> Response<Bytes> {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &format!("the {name} header must appear at most once"),
+    )
 }
 
 /// 404 with an explanation.

@@ -30,6 +30,7 @@ fn config() -> Config {
         issuer: "https://zone.keycard.test".into(),
         trusted_issuers: vec!["https://zone.keycard.test".into()],
         resource_id: None,
+        public_origins: Vec::new(),
         upstreams: vec![UpstreamConfig {
             name: "default".into(),
             url: "https://api.github.test".into(),
@@ -288,6 +289,78 @@ async fn origin_is_validated() {
     // Same host, other scheme or port: not the same origin.
     let a = send(post(ping(), &[("origin", "http://mcp.example.com")])).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_host_header_never_vouches_for_an_origin() {
+    // DNS rebinding: a page on evil.example resolved to this server sends Host and
+    // Origin both naming evil.example. Without an absolute URI the Host header used to
+    // count as this server's own origin.
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    for host in ["evil.example", "evil.example:8787", "mcp.example.com"] {
+        let mut req = post(ping.clone(), &[("host", host)]);
+        *req.uri_mut() = "/mcp".parse().unwrap();
+        let origin = format!("http://{host}");
+        req.headers_mut()
+            .insert("origin", http::HeaderValue::from_str(&origin).unwrap());
+        assert_eq!(send(req).await.status, StatusCode::FORBIDDEN, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn pinned_public_origins_are_the_own_origins() {
+    let mut cfg = config();
+    cfg.public_origins = vec!["https://pinned.example".into()];
+    let server = Endpoint::new(Arc::new(cfg), Server::demo());
+    let ping = || json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let status = |origin: &'static str| {
+        let server = &server;
+        async move {
+            send_with(
+                server,
+                post(ping(), &[("origin", origin)]),
+                &FakeWorld::quiet(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(status("https://pinned.example").await, StatusCode::OK);
+    assert_eq!(status("https://app.example").await, StatusCode::OK);
+    // The request URI's origin no longer counts once origins are pinned.
+    assert_eq!(
+        status("https://mcp.example.com").await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn duplicate_mcp_headers_are_refused_by_the_endpoint_itself() {
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    for (name, a, b) in [
+        ("mcp-protocol-version", "2025-06-18", "2025-11-25"),
+        ("mcp-method", "ping", "tools/list"),
+        ("mcp-name", "whoami", "github_user"),
+    ] {
+        let mut req = post(ping.clone(), &[(name, a)]);
+        req.headers_mut()
+            .append(name, http::HeaderValue::from_static(b));
+        let answer = send(req).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(error_code(&answer), -32000, "{name}");
+        // And the version rules on their own refuse them too (defence in depth).
+        let mut headers = http::HeaderMap::new();
+        headers.append(name, http::HeaderValue::from_static(a));
+        headers.append(name, http::HeaderValue::from_static(b));
+        let params = serde_json::Map::new();
+        assert!(
+            matches!(
+                super::version::resolve(&headers, "tools/call", Some(&params), true),
+                Err(crate::mcp::jsonrpc::RpcError::HeaderMismatch(m)) if m.contains("at most once")
+            ),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]

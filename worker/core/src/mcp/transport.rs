@@ -3,14 +3,19 @@
 //! | check | answer |
 //! |---|---|
 //! | method other than `POST` (`GET`, `DELETE`, …) | 405, `Allow: POST, OPTIONS` (no SSE stream, no sessions) |
+//! | a [`SINGLETON_HEADERS`] header sent more than once | 400 |
 //! | `Origin` present and not allowed (DNS rebinding) | 403 |
 //! | `Content-Length` or body over the limit | 413 (the header is checked first, before the body is read) |
 //! | `Accept` present without `application/json`, `application/*` or `*/*` | 406 |
 //! | `Content-Type` present and not `application/json` | 415 |
 //!
-//! Allowed origins: the request's own origin (a browser page served by this Worker) and
-//! every entry of `KEYCARD_ALLOWED_ORIGINS` (`*` allows any). Requests without `Origin`
-//! (non-browser clients) are always allowed. Error bodies are JSON-RPC error responses
+//! Allowed origins: this server's own origins and every entry of
+//! `KEYCARD_ALLOWED_ORIGINS` (`*` allows any). Its own origins are the configured ones —
+//! `KEYCARD_PUBLIC_ORIGINS` when set, else the request URI's origin (the routed URL, which
+//! is trustworthy on Workers) — plus the origin of `KEYCARD_RESOURCE_ID` when set. The
+//! `Host` header is never consulted: under DNS rebinding a hostile page sends `Host` and
+//! `Origin` both naming its own domain. `Origin: null` is refused unless listed.
+//! Requests without `Origin` (non-browser clients) are always allowed. Error bodies are JSON-RPC error responses
 //! without an `id`, as the transport pages allow.
 
 use bytes::Bytes;
@@ -46,6 +51,31 @@ pub enum TransportError {
     /// The body is declared as something other than JSON.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// A header that must appear at most once appeared more than once: an intermediary
+    /// reading another copy (the last, or the comma-joined value) than the one the server
+    /// reads would see a different version, method or tool than the one that runs.
+    #[error("the {0} header must appear at most once")]
+    DuplicateHeader(&'static str),
+}
+
+/// Headers this server reads as single values, with their canonical spelling. Each must
+/// appear at most once (`Authorization` is checked by [`crate::auth::bearer`], with its
+/// own 400).
+pub const SINGLETON_HEADERS: [&str; 7] = [
+    "MCP-Protocol-Version",
+    "Mcp-Method",
+    "Mcp-Name",
+    "Origin",
+    "Host",
+    "Content-Type",
+    "Content-Length",
+];
+
+/// The first of [`SINGLETON_HEADERS`] that `headers` carries more than once.
+pub fn duplicate_singleton(headers: &http::HeaderMap) -> Option<&'static str> {
+    SINGLETON_HEADERS
+        .into_iter()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
 }
 
 /// Runs every identity-free check, in order: method, origin, size, accept, content type.
@@ -54,6 +84,9 @@ pub fn check(config: &Config, request: &Request<Bytes>) -> Result<(), TransportE
         return Err(TransportError::MethodNotAllowed(
             request.method().as_str().to_owned(),
         ));
+    }
+    if let Some(name) = duplicate_singleton(request.headers()) {
+        return Err(TransportError::DuplicateHeader(name));
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("<non-ASCII>");
@@ -117,14 +150,6 @@ fn accepts_json(request: &Request<Bytes>) -> bool {
         })
 }
 
-/// The request's own origin (`scheme://host[:port]`, lowercased), from its absolute URI.
-fn own_origin(request: &Request<Bytes>) -> Option<String> {
-    let uri = request.uri();
-    let scheme = uri.scheme_str()?;
-    let authority = uri.authority()?;
-    Some(normalize_origin(&format!("{scheme}://{authority}")))
-}
-
 fn normalize_origin(origin: &str) -> String {
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     // Drop default ports so `https://a.example:443` equals `https://a.example`.
@@ -148,28 +173,36 @@ fn origin_allowed(config: &Config, request: &Request<Bytes>, origin: &str) -> bo
     if origin == "null" && !config.allowed_origins.iter().any(|o| o.trim() == "null") {
         return false;
     }
-    if own_origin(request).is_some_and(|own| own == origin) {
+    if own_origins(config, request).any(|own| own == origin) {
         return true;
-    }
-    // Without an absolute URI, compare against the Host header (any scheme).
-    if request.uri().authority().is_none()
-        && let Some(host) = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-    {
-        let host = host.trim().to_ascii_lowercase();
-        if origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority == host)
-        {
-            return true;
-        }
     }
     config
         .allowed_origins
         .iter()
         .any(|allowed| allowed.trim() == "*" || normalize_origin(allowed) == origin)
+}
+
+/// This server's own origins (canonical): `KEYCARD_PUBLIC_ORIGINS` when set, else the
+/// request URI's origin; plus `KEYCARD_RESOURCE_ID`'s origin. Never the `Host` header.
+fn own_origins<'a>(
+    config: &'a Config,
+    request: &Request<Bytes>,
+) -> impl Iterator<Item = String> + 'a {
+    let routed = if config.public_origins.is_empty() {
+        crate::http::resource::uri_origin(request.uri())
+    } else {
+        None
+    };
+    let configured = config
+        .resource_id
+        .as_deref()
+        .and_then(crate::http::resource::origin_of);
+    config
+        .public_origins
+        .iter()
+        .cloned()
+        .chain(routed)
+        .chain(configured)
 }
 
 fn truncate(s: &str, max: usize) -> String {

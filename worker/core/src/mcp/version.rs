@@ -254,7 +254,14 @@ fn header_text<'h>(
     headers: &'h HeaderMap,
     name: &'static str,
 ) -> Result<Option<&'h str>, RpcError> {
-    match headers.get(name) {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(RpcError::HeaderMismatch(format!(
+            "the {name} header must appear at most once"
+        )));
+    }
+    match first {
         None => Ok(None),
         Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
             RpcError::HeaderMismatch(format!("the {name} header contains invalid characters"))

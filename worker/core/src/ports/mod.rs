@@ -60,8 +60,16 @@ pub enum HttpError {
     Other(String),
 }
 
-/// One outbound HTTP exchange. Implementations must not follow redirects to other origins
-/// and must not log request headers (they carry credentials).
+/// The largest response body an [`HttpClient`] hands to the core, in bytes (16 MiB). A
+/// larger body is an [`HttpError::Other`], never a truncated document. Every response the
+/// core reads (discovery, JWKS, STS, upstream APIs) is far smaller.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// One outbound HTTP exchange. Implementations must not follow redirects (a 3xx is
+/// returned as it came, like `fetch` with `redirect: "manual"`: the core decides, and a
+/// redirect never carries credentials elsewhere), must refuse a body over
+/// [`MAX_RESPONSE_BYTES`] with an error, and must not log request headers (they carry
+/// credentials).
 pub trait HttpClient: Send + Sync + 'static {
     /// Sends `request` (absolute URI) and returns the whole response.
     fn send(
