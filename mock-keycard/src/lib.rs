@@ -27,6 +27,7 @@
 mod admin;
 mod audit;
 mod authorize;
+pub mod canary;
 mod config;
 pub mod corpus;
 mod discovery;
@@ -46,6 +47,7 @@ mod token;
 mod upstream;
 mod zone;
 
+pub use canary::{CANARY_PREFIX, CORRELATION_HEADER, UpstreamCall, find_canaries};
 pub use audit::{AuditEvent, AuditFilter, CREDENTIALS_ISSUE, Outcome};
 pub use config::{
     ApplicationConfig, ConfigError, DEFAULT_ZONE_TOML, KeysConfig, Lifetimes, PeerConfig, Profile,

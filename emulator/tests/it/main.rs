@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod faults;
+mod harness;
 mod helpers;
 mod host;
 mod oauth_client;
