@@ -47,8 +47,8 @@ mod token;
 mod upstream;
 mod zone;
 
-pub use canary::{CANARY_PREFIX, CORRELATION_HEADER, UpstreamCall, find_canaries};
 pub use audit::{AuditEvent, AuditFilter, CREDENTIALS_ISSUE, Outcome};
+pub use canary::{CANARY_PREFIX, CORRELATION_HEADER, UpstreamCall, find_canaries};
 pub use config::{
     ApplicationConfig, ConfigError, DEFAULT_ZONE_TOML, KeysConfig, Lifetimes, PeerConfig, Profile,
     ResourceConfig, UpstreamAlg, UserConfig, ZoneConfig,

@@ -253,7 +253,12 @@ pub(crate) async fn user(State(zone): State<Zone>, headers: HeaderMap) -> Respon
 /// Any other method and path under `/upstream/github`: the same document plus the
 /// `method` and `path` asked for, so tools calling arbitrary endpoints get per-user data
 /// (and its canary) back.
-pub(crate) async fn any(State(zone): State<Zone>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn any(
+    State(zone): State<Zone>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri
         .path()
         .strip_prefix(UPSTREAM_PATH)

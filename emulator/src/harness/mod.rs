@@ -83,11 +83,11 @@ use serde_json::{Value, json};
 pub use report::{Leak, LeakKind, LeakReport, Outcome, Tally};
 
 pub use crate::isolate::RoutePolicy;
-pub use crate::replay::identity::Who;
 use crate::isolate::{IsolateError, IsolatePool, RequestTag};
 use crate::ports::{InProcessHttp, ReqwestHttp, native_ports};
 use crate::replay::callers::{MintError, SubjectAlg, mint_all};
 use crate::replay::driver::{Caller, PROTOCOL_VERSION, ZoneControl};
+pub use crate::replay::identity::Who;
 use crate::replay::run::{IN_PROCESS_ORIGIN, default_cache_entries};
 use crate::replay::trace::Principal;
 use crate::replay::zones::{ReplayZones, ZonePlacement};
@@ -350,7 +350,8 @@ impl LeakTest {
             false,
         )
         .await?;
-        let callers = tokio::task::block_in_place(|| mint_all(&zones, &principals, SubjectAlg::Rs256))?;
+        let callers =
+            tokio::task::block_in_place(|| mint_all(&zones, &principals, SubjectAlg::Rs256))?;
         for zone in [&zones.primary, &zones.secondary] {
             zone.zone().record_upstream_calls(UPSTREAM_LOG_CAPACITY);
         }
@@ -417,7 +418,7 @@ impl LeakTest {
             };
             judge.answer(id, answer.as_ref());
             done += 1;
-            if done % DRAIN_EVERY == 0 {
+            if done.is_multiple_of(DRAIN_EVERY) {
                 judge.upstream(&zones);
             }
         }

@@ -23,11 +23,14 @@ async fn correct_delegated_and_plain_tools_have_no_leaks() {
     let report = LeakTest::new(correct_server())
         .users(500)
         .requests(10_000)
-        .isolates(4)
+        .isolates(2)
         .concurrency(64)
         .seed(11)
         .tool_call("upstream_profile", json!({}))
-        .tool_call_with("echo", |seed| json!({ "text": format!("hello {}", seed.random) }))
+        .tool_call_with(
+            "echo",
+            |seed| json!({ "text": format!("hello {}", seed.random) }),
+        )
         .run()
         .await
         .unwrap();
@@ -41,7 +44,10 @@ async fn correct_delegated_and_plain_tools_have_no_leaks() {
     // upstream call was attributed to a request and checked.
     assert!(profile.own_canary > 1_000, "{report}");
     assert!(report.upstream_calls >= profile.own_canary, "{report}");
-    assert_eq!(report.upstream_attributed, report.upstream_calls, "{report}");
+    assert_eq!(
+        report.upstream_attributed, report.upstream_calls,
+        "{report}"
+    );
     assert!(echo.ok > 1_000 && echo.own_canary == 0, "{report}");
     // Refusals are the population's tokens without sub / with an empty sub only.
     assert_eq!(report.total.protocol_errors, 0, "{report}");
