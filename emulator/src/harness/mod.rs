@@ -160,6 +160,27 @@ pub enum HarnessError {
 /// [`run`](Self::run). Defaults: 500 users, 10,000 requests, 4 isolates, 64 requests in
 /// flight, seed 0, random routing, 0–2 ms of upstream/STS latency jitter, every tool
 /// called with `{}`.
+///
+/// ```no_run
+/// use emulator::harness::LeakTest;
+/// use emulator::harness::examples::{delegated_profile_tool, plain_echo_tool};
+/// use keycard_core::Server;
+///
+/// # async fn leak_test() -> Result<(), emulator::harness::HarnessError> {
+/// let server = Server::new("my-server", "1.0.0")
+///     .tool(delegated_profile_tool())
+///     .tool(plain_echo_tool());
+/// let report = LeakTest::new(server)
+///     .users(500)
+///     .requests(10_000)
+///     .isolates(2)
+///     .tool_call("upstream_profile", serde_json::json!({}))
+///     .tool_call_with("echo", |seed| serde_json::json!({ "text": seed.random.to_string() }))
+///     .run()
+///     .await?;
+/// report.assert_no_leaks();
+/// # Ok(()) }
+/// ```
 #[must_use]
 pub struct LeakTest {
     server: Server,
