@@ -18,6 +18,23 @@ use keycard_core::Gateway;
 use keycard_core::delegation::cache::CacheStats;
 use tokio::sync::{mpsc, oneshot};
 
+/// A host's label for one request, attached as an `http` request extension before
+/// [`IsolatePool::dispatch`]. While the isolate serves that request, the tag is the
+/// task's [`current_tag`], and [`crate::ports::InProcessHttp`] forwards it to the embedded
+/// zones as [`mock_keycard::CORRELATION_HEADER`], so the mock upstream's log says which
+/// request made each upstream call (the leak harness's attribution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestTag(pub u64);
+
+tokio::task_local! {
+    static CURRENT_TAG: RequestTag;
+}
+
+/// The tag of the request the current task serves, if it has one.
+pub fn current_tag() -> Option<RequestTag> {
+    CURRENT_TAG.try_with(|tag| *tag).ok()
+}
+
 /// Requests queued per isolate before senders wait.
 const QUEUE_DEPTH: usize = 4096;
 
@@ -271,8 +288,13 @@ fn run_isolate(
             match job {
                 Job::Request { request, reply } => {
                     let gateway = gateway.clone();
+                    let tag = request.extensions().get::<RequestTag>().copied();
                     tokio::task::spawn_local(async move {
-                        let response = gateway.handle(request).await;
+                        let handled = gateway.handle(request);
+                        let response = match tag {
+                            Some(tag) => CURRENT_TAG.scope(tag, handled).await,
+                            None => handled.await,
+                        };
                         let _ = reply.send(response);
                     });
                 }

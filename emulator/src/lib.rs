@@ -11,9 +11,12 @@
 //! * [`serve`]: `cargo run -p emulator`: the embedded mock Keycard zone, its demo
 //!   upstream, and the core at `http://127.0.0.1:8787/mcp`;
 //! * [`replay`]: multi-user traces through the isolates with a leak oracle;
-//! * [`token`]: tokens for the fixture users without a running server.
+//! * [`token`]: tokens for the fixture users without a running server;
+//! * [`harness`]: the leak test for *your* server's tools, from your own `cargo test`
+//!   ([`harness::LeakTest`]).
 
 pub mod cli;
+pub mod harness;
 pub mod host;
 pub mod isolate;
 pub mod ports;

@@ -58,6 +58,7 @@ pub struct Server {
     pub zone: Option<EmbeddedZone>,
     /// The isolates.
     pub pool: Arc<IsolatePool>,
+    tools: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -97,6 +98,48 @@ pub async fn start(args: &ServeArgs) -> Result<Server, ServeError> {
 pub async fn start_with_env(
     args: &ServeArgs,
     process_env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Server, ServeError> {
+    start_with_server(args, process_env, keycard_core::Server::demo()).await
+}
+
+/// The offline dev server for **your** MCP server: the embedded mock zone, its demo
+/// upstream (every upstream name your tools declare points at it unless
+/// `KEYCARD_UPSTREAMS` says otherwise) and `server` behind `http://127.0.0.1:8787/mcp`,
+/// configured from the process environment (`KEYCARD_*`, `EMULATOR_PORT`...). Prints
+/// the banner (URLs, client configuration, how to get tokens) and serves until Ctrl-C.
+///
+/// ```no_run
+/// // src/bin/dev.rs of your crate: `cargo run --bin dev`
+/// # fn my_server() -> keycard_core::Server { keycard_core::Server::demo() }
+/// #[tokio::main]
+/// async fn main() -> Result<(), emulator::serve::ServeError> {
+///     emulator::serve::run(my_server()).await
+/// }
+/// ```
+pub async fn run(server: keycard_core::Server) -> Result<(), ServeError> {
+    let args = ServeArgs {
+        host: std::env::var("EMULATOR_HOST").ok(),
+        port: std::env::var("EMULATOR_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+        zone_port: std::env::var("EMULATOR_ZONE_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+        ..ServeArgs::default()
+    };
+    let running = start_with_server(&args, std::env::vars(), server).await?;
+    println!("{}", running.banner());
+    println!("Press Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Like [`start_with_env`], serving `server` (your tools) instead of the demo server.
+pub async fn start_with_server(
+    args: &ServeArgs,
+    process_env: impl IntoIterator<Item = (String, String)>,
+    server: keycard_core::Server,
 ) -> Result<Server, ServeError> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
@@ -146,6 +189,9 @@ pub async fn start_with_env(
         let zone = EmbeddedZone::listening(config, zone_addr).await?;
         env.set("KEYCARD_ISSUER", zone.issuer());
         env.set_default("KEYCARD_RESOURCE_URL", zone.upstream_url());
+        if let Some(upstreams) = crate::harness::named_upstreams(&server, &zone.upstream_url()) {
+            env.set_default("KEYCARD_UPSTREAMS", upstreams);
+        }
         if !env.has_credentials() {
             env.set("KEYCARD_CLIENT_ID", client_id);
             env.set("KEYCARD_CLIENT_SECRET", secret);
@@ -158,9 +204,9 @@ pub async fn start_with_env(
     let config = env.to_config()?;
     let max_body_bytes = config.limits.max_body_bytes;
     let ports = native_ports(Arc::new(http));
+    let tools = server.tools().names();
     let pool = Arc::new(IsolatePool::start(isolates, route, args.seed, move |_| {
-        Gateway::new(config.clone(), ports.clone(), keycard_core::Server::demo())
-            .map_err(|e| e.to_string())
+        Gateway::new(config.clone(), ports.clone(), server.clone()).map_err(|e| e.to_string())
     })?);
     let state = HostState {
         pool: pool.clone(),
@@ -182,6 +228,7 @@ pub async fn start_with_env(
         origin,
         zone,
         pool,
+        tools,
         shutdown: Some(tx),
         task,
     })
@@ -198,6 +245,7 @@ impl Server {
             self.origin
         ));
         out.push_str(&format!("  health            {}/health\n", self.origin));
+        out.push_str(&format!("  tools             {}\n", self.tools));
         out.push_str(&format!(
             "  isolates          {} ({:?} routing)\n",
             self.pool.len(),

@@ -27,6 +27,7 @@
 mod admin;
 mod audit;
 mod authorize;
+pub mod canary;
 mod config;
 pub mod corpus;
 mod discovery;
@@ -47,6 +48,7 @@ mod upstream;
 mod zone;
 
 pub use audit::{AuditEvent, AuditFilter, CREDENTIALS_ISSUE, Outcome};
+pub use canary::{CANARY_PREFIX, CORRELATION_HEADER, UpstreamCall, find_canaries};
 pub use config::{
     ApplicationConfig, ConfigError, DEFAULT_ZONE_TOML, KeysConfig, Lifetimes, PeerConfig, Profile,
     ResourceConfig, UpstreamAlg, UserConfig, ZoneConfig,

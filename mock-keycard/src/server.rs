@@ -7,7 +7,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -27,7 +27,7 @@ use crate::{admin, authorize, discovery, register, token, upstream};
 /// | `GET,POST /authorize` | auth code + PKCE; `login_hint=<sub>` skips the page |
 /// | `POST /token` | token exchange, authorization_code, refresh_token, client_credentials |
 /// | `POST /register` | RFC 7591 dynamic registration |
-/// | `GET /upstream/github/user` | demo upstream |
+/// | `GET /upstream/github/user`, any `/upstream/github/*` | demo upstream (per-user canaries) |
 /// | `GET /audit`, `/audit.html` | audit log (`?sub=&client_id=&outcome=&jti=&resource=`) |
 /// | `POST /admin/rotate`, `GET,POST,DELETE /admin/faults`, `POST /admin/consent`, `POST /admin/mcp-resource`, `GET /admin/users` | mock admin |
 /// | `POST /dev/token` | mock token mint |
@@ -67,7 +67,9 @@ pub fn app(zone: Zone) -> Router {
         Endpoint::Register,
     );
     let upstream_routes = faulty(
-        Router::new().route(&format!("{UPSTREAM_PATH}/user"), get(upstream::user)),
+        Router::new()
+            .route(&format!("{UPSTREAM_PATH}/user"), get(upstream::user))
+            .route(&format!("{UPSTREAM_PATH}/{{*rest}}"), any(upstream::any)),
         Endpoint::Upstream,
     );
     let admin_routes = Router::new()

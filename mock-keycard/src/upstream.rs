@@ -5,19 +5,22 @@
 //! grace key, or ES256 with its upstream-token key) or by a trusted peer ([`Zone::trust_peer`],
 //! `[[peers]]` in the config). Signature checks of this zone's and in-process peers' tokens
 //! are memoized per exact token string; expiry, audience and `sub` are checked on every call. It answers the profile of the
-//! user the token was issued for plus the identity chain under `"keycard"` — the ground truth
-//! for the emulator's leak oracle.
+//! user the token was issued for, the identity chain under `"keycard"` and the user's
+//! `"canary"` ([`crate::canary`]) — the ground truth for the emulator's leak oracles. Any
+//! other method and path under the prefix answers the same document (plus `method` and
+//! `path`), so tools calling arbitrary endpoints get per-user data too.
 
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::audit::Outcome;
+use crate::canary::CORRELATION_HEADER;
 use crate::jws::{self, ClaimError, Claims};
 use crate::keys::{JwkSet, verifier_from_jwk};
 use crate::zone::{CachedKeys, Peer, VerifyError, Zone, lock, now};
@@ -242,8 +245,29 @@ fn unauthorized(message: &str, reason: &str) -> Response {
     response
 }
 
-/// `GET /upstream/github/user`.
+/// `GET /upstream/github/user`: the profile, the identity chain and the user's canary.
 pub(crate) async fn user(State(zone): State<Zone>, headers: HeaderMap) -> Response {
+    answer(&zone, "GET", "/user", &headers).await
+}
+
+/// Any other method and path under `/upstream/github`: the same document plus the
+/// `method` and `path` asked for, so tools calling arbitrary endpoints get per-user data
+/// (and its canary) back.
+pub(crate) async fn any(
+    State(zone): State<Zone>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri
+        .path()
+        .strip_prefix(UPSTREAM_PATH)
+        .unwrap_or(uri.path())
+        .to_owned();
+    answer(&zone, method.as_str(), &path, &headers).await
+}
+
+async fn answer(zone: &Zone, method: &str, path: &str, headers: &HeaderMap) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -260,9 +284,19 @@ pub(crate) async fn user(State(zone): State<Zone>, headers: HeaderMap) -> Respon
     };
     match zone.verify_upstream_token(token).await {
         Ok((identity, mut profile)) => {
-            tracing::debug!(audited = identity.audited, "upstream /user served");
+            tracing::debug!(audited = identity.audited, %path, "upstream served");
+            let canary = zone.canary_for(&identity.iss, &identity.sub);
+            let correlation = headers
+                .get(CORRELATION_HEADER)
+                .and_then(|v| v.to_str().ok());
+            zone.log_upstream_call(method, path, correlation, &identity, &canary);
             if let Value::Object(map) = &mut profile {
                 map.insert("type".into(), "User".into());
+                map.insert("canary".into(), canary.into());
+                if path != "/user" {
+                    map.insert("method".into(), method.into());
+                    map.insert("path".into(), path.into());
+                }
                 map.insert(
                     "keycard".into(),
                     serde_json::to_value(&identity).unwrap_or(Value::Null),

@@ -113,6 +113,10 @@ pub(crate) struct Inner {
     pub app_jwks: Mutex<HashMap<String, CachedKeys>>,
     pub peers: RwLock<Vec<Peer>>,
     pub http: reqwest::Client,
+    /// Random per zone: makes the upstream's per-user canaries unguessable.
+    pub canary_salt: [u8; 32],
+    /// Accepted upstream calls (off until `record_upstream_calls`).
+    pub upstream_log: Mutex<crate::canary::UpstreamLog>,
 }
 
 /// A handle on a mock Keycard zone. Cloning is cheap; all clones share state.
@@ -192,6 +196,8 @@ impl Zone {
             app_jwks: Mutex::new(HashMap::new()),
             peers: RwLock::new(peers),
             http,
+            canary_salt: rand::random(),
+            upstream_log: Mutex::new(crate::canary::UpstreamLog::default()),
             config,
         };
         Ok(Self {

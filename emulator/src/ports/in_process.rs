@@ -11,7 +11,9 @@ use tower::ServiceExt;
 /// An [`HttpClient`] that sends requests whose origin (`scheme://host:port`) was
 /// registered straight into that origin's axum [`Router`] with
 /// `tower::ServiceExt::oneshot` (no socket, no serialisation beyond the body), and every
-/// other request to a fallback client (normally [`super::ReqwestHttp`]).
+/// other request to a fallback client (normally [`super::ReqwestHttp`]). Requests sent
+/// while an isolate serves a tagged request ([`crate::isolate::RequestTag`]) carry the
+/// tag to the router as [`mock_keycard::CORRELATION_HEADER`].
 #[derive(Clone)]
 pub struct InProcessHttp {
     routes: Arc<HashMap<String, Router>>,
@@ -98,7 +100,16 @@ impl HttpClient for InProcessHttp {
     ) -> BoxFuture<'_, Result<http::Response<Bytes>, HttpError>> {
         let router = origin_of(request.uri()).and_then(|o| self.routes.get(&o).cloned());
         match router {
-            Some(router) => Box::pin(Self::send_in_process(router, request)),
+            Some(router) => {
+                let mut request = request;
+                if let Some(tag) = crate::isolate::current_tag() {
+                    request.headers_mut().insert(
+                        mock_keycard::CORRELATION_HEADER,
+                        http::HeaderValue::from(tag.0),
+                    );
+                }
+                Box::pin(Self::send_in_process(router, request))
+            }
             None => self.fallback.send(request),
         }
     }

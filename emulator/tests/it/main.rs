@@ -5,6 +5,7 @@
 
 mod faults;
 mod hardening;
+mod harness;
 mod helpers;
 mod host;
 mod oauth_client;

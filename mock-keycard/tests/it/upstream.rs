@@ -194,3 +194,58 @@ async fn exchanged_token_expires_at_the_upstream() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.json()["reason"], "token expired");
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_users_canary_and_the_log_names_the_caller() {
+    let zone = zone();
+    zone.record_upstream_calls(8);
+    let alice = crate::helpers::exchanged(&zone, "alice").await;
+    let bob = crate::helpers::exchanged(&zone, "bob").await;
+    let get = |path: &str, token: &str, tag: &str| {
+        http::Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(mock_keycard::CORRELATION_HEADER, tag)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let a = call(&zone, get("/upstream/github/user/repos?x=1", &alice, "7")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = a.json();
+    let a_canary = zone.canary_for(ISSUER, "alice");
+    assert_eq!(a["canary"], a_canary.as_str());
+    assert_eq!(
+        (a["method"].as_str(), a["path"].as_str()),
+        (Some("POST"), Some("/user/repos"))
+    );
+    assert_eq!(a["keycard"]["sub"], "alice");
+    let b = call(&zone, user_request(Some(&bob))).await.json();
+    let b_canary = zone.canary_for(ISSUER, "bob");
+    assert_eq!(b["canary"], b_canary.as_str());
+    assert_ne!(a_canary, b_canary);
+    assert!(a_canary.starts_with(mock_keycard::CANARY_PREFIX));
+    // Another zone (another salt) gives the same user another canary.
+    assert_ne!(crate::helpers::zone().canary_for(ISSUER, "alice"), a_canary);
+    assert_eq!(
+        mock_keycard::find_canaries(&format!("{a}{b}")).collect::<Vec<_>>(),
+        [a_canary.as_str(), b_canary.as_str()]
+    );
+    // A refused token is not logged; accepted ones are, with the correlation tag.
+    assert_eq!(
+        call(&zone, get("/upstream/github/x", "garbage", "9"))
+            .await
+            .status,
+        401
+    );
+    let log = zone.take_upstream_calls();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].correlation.as_deref(), Some("7"));
+    assert_eq!(
+        (log[0].identity.sub.as_str(), log[0].path.as_str()),
+        ("alice", "/user/repos")
+    );
+    assert_eq!(
+        (log[1].correlation.as_deref(), log[1].canary.as_str()),
+        (None, b_canary.as_str())
+    );
+    assert!(zone.take_upstream_calls().is_empty());
+}

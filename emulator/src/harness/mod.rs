@@ -1,0 +1,781 @@
+//! The leak harness for **your** MCP server: run your tools for hundreds of users through
+//! reused isolates, from your own `cargo test`, and fail if any user's data reaches
+//! another.
+//!
+//! [`LeakTest`] starts two embedded mock Keycard zones and N isolates (threads, each
+//! with its own [`keycard_core::Gateway`] serving a clone of your
+//! [`keycard_core::Server`], like a Worker's isolates), mints a token for every user of
+//! an adversarial population, and sends seeded, interleaved `tools/call` requests. It
+//! judges every answer without knowing your tools' output formats, from what it
+//! controls:
+//!
+//! * **Canaries.** The mock upstream every delegated call reaches (any path under
+//!   `ctx.upstream(..)`'s base URL) puts `"canary": "kc-canary-<hex>"` in every answer,
+//!   unique to the user the presented token was issued for. An answer to user A that
+//!   contains anyone else's canary anywhere in its body is a leak.
+//! * **Upstream tokens.** While an isolate serves a request, the emulator tags its
+//!   upstream calls; the mock upstream records the identity chain (issuer, subject,
+//!   client) of every token it accepts. A call made while serving user A with a token
+//!   issued for anyone else is a leak, even if the tool returns nothing of it.
+//!
+//! The population ([`crate::replay::generate::principals`]): `users` ordinary users,
+//! plus the same subjects at a second issuer, the same users through a second client,
+//! subjects built to collide in string keys (`a::b`, `../user-2`, unicode, empty), and
+//! tokens without `sub`.
+//!
+//! ```no_run
+//! use emulator::harness::LeakTest;
+//! use keycard_core::Server;
+//! use keycard_core::tools::{NoArgs, Tool, ToolContext, ToolError};
+//!
+//! fn my_server() -> Server {
+//!     Server::new("my-server", "1.0.0").tool(
+//!         Tool::new("profile")
+//!             .description("Your profile from the upstream API.")
+//!             .upstream("default")
+//!             .handler(|ctx: ToolContext, _: NoArgs| async move {
+//!                 let api = ctx.upstream("default");
+//!                 let response = api.fetch(api.get("/user").body(Default::default())?).await?;
+//!                 Ok::<_, ToolError>(String::from_utf8_lossy(response.body()).into_owned())
+//!             }),
+//!     )
+//! }
+//!
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn no_data_crosses_between_users() {
+//!     let report = LeakTest::new(my_server())
+//!         .users(500)
+//!         .requests(10_000)
+//!         .tool_call("profile", serde_json::json!({}))
+//!         .run()
+//!         .await
+//!         .expect("the harness runs");
+//!     println!("{report}");
+//!     report.assert_no_leaks();
+//!     assert!(report.upstream_calls > 0);
+//! }
+//! ```
+//!
+//! Run it on a multi-threaded tokio runtime (`#[tokio::test(flavor = "multi_thread")]`):
+//! minting the users' tokens blocks.
+//!
+//! What it cannot see: data your tool transforms beyond recognition (hashes, encodes or
+//! summarises another user's upstream answer without the canary), and upstream APIs
+//! other than the mock one (calls to other hosts are made for real, untagged).
+
+pub mod examples;
+mod report;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use http::{Request, header};
+use keycard_core::Server;
+use keycard_core::config::DEFAULT_UPSTREAM;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+pub use report::{Leak, LeakKind, LeakReport, Outcome, Tally};
+
+pub use crate::isolate::RoutePolicy;
+use crate::isolate::{IsolateError, IsolatePool, RequestTag};
+use crate::ports::{InProcessHttp, ReqwestHttp, native_ports};
+use crate::replay::callers::{MintError, SubjectAlg, mint_all};
+use crate::replay::driver::{Caller, PROTOCOL_VERSION, ZoneControl};
+pub use crate::replay::identity::Who;
+use crate::replay::run::{IN_PROCESS_ORIGIN, default_cache_entries};
+use crate::replay::trace::Principal;
+use crate::replay::zones::{ReplayZones, ZonePlacement};
+use crate::settings::EnvMap;
+use crate::zones::{EmbeddedZone, ZoneSetupError};
+
+/// Leaks kept in full in the report (all are counted).
+const LEAK_SAMPLES: usize = 20;
+/// Upstream calls the mock upstream's log holds between two reads.
+const UPSTREAM_LOG_CAPACITY: usize = 1 << 20;
+/// Read the upstream log every this many answers.
+const DRAIN_EVERY: u64 = 512;
+
+/// What an argument generator gets to vary the arguments of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallSeed {
+    /// The request's index in the run.
+    pub request: u64,
+    /// The calling user's index in the population.
+    pub user: usize,
+    /// A seeded random number for this request.
+    pub random: u64,
+}
+
+type ArgsFn = Arc<dyn Fn(&CallSeed) -> Value + Send + Sync>;
+
+#[derive(Clone)]
+struct CallSpec {
+    tool: String,
+    weight: u32,
+    args: ArgsFn,
+}
+
+/// Why a leak test could not run (leaks are not errors: they are in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A knob is out of range.
+    #[error("invalid leak test setting: {0}")]
+    Invalid(String),
+    /// A call names a tool the server does not have.
+    #[error("the server has no tool {name:?} (it has: {available})")]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The server's tools.
+        available: String,
+    },
+    /// The mock zones.
+    #[error(transparent)]
+    Zone(#[from] ZoneSetupError),
+    /// Minting the users' tokens.
+    #[error(transparent)]
+    Mint(#[from] MintError),
+    /// The server's configuration (e.g. a tool declares an upstream name the harness
+    /// could not configure).
+    #[error("configuration: {0}")]
+    Config(#[from] keycard_core::ConfigError),
+    /// The isolates (e.g. building a gateway failed).
+    #[error(transparent)]
+    Isolate(#[from] IsolateError),
+    /// The fallback HTTP client.
+    #[error(transparent)]
+    Http(#[from] crate::ports::ReqwestHttpError),
+    /// In-process routing.
+    #[error(transparent)]
+    InProcess(#[from] crate::ports::InProcessError),
+}
+
+/// A leak test of a [`Server`]: configure with the builder methods, then
+/// [`run`](Self::run). Defaults: 500 users, 10,000 requests, 4 isolates, 64 requests in
+/// flight, seed 0, random routing, 0–2 ms of upstream/STS latency jitter, every tool
+/// called with `{}`.
+///
+/// ```no_run
+/// use emulator::harness::LeakTest;
+/// use emulator::harness::examples::{delegated_profile_tool, plain_echo_tool};
+/// use keycard_core::Server;
+///
+/// # async fn leak_test() -> Result<(), emulator::harness::HarnessError> {
+/// let server = Server::new("my-server", "1.0.0")
+///     .tool(delegated_profile_tool())
+///     .tool(plain_echo_tool());
+/// let report = LeakTest::new(server)
+///     .users(500)
+///     .requests(10_000)
+///     .isolates(2)
+///     .tool_call("upstream_profile", serde_json::json!({}))
+///     .tool_call_with("echo", |seed| serde_json::json!({ "text": seed.random.to_string() }))
+///     .run()
+///     .await?;
+/// report.assert_no_leaks();
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct LeakTest {
+    server: Server,
+    users: u32,
+    requests: u64,
+    isolates: usize,
+    concurrency: usize,
+    seed: u64,
+    route: RoutePolicy,
+    jitter_ms: u64,
+    timeout: Duration,
+    calls: Vec<CallSpec>,
+}
+
+impl std::fmt::Debug for LeakTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeakTest")
+            .field("server", &self.server.name())
+            .field("users", &self.users)
+            .field("requests", &self.requests)
+            .field("isolates", &self.isolates)
+            .field("concurrency", &self.concurrency)
+            .field("seed", &self.seed)
+            .field(
+                "calls",
+                &self.calls.iter().map(|c| &c.tool).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl LeakTest {
+    /// A leak test of `server` (each isolate serves its own clone, as each Worker
+    /// isolate runs its own copy of your module).
+    pub fn new(server: Server) -> Self {
+        Self {
+            server,
+            users: 500,
+            requests: 10_000,
+            isolates: 4,
+            concurrency: 64,
+            seed: 0,
+            route: RoutePolicy::Random,
+            jitter_ms: 2,
+            timeout: Duration::from_secs(30),
+            calls: Vec::new(),
+        }
+    }
+
+    /// Ordinary users (the adversarial identities come on top, about 10% more).
+    pub fn users(mut self, users: u32) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// Requests sent in total.
+    pub fn requests(mut self, requests: u64) -> Self {
+        self.requests = requests;
+        self
+    }
+
+    /// Isolates (threads with their own gateway) the requests are spread over.
+    pub fn isolates(mut self, isolates: usize) -> Self {
+        self.isolates = isolates;
+        self
+    }
+
+    /// Requests in flight at most (they interleave at every `await` inside an isolate).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Seed of the request sequence, the routing and the mock zones' latency.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// How requests are spread over the isolates.
+    pub fn route(mut self, route: RoutePolicy) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// Random latency (0..=`ms`) the mock STS and upstream add, so calls overlap.
+    pub fn jitter_ms(mut self, ms: u64) -> Self {
+        self.jitter_ms = ms;
+        self
+    }
+
+    /// Per-request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Calls `tool` with these arguments (weight 1). Call several times to mix tools;
+    /// without any, every tool of the server is called with `{}`.
+    pub fn tool_call(self, tool: impl Into<String>, args: Value) -> Self {
+        self.weighted_call(tool, 1, move |_: &CallSeed| args.clone())
+    }
+
+    /// Calls `tool` with arguments made per request by `args` (weight 1).
+    pub fn tool_call_with(
+        self,
+        tool: impl Into<String>,
+        args: impl Fn(&CallSeed) -> Value + Send + Sync + 'static,
+    ) -> Self {
+        self.weighted_call(tool, 1, args)
+    }
+
+    /// Calls `tool` with arguments from `args`, `weight` times as often as a weight-1
+    /// call.
+    pub fn weighted_call(
+        mut self,
+        tool: impl Into<String>,
+        weight: u32,
+        args: impl Fn(&CallSeed) -> Value + Send + Sync + 'static,
+    ) -> Self {
+        self.calls.push(CallSpec {
+            tool: tool.into(),
+            weight,
+            args: Arc::new(args),
+        });
+        self
+    }
+
+    fn check(&mut self) -> Result<(), HarnessError> {
+        let invalid = |what: &str| Err(HarnessError::Invalid(format!("{what} must be at least 1")));
+        if self.users == 0 {
+            return invalid("users");
+        }
+        if self.requests == 0 {
+            return invalid("requests");
+        }
+        if self.isolates == 0 {
+            return invalid("isolates");
+        }
+        if self.concurrency == 0 {
+            return invalid("concurrency");
+        }
+        if self.calls.is_empty() {
+            let names: Vec<String> = self
+                .server
+                .tools()
+                .iter()
+                .map(|t| t.definition().name.clone())
+                .collect();
+            if names.is_empty() {
+                return Err(HarnessError::Invalid("the server has no tools".into()));
+            }
+            for tool in names {
+                self.calls.push(CallSpec {
+                    tool,
+                    weight: 1,
+                    args: Arc::new(|_: &CallSeed| json!({})),
+                });
+            }
+        }
+        for call in &self.calls {
+            if self.server.tools().get(&call.tool).is_none() {
+                return Err(HarnessError::UnknownTool {
+                    name: call.tool.clone(),
+                    available: self.server.tools().names(),
+                });
+            }
+        }
+        if self.calls.iter().all(|c| c.weight == 0) {
+            return Err(HarnessError::Invalid("every call has weight 0".into()));
+        }
+        Ok(())
+    }
+
+    /// Runs the test: sets everything up, sends the requests, judges every answer and
+    /// every upstream call, and tears everything down.
+    pub async fn run(mut self) -> Result<LeakReport, HarnessError> {
+        self.check()?;
+        let setup_started = Instant::now();
+        let principals = population(self.users);
+        let zones = ReplayZones::start(
+            &principals,
+            IN_PROCESS_ORIGIN,
+            ZonePlacement::InProcess,
+            self.seed,
+            self.jitter_ms,
+            None,
+            false,
+        )
+        .await?;
+        let callers =
+            tokio::task::block_in_place(|| mint_all(&zones, &principals, SubjectAlg::Rs256))?;
+        for zone in [&zones.primary, &zones.secondary] {
+            zone.zone().record_upstream_calls(UPSTREAM_LOG_CAPACITY);
+        }
+        let canaries = Canaries::new(&zones, &callers);
+
+        let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
+            .with_origin(&zones.primary.issuer(), zones.primary.router())?
+            .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
+        let env = gateway_env(&zones, &self.server, principals.len())?;
+        let config = env.to_config()?;
+        let ports = native_ports(Arc::new(http));
+        let server = self.server.clone();
+        let pool = IsolatePool::start(self.isolates, self.route, self.seed, move |_| {
+            keycard_core::Gateway::new(config.clone(), ports.clone(), server.clone())
+                .map_err(|e| e.to_string())
+        })?;
+        let url: http::Uri = format!("{IN_PROCESS_ORIGIN}/mcp")
+            .parse()
+            .map_err(|_| HarnessError::Invalid("in-process origin".into()))?;
+        let setup = setup_started.elapsed();
+
+        let started = Instant::now();
+        let mut judge = Judge::new(&self.calls, &callers, canaries, self.requests);
+        let total_weight: u32 = self.calls.iter().map(|c| c.weight).sum();
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut pending = FuturesUnordered::new();
+        let mut next = 0u64;
+        let mut done = 0u64;
+        loop {
+            while pending.len() < self.concurrency && next < self.requests {
+                let user = rng.gen_range(0..callers.len());
+                let call = pick(&self.calls, rng.gen_range(0..total_weight));
+                let seed = CallSeed {
+                    request: next,
+                    user,
+                    random: rng.r#gen(),
+                };
+                let spec = &self.calls[call];
+                let body = json!({
+                    "jsonrpc": "2.0",
+                    "id": next,
+                    "method": "tools/call",
+                    "params": { "name": spec.tool, "arguments": (spec.args)(&seed) },
+                });
+                judge.assign(next, user, call);
+                let request = build_request(&url, &callers[user], next, body);
+                let pool = &pool;
+                let timeout = self.timeout;
+                let id = next;
+                pending.push(async move {
+                    let answer = match request {
+                        Ok(r) => tokio::time::timeout(timeout, pool.dispatch(r))
+                            .await
+                            .ok()
+                            .and_then(Result::ok),
+                        Err(_) => None,
+                    };
+                    (id, answer)
+                });
+                next += 1;
+            }
+            let Some((id, answer)) = pending.next().await else {
+                break;
+            };
+            judge.answer(id, answer.as_ref());
+            done += 1;
+            if done.is_multiple_of(DRAIN_EVERY) {
+                judge.upstream(&zones);
+            }
+        }
+        // Every request has been answered: every upstream call it made is logged.
+        judge.upstream(&zones);
+        let wall = started.elapsed();
+        let exchanges = zones.control().exchanges_issued().unwrap_or(0);
+        let dropped = zones.primary.zone().upstream_calls_dropped()
+            + zones.secondary.zone().upstream_calls_dropped();
+        drop(pending);
+        pool.shutdown().await;
+        zones.shutdown().await;
+        let mut report = judge.report(&callers, self.isolates, exchanges, wall, setup);
+        report.upstream_dropped = dropped;
+        Ok(report)
+    }
+}
+
+/// The generated population minus the time-dependent principals (expiring tokens,
+/// revoked consent), renumbered.
+fn population(users: u32) -> Vec<Principal> {
+    let mut out: Vec<Principal> = crate::replay::generate::principals(users, 0, 3600)
+        .into_iter()
+        .filter(|p| p.tag != "expiring" && p.tag != "revoked")
+        .collect();
+    for (id, p) in out.iter_mut().enumerate() {
+        p.id = id as u32;
+    }
+    out
+}
+
+fn gateway_env(
+    zones: &ReplayZones,
+    server: &Server,
+    principals: usize,
+) -> Result<EnvMap, HarnessError> {
+    let (client_id, secret) =
+        EmbeddedZone::worker_credentials(&mock_keycard::ZoneConfig::default())?;
+    let mut env = EnvMap::default();
+    env.set("KEYCARD_ISSUER", zones.primary.issuer());
+    env.set("KEYCARD_EXTRA_ISSUERS", zones.secondary.issuer());
+    env.set("KEYCARD_RESOURCE_URL", zones.primary.upstream_url());
+    env.set("KEYCARD_CLIENT_ID", client_id);
+    env.set("KEYCARD_CLIENT_SECRET", secret);
+    env.set("KEYCARD_LEEWAY_SECS", "1");
+    env.set(
+        "KEYCARD_CACHE_MAX_ENTRIES",
+        default_cache_entries(principals).to_string(),
+    );
+    if let Some(upstreams) = named_upstreams(server, &zones.primary.upstream_url()) {
+        env.set("KEYCARD_UPSTREAMS", upstreams);
+    }
+    Ok(env)
+}
+
+/// `KEYCARD_UPSTREAMS` pointing every upstream name the server's tools declare (other
+/// than the default) at the mock upstream.
+pub(crate) fn named_upstreams(server: &Server, upstream_url: &str) -> Option<String> {
+    let names: std::collections::BTreeSet<&str> = server
+        .tools()
+        .iter()
+        .flat_map(|t| t.definition().upstreams.iter().map(String::as_str))
+        .filter(|n| *n != DEFAULT_UPSTREAM)
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, Value> = names
+        .into_iter()
+        .map(|n| (n.to_owned(), Value::from(upstream_url)))
+        .collect();
+    Some(Value::Object(map).to_string())
+}
+
+fn pick(calls: &[CallSpec], roll: u32) -> usize {
+    let mut roll = roll;
+    for (i, c) in calls.iter().enumerate() {
+        if roll < c.weight {
+            return i;
+        }
+        roll -= c.weight;
+    }
+    0
+}
+
+fn build_request(
+    url: &http::Uri,
+    caller: &Caller,
+    tag: u64,
+    body: Value,
+) -> Result<Request<Bytes>, http::Error> {
+    let mut request = Request::post(url.clone())
+        .header(header::AUTHORIZATION, caller.auth.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", PROTOCOL_VERSION)
+        .body(Bytes::from(body.to_string()))?;
+    request.extensions_mut().insert(RequestTag(tag));
+    Ok(request)
+}
+
+/// Every user's canary and whose each one is.
+struct Canaries {
+    own: Vec<Option<String>>,
+    owner: HashMap<String, usize>,
+}
+
+impl Canaries {
+    fn new(zones: &ReplayZones, callers: &[Caller]) -> Self {
+        // The upstream lives at the primary zone; it answers the secondary zone's users too.
+        let upstream = zones.primary.zone();
+        let own: Vec<Option<String>> = callers
+            .iter()
+            .map(|c| {
+                c.who
+                    .sub
+                    .as_deref()
+                    .map(|sub| upstream.canary_for(&c.who.issuer, sub))
+            })
+            .collect();
+        let mut owner = HashMap::new();
+        for (i, canary) in own.iter().enumerate() {
+            if let Some(canary) = canary {
+                owner.entry(canary.clone()).or_insert(i);
+            }
+        }
+        Self { own, owner }
+    }
+}
+
+/// The oracle and the tallies.
+struct Judge<'a> {
+    calls: &'a [CallSpec],
+    callers: &'a [Caller],
+    canaries: Canaries,
+    /// Per request: (user, call).
+    assigned: Vec<(u32, u32)>,
+    total: Tally,
+    per_call: Vec<Tally>,
+    leaks: Vec<Leak>,
+    leak_count: u64,
+    upstream_calls: u64,
+    upstream_attributed: u64,
+    used: HashSet<usize>,
+}
+
+impl<'a> Judge<'a> {
+    fn new(
+        calls: &'a [CallSpec],
+        callers: &'a [Caller],
+        canaries: Canaries,
+        requests: u64,
+    ) -> Self {
+        Self {
+            calls,
+            callers,
+            canaries,
+            assigned: Vec::with_capacity(usize::try_from(requests).unwrap_or(0).min(1 << 24)),
+            total: Tally::default(),
+            per_call: vec![Tally::default(); calls.len()],
+            leaks: Vec::new(),
+            leak_count: 0,
+            upstream_calls: 0,
+            upstream_attributed: 0,
+            used: HashSet::new(),
+        }
+    }
+
+    fn assign(&mut self, id: u64, user: usize, call: usize) {
+        debug_assert_eq!(self.assigned.len() as u64, id);
+        self.assigned.push((user as u32, call as u32));
+        self.used.insert(user);
+    }
+
+    fn leak(&mut self, id: u64, kind: LeakKind) {
+        let (user, call) = self.assigned[id as usize];
+        self.leak_count += 1;
+        self.per_call[call as usize].leaks += 1;
+        self.total.leaks += 1;
+        if self.leaks.len() < LEAK_SAMPLES {
+            self.leaks.push(Leak {
+                request: id,
+                tool: self.calls[call as usize].tool.clone(),
+                caller: self.callers[user as usize].who.clone(),
+                kind,
+            });
+        }
+    }
+
+    fn answer(&mut self, id: u64, answer: Option<&http::Response<Bytes>>) {
+        let (user, call) = self.assigned[id as usize];
+        let (user, call) = (user as usize, call as usize);
+        let outcome = match answer {
+            None => Outcome::Transport,
+            Some(response) if response.status() != http::StatusCode::OK => {
+                Outcome::Http(response.status().as_u16())
+            }
+            Some(response) => classify(response.body()),
+        };
+        self.total.count(outcome);
+        self.per_call[call].count(outcome);
+        let Some(response) = answer else { return };
+        // The whole body, whatever its format or status.
+        let text = String::from_utf8_lossy(response.body());
+        let own = self.canaries.own[user].as_deref();
+        let mut saw_own = false;
+        let mut foreign = None;
+        for canary in mock_keycard::find_canaries(&text) {
+            if Some(canary) == own {
+                saw_own = true;
+            } else if foreign.is_none() {
+                foreign = Some(canary.to_owned());
+            }
+        }
+        if saw_own {
+            self.total.own_canary += 1;
+            self.per_call[call].own_canary += 1;
+        }
+        if let Some(canary) = foreign {
+            let owner = self
+                .canaries
+                .owner
+                .get(&canary)
+                .map(|&i| self.callers[i].who.clone());
+            self.leak(id, LeakKind::ForeignCanary { canary, owner });
+        }
+    }
+
+    /// Judges the upstream calls logged since the last time.
+    fn upstream(&mut self, zones: &ReplayZones) {
+        for zone in [&zones.primary, &zones.secondary] {
+            for call in zone.zone().take_upstream_calls() {
+                self.upstream_calls += 1;
+                let Some(id) = call
+                    .correlation
+                    .as_deref()
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .filter(|&id| id < self.assigned.len() as u64)
+                else {
+                    continue;
+                };
+                self.upstream_attributed += 1;
+                let (user, _) = self.assigned[id as usize];
+                let caller = &self.callers[user as usize].who;
+                let seen = Who {
+                    issuer: call.identity.iss.clone(),
+                    sub: Some(call.identity.sub.clone()),
+                    client_id: call.identity.client_id.clone().unwrap_or_default(),
+                };
+                if &seen != caller {
+                    let call = format!("{} {}", call.method, call.path);
+                    self.leak(id, LeakKind::ForeignUpstreamToken { seen, call });
+                }
+            }
+        }
+    }
+
+    fn report(
+        self,
+        callers: &[Caller],
+        isolates: usize,
+        exchanges: u64,
+        wall: Duration,
+        setup: Duration,
+    ) -> LeakReport {
+        let subjects: HashSet<(&str, &str)> = self
+            .used
+            .iter()
+            .filter_map(|&i| {
+                let who = &callers[i].who;
+                who.sub.as_deref().map(|s| (who.issuer.as_str(), s))
+            })
+            .collect();
+        let mut per_tool = std::collections::BTreeMap::new();
+        for (spec, tally) in self.calls.iter().zip(self.per_call) {
+            let entry: &mut Tally = per_tool.entry(spec.tool.clone()).or_default();
+            merge(entry, &tally);
+        }
+        LeakReport {
+            requests: self.total.requests,
+            users: self.used.len() as u64,
+            subjects: subjects.len() as u64,
+            isolates,
+            total: self.total,
+            per_tool,
+            leak_count: self.leak_count,
+            leaks: self.leaks,
+            upstream_calls: self.upstream_calls,
+            upstream_attributed: self.upstream_attributed,
+            upstream_dropped: 0,
+            exchanges,
+            wall,
+            setup,
+        }
+    }
+}
+
+fn merge(into: &mut Tally, from: &Tally) {
+    into.requests += from.requests;
+    into.ok += from.ok;
+    into.tool_errors += from.tool_errors;
+    into.protocol_errors += from.protocol_errors;
+    for (status, n) in &from.http_errors {
+        *into.http_errors.entry(*status).or_default() += n;
+    }
+    into.unparseable += from.unparseable;
+    into.transport_errors += from.transport_errors;
+    into.own_canary += from.own_canary;
+    into.leaks += from.leaks;
+}
+
+/// The JSON-RPC message of an answer: the JSON body, or the last `data:` line of an SSE
+/// stream.
+fn message(body: &[u8]) -> Option<Value> {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        return Some(value);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .next_back()
+}
+
+fn classify(body: &[u8]) -> Outcome {
+    let Some(message) = message(body) else {
+        return Outcome::Unparseable;
+    };
+    if message.get("error").is_some() {
+        return Outcome::ProtocolError;
+    }
+    match message.get("result") {
+        Some(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
+            Outcome::ToolError
+        }
+        Some(_) => Outcome::Ok,
+        None => Outcome::Unparseable,
+    }
+}
