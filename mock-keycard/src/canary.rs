@@ -99,6 +99,12 @@ impl Zone {
         lock(&self.inner.upstream_log).calls.drain(..).collect()
     }
 
+    /// Whether upstream calls are being recorded (the leak harness's mode, in which the
+    /// upstream also writes each user's canary into their profile's string fields).
+    pub fn is_recording_upstream_calls(&self) -> bool {
+        lock(&self.inner.upstream_log).capacity > 0
+    }
+
     /// Recorded calls dropped because the log was full.
     pub fn upstream_calls_dropped(&self) -> u64 {
         lock(&self.inner.upstream_log).dropped

@@ -291,6 +291,16 @@ async fn answer(zone: &Zone, method: &str, path: &str, headers: &HeaderMap) -> R
                 .and_then(|v| v.to_str().ok());
             zone.log_upstream_call(method, path, correlation, &identity, &canary);
             if let Value::Object(map) = &mut profile {
+                if zone.is_recording_upstream_calls() {
+                    // Harness mode: the user's data *is* their canary, so a tool that
+                    // keeps only `login` or `name` still carries whose data it returns.
+                    for field in ["login", "name"] {
+                        if let Some(Value::String(value)) = map.get_mut(field) {
+                            value.push('.');
+                            value.push_str(&canary);
+                        }
+                    }
+                }
                 map.insert("type".into(), "User".into());
                 map.insert("canary".into(), canary.into());
                 if path != "/user" {
