@@ -50,7 +50,7 @@ pub struct AuditEvent {
     pub expires_at: Option<i64>,
 }
 
-/// Filters for [`AuditLog::query`] and `GET /audit`. Every set field must match.
+/// Filters for `AuditLog::query` and `GET /audit`. Every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct AuditFilter {
     /// The user.
