@@ -262,11 +262,19 @@ impl Server {
             ));
             out.push_str(&format!("  audit log         {issuer}/audit.html\n"));
         }
-        let snippet = serde_json::json!({
+        let cursor = serde_json::json!({
             "mcpServers": { "keycard-emulator": { "url": self.mcp_url } }
         });
-        out.push_str("\nMCP client configuration:\n");
-        out.push_str(&serde_json::to_string_pretty(&snippet).unwrap_or_default());
+        // Claude Desktop's config file starts stdio servers only: bridge with mcp-remote.
+        let claude = serde_json::json!({
+            "mcpServers": { "keycard-emulator": {
+                "command": "npx", "args": ["mcp-remote", self.mcp_url]
+            } }
+        });
+        out.push_str("\nCursor (~/.cursor/mcp.json):\n");
+        out.push_str(&serde_json::to_string(&cursor).unwrap_or_default());
+        out.push_str("\nClaude Desktop (claude_desktop_config.json, through mcp-remote):\n");
+        out.push_str(&serde_json::to_string(&claude).unwrap_or_default());
         out.push('\n');
         if let Some(zone) = &self.zone {
             let issuer = zone.issuer();

@@ -12,6 +12,11 @@ async fn dev_server_serves_both_tools_with_the_embedded_zone() {
     let banner = server.banner();
     assert!(banner.contains(&server.mcp_url), "{banner}");
     assert!(banner.contains("\"mcpServers\""), "{banner}");
+    assert!(
+        banner.contains(r#""args":["mcp-remote","http://127.0.0.1:"#),
+        "{banner}"
+    );
+    assert!(banner.contains(r#""url":"http://127.0.0.1:"#), "{banner}");
     assert!(banner.contains("/dev/token"), "{banner}");
     assert!(banner.contains("token --sub alice"), "{banner}");
 

@@ -872,6 +872,9 @@ mod gateway {
             doc["authorization_endpoint"],
             "https://zone.keycard.cloud/oauth/authorize?prompt=consent&resource=https%3A%2F%2Fmcp.example.com"
         );
+        // RFC 8414 §3.3: the issuer is the URL the document was fetched from (this
+        // origin, which the 2025-03-26 PRM names as the authorization server).
+        assert_eq!(doc["issuer"], "https://mcp.example.com");
         insta::assert_json_snapshot!("gateway_as_metadata", doc);
         let post =
             http::Request::post(format!("{RESOURCE}/.well-known/oauth-authorization-server"))

@@ -197,10 +197,12 @@ impl Gateway {
                 None => response::not_absolute(),
             },
             AS_METADATA_PATH => {
+                let origin = request_origin(&request);
                 crate::oauth::metadata::authorization_server_response(
                     &self.config,
                     &self.discovery,
-                    &self.resource_id(request_origin(&request).as_deref()),
+                    &self.resource_id(origin.as_deref()),
+                    origin.as_deref(),
                 )
                 .await
             }

@@ -9,6 +9,13 @@
 //!   `MCP-Protocol-Version: 2025-03-26`, `authorization_servers` names this server's origin,
 //!   which serves `/.well-known/oauth-authorization-server` by proxying the issuer's
 //!   RFC 8414 document with `?resource=<resource id>` added to `authorization_endpoint`.
+//!   The proxied document's `issuer` is this origin, so the chain PRM → metadata is
+//!   self-consistent (RFC 8414 §3.3: the issuer must be the URL the metadata was fetched
+//!   from); the endpoints stay the zone's. Access tokens still carry the zone's `iss`,
+//!   which a client never checks (they are opaque to it). The zone's authorization
+//!   response may carry `iss` = the zone (RFC 9207); the proxy drops
+//!   `authorization_response_iss_parameter_supported`, and the clients of this revision
+//!   (it predates RFC 9728) do not check that parameter.
 //! * [`resource_metadata_url`]: the URL put in `WWW-Authenticate` challenges.
 
 use bytes::Bytes;
@@ -101,15 +108,21 @@ pub fn with_resource_parameter(mut raw: Value, resource_id: &str) -> Value {
     raw
 }
 
-/// The proxied RFC 8414 document of the configured issuer, or 502 when it is down.
+/// The proxied RFC 8414 document of the configured issuer, as served at `origin`, or 502
+/// when it is down (see the module docs for the compatibility rewrite).
 pub async fn authorization_server_response(
     config: &Config,
     discovery: &Discovery,
     resource_id: &str,
+    origin: Option<&str>,
 ) -> Response<Bytes> {
     match discovery.metadata(&config.issuer).await {
         Ok(metadata) => {
-            let doc = with_resource_parameter(metadata.raw.clone(), resource_id);
+            let mut doc = with_resource_parameter(metadata.raw.clone(), resource_id);
+            if let (Some(origin), Value::Object(map)) = (origin, &mut doc) {
+                map.insert("issuer".into(), Value::String(origin.to_owned()));
+                map.remove("authorization_response_iss_parameter_supported");
+            }
             let mut response = response::ok_json(&doc);
             response.headers_mut().insert(
                 header::CACHE_CONTROL,
