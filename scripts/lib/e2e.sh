@@ -89,7 +89,7 @@ start_worker() {
   local log="$E2E_DIR/$name.log"
   start "$name" "$log" bash -c "cd '$ROOT/worker' && exec npx --no-install wrangler dev \
     --config '$config' --ip 127.0.0.1 --port '$port' --inspector-port 0 \
-    --persist-to '$E2E_DIR/state-$name' --show-interactive-dev-session=false --log-level info"
+    --persist-to '$E2E_DIR/state-$name' --show-interactive-dev-session=false --log-level log"
   WORKER_PID=$LAST_PID
   wait_http "http://127.0.0.1:$port/health" 90 "$log"
 }

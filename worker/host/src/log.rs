@@ -1,8 +1,12 @@
 //! The core's `tracing` events on the Workers console, one JSON object per line:
 //!
 //! ```text
-//! {"level":"WARN","target":"keycard_core::delegation::upstream","message":"token exchange failed","request_id":"8f1c…-LHR","error":"…"}
+//! {"error":"token exchange refused (invalid_grant): …","issuer":"https://…","level":"INFO","message":"token exchange failed","request_id":"8f1c…-LHR","target":"keycard_core::delegation::exchange"}
 //! ```
+//!
+//! (keys in alphabetical order). `ERROR` lines go to `console.error`, `WARN` to
+//! `console.warn`, the rest to `console.log` (shown by `wrangler dev --log-level log`
+//! and in `wrangler tail`).
 //!
 //! `KEYCARD_LOG` sets the level: `off`, `error`, `warn`, `info` (the default), `debug`
 //! or `trace`. `request_id` is the request's `cf-ray` (or a per-isolate counter when

@@ -33,13 +33,35 @@ async function discover(env: Env): Promise<void> {
   tokenEndpoint = meta.token_endpoint;
 }
 
-function challenge(origin: string, status: number, error?: string): Response {
+// Like @keycardai/oauth (measured against the real package on 2026-12-01): a bearer that is
+// not a JWS compact serialization with a JSON header is refused synchronously, before any
+// async verification, with an empty body — not through jose's async path and its
+// stack-capturing errors.
+const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+function malformed(token: string): boolean {
+  if (!JWS_SHAPE.test(token)) return true;
+  const head = token.slice(0, token.indexOf("."));
+  let decoded: string;
+  try {
+    decoded = atob(head.replace(/-/g, "+").replace(/_/g, "/"));
+  } catch {
+    return true;
+  }
+  if (decoded.charCodeAt(0) !== 123 /* "{" */) return true;
+  try {
+    return typeof JSON.parse(decoded).alg !== "string";
+  } catch {
+    return true;
+  }
+}
+
+function challenge(origin: string, status: number, error?: string, emptyBody = false): Response {
   const params = [
     error ? `error="${error}"` : undefined,
     `resource_metadata="${origin}/.well-known/oauth-protected-resource"`,
     `scope="${REQUIRED_SCOPES.join(" ")}"`,
   ].filter(Boolean);
-  return new Response(JSON.stringify({ error: error ?? "unauthorized" }), {
+  return new Response(emptyBody ? null : JSON.stringify({ error: error ?? "unauthorized" }), {
     status,
     headers: { "www-authenticate": `Bearer ${params.join(", ")}`, "content-type": "application/json" },
   });
@@ -115,6 +137,7 @@ export default {
     const header = request.headers.get("authorization") ?? "";
     if (!header.toLowerCase().startsWith("bearer ")) return challenge(origin, 401);
     const bearer = header.slice(7).trim();
+    if (malformed(bearer)) return challenge(origin, 401, "invalid_token", true);
     await discover(env);
     let payload: JWTPayload;
     try {
