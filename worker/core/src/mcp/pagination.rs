@@ -60,7 +60,7 @@ fn decode(list: &str, cursor: &str, len: usize) -> Option<usize> {
         return None;
     }
     let offset: usize = offset.parse().ok()?;
-    (offset > 0 && offset < len && offset % PAGE_SIZE == 0).then_some(offset)
+    (offset > 0 && offset < len && offset.is_multiple_of(PAGE_SIZE)).then_some(offset)
 }
 
 #[cfg(test)]
