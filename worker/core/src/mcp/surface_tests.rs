@@ -661,8 +661,6 @@ fn gateway_checks_resource_upstreams_and_templates() {
             .upstream("calendar")
             .handler(|_c: ToolContext| async move { Ok::<_, ToolError>("x") }),
     );
-    let mut vars: BTreeMap<&str, &str> = BTreeMap::new();
-    vars.insert("k", "v");
     let err = crate::http::gateway::check_upstreams_for_tests(&config(), &server).unwrap_err();
     assert!(
         err.to_string()
