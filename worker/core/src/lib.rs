@@ -27,6 +27,7 @@
 //! [`http::response`].
 
 pub mod auth;
+pub mod completion;
 pub mod config;
 pub mod delegation;
 pub mod http;
@@ -34,6 +35,8 @@ pub mod mcp;
 pub mod oauth;
 pub mod outbound;
 pub mod ports;
+pub mod prompts;
+pub mod resources;
 pub mod secret;
 pub mod server;
 pub mod tools;

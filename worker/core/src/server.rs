@@ -1,5 +1,5 @@
-//! [`Server`]: your MCP server — its name, version and instructions, and what it offers
-//! (tools today; resources and prompts join them here). Hand it to
+//! [`Server`]: your MCP server — its name, version and instructions, and what it offers:
+//! [tools](crate::tools), [resources](crate::resources) and [prompts](crate::prompts). Hand it to
 //! [`crate::Gateway::new`] (the emulator and the wasm host do that for you).
 //!
 //! ```
@@ -12,7 +12,38 @@
 //!     .tool(github_user());
 //! assert_eq!(server.tools().names(), "whoami, github_user");
 //! ```
+//!
+//! Resources and prompts are registered the same way; the capabilities the server
+//! declares (`resources`, `prompts`, `completions`) follow what is registered:
+//!
+//! ```
+//! use keycard_core::Server;
+//! use keycard_core::prompts::Prompt;
+//! use keycard_core::resources::Resource;
+//! use keycard_core::tools::{NoArgs, ToolContext, ToolError};
+//!
+//! let server = Server::new("my-server", "1.0.0")
+//!     .resource(
+//!         Resource::new("config://app")
+//!             .name("app-config")
+//!             .mime_type("application/json")
+//!             .handler(|_ctx: ToolContext| async move {
+//!                 Ok::<_, ToolError>(serde_json::json!({ "theme": "dark" }))
+//!             }),
+//!     )
+//!     .prompt(
+//!         Prompt::new("greeting")
+//!             .description("Greets the signed-in user.")
+//!             .handler(|ctx: ToolContext, _args: NoArgs| async move {
+//!                 let who = ctx.identity().subject().unwrap_or("there").to_owned();
+//!                 Ok::<_, ToolError>(format!("Say hello to {who}."))
+//!             }),
+//!     );
+//! assert!(server.has_resources() && server.has_prompts() && !server.has_completions());
+//! ```
 
+use crate::prompts::Prompt;
+use crate::resources::{Resource, ResourceTemplate};
 use crate::tools::{Tool, ToolRegistry};
 
 /// An MCP server's identity and offerings.
@@ -24,6 +55,9 @@ pub struct Server {
     title: Option<String>,
     instructions: Option<String>,
     tools: ToolRegistry,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplate>,
+    prompts: Vec<Prompt>,
 }
 
 impl Server {
@@ -35,6 +69,9 @@ impl Server {
             title: None,
             instructions: None,
             tools: ToolRegistry::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
         }
     }
 
@@ -73,6 +110,42 @@ impl Server {
         self
     }
 
+    /// Adds a resource (one with the same URI is replaced).
+    pub fn resource(mut self, resource: Resource) -> Self {
+        match self
+            .resources
+            .iter_mut()
+            .find(|r| r.uri() == resource.uri())
+        {
+            Some(slot) => *slot = resource,
+            None => self.resources.push(resource),
+        }
+        self
+    }
+
+    /// Adds a resource template (one with the same template is replaced). Templates are
+    /// tried in registration order, after the static resources.
+    pub fn resource_template(mut self, template: ResourceTemplate) -> Self {
+        match self
+            .templates
+            .iter_mut()
+            .find(|t| t.uri_template() == template.uri_template())
+        {
+            Some(slot) => *slot = template,
+            None => self.templates.push(template),
+        }
+        self
+    }
+
+    /// Adds a prompt (one with the same name is replaced).
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        match self.prompts.iter_mut().find(|p| p.name() == prompt.name()) {
+            Some(slot) => *slot = prompt,
+            None => self.prompts.push(prompt),
+        }
+        self
+    }
+
     /// `serverInfo.name`.
     pub fn name(&self) -> &str {
         &self.name
@@ -96,5 +169,36 @@ impl Server {
     /// The tools.
     pub fn tools(&self) -> &ToolRegistry {
         &self.tools
+    }
+
+    /// The static resources, in registration order.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// The resource templates, in registration order.
+    pub fn resource_templates(&self) -> &[ResourceTemplate] {
+        &self.templates
+    }
+
+    /// The prompts, in registration order.
+    pub fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    /// Whether any resource or template is registered (the `resources` capability).
+    pub fn has_resources(&self) -> bool {
+        !self.resources.is_empty() || !self.templates.is_empty()
+    }
+
+    /// Whether any prompt is registered (the `prompts` capability).
+    pub fn has_prompts(&self) -> bool {
+        !self.prompts.is_empty()
+    }
+
+    /// Whether any prompt or template has a completer (the `completions` capability).
+    pub fn has_completions(&self) -> bool {
+        self.prompts.iter().any(Prompt::has_completer)
+            || self.templates.iter().any(ResourceTemplate::has_completer)
     }
 }

@@ -294,11 +294,41 @@ impl Gateway {
     }
 }
 
-/// Every upstream a tool declares must be configured.
+/// Every upstream a tool, resource or resource template declares must be configured,
+/// and every resource template must parse.
 fn check_upstreams(config: &Config, server: &Server) -> Result<(), ConfigError> {
-    for tool in server.tools().iter() {
-        let def = tool.definition();
-        if let Some(missing) = def.upstreams.iter().find(|u| config.upstream(u).is_none()) {
+    for template in server.resource_templates() {
+        if let Err(reason) = template.parsed() {
+            return Err(ConfigError::Invalid {
+                name: "resource template",
+                reason: reason.to_owned(),
+            });
+        }
+    }
+    let declared = server
+        .tools()
+        .iter()
+        .map(|t| {
+            (
+                "tool",
+                t.definition().name.as_str(),
+                t.definition().upstreams.as_slice(),
+            )
+        })
+        .chain(
+            server
+                .resources()
+                .iter()
+                .map(|r| ("resource", r.uri(), r.upstreams())),
+        )
+        .chain(
+            server
+                .resource_templates()
+                .iter()
+                .map(|t| ("resource template", t.uri_template(), t.upstreams())),
+        );
+    for (kind, what, upstreams) in declared {
+        if let Some(missing) = upstreams.iter().find(|u| config.upstream(u).is_none()) {
             let (name, how) = if missing == crate::config::DEFAULT_UPSTREAM {
                 ("KEYCARD_RESOURCE_URL", "set it to that API's base URL")
             } else {
@@ -307,8 +337,7 @@ fn check_upstreams(config: &Config, server: &Server) -> Result<(), ConfigError> 
             return Err(ConfigError::Invalid {
                 name,
                 reason: format!(
-                    "tool `{}` calls the upstream {missing:?}, which is not configured ({how}; configured: {})",
-                    def.name,
+                    "{kind} `{what}` calls the upstream {missing:?}, which is not configured ({how}; configured: {})",
                     config.upstream_names()
                 ),
             });
@@ -340,4 +369,13 @@ pub fn header_bytes(headers: &http::HeaderMap, max_token_bytes: usize) -> usize 
 /// The origin (`scheme://host[:port]`) of an absolute request URI.
 fn request_origin(request: &Request<Bytes>) -> Option<String> {
     crate::http::resource::uri_origin(request.uri())
+}
+
+/// [`check_upstreams`], for the endpoint tests.
+#[cfg(test)]
+pub(crate) fn check_upstreams_for_tests(
+    config: &Config,
+    server: &Server,
+) -> Result<(), ConfigError> {
+    check_upstreams(config, server)
 }

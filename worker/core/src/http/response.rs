@@ -30,6 +30,7 @@
 //! | MCP transport refusal ([`TransportError`]) | 405 / 403 / 406 / 413 / 400 / 415 | JSON-RPC |
 //! | ↳ a singleton header sent twice on `/mcp` ([`TransportError::DuplicateHeader`]) | 400 | JSON-RPC |
 //! | MCP message error ([`RpcError`]) | see [`rpc_status`] | JSON-RPC |
+//! | 2025-03-26 batch | 200 (202 when it holds no request) | array of JSON-RPC responses |
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -166,12 +167,22 @@ pub fn transport_error(err: &TransportError) -> Response<Bytes> {
 /// The HTTP status carrying a JSON-RPC error in `era`: -32700, -32600, -32020 and -32022
 /// are 400 in every era; in the 2026-07-28 era -32601 is 404 and -32602 is 400, as its
 /// transport page requires; in the legacy era those two travel with 200, like the
-/// reference SDKs. -32603 is 500.
+/// reference SDKs, and so does -32002 (resource not found, legacy only). -32603 is 500
+/// when the server itself failed ([`RpcError::Internal`]) and 200 when a resource,
+/// prompt or completion handler reported a failure ([`RpcError::HandlerFailed`]: the
+/// request was served, the answer is an error), in both eras, like the Python SDK's
+/// status table.
 pub fn rpc_status(error: &RpcError, era: Era) -> StatusCode {
     match (error, era) {
         (RpcError::Internal(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
+        (RpcError::HandlerFailed(_), _) => StatusCode::OK,
         (RpcError::MethodNotFound(_), Era::Modern) => StatusCode::NOT_FOUND,
-        (RpcError::MethodNotFound(_) | RpcError::InvalidParams(_), Era::Legacy) => StatusCode::OK,
+        (
+            RpcError::MethodNotFound(_)
+            | RpcError::InvalidParams(_)
+            | RpcError::ResourceNotFound { .. },
+            Era::Legacy,
+        ) => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -179,6 +190,16 @@ pub fn rpc_status(error: &RpcError, era: Era) -> StatusCode {
 /// A JSON-RPC error response in `era` (`id` null when it could not be read).
 pub fn rpc_error(id: Option<&RequestId>, error: &RpcError, era: Era) -> Response<Bytes> {
     json_with(rpc_status(error, era), &jsonrpc::failure(id, error))
+}
+
+/// The answer to a 2025-03-26 JSON-RPC batch: 200 with the array of responses (one per
+/// request, in order; none for notifications and client responses), or 202 with no body
+/// when there is none. Errors inside a batch travel in its entries, whatever their code.
+pub fn rpc_batch(responses: Vec<Value>) -> Response<Bytes> {
+    if responses.is_empty() {
+        return accepted();
+    }
+    json_with(StatusCode::OK, &Value::Array(responses))
 }
 
 /// A JSON-RPC success response.
@@ -328,6 +349,18 @@ mod tests {
     }
 
     #[test]
+    fn batches_are_200_or_202() {
+        assert_eq!(rpc_batch(Vec::new()).status(), StatusCode::ACCEPTED);
+        assert!(rpc_batch(Vec::new()).body().is_empty());
+        let answer = rpc_batch(vec![json!({"jsonrpc": "2.0", "id": 1, "result": {}})]);
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(
+            body(&answer),
+            json!([{"jsonrpc": "2.0", "id": 1, "result": {}}])
+        );
+    }
+
+    #[test]
     fn rpc_statuses_per_era() {
         let cases = [
             (RpcError::Parse("x".into()), 400, 400),
@@ -335,6 +368,8 @@ mod tests {
             (RpcError::MethodNotFound("x".into()), 200, 404),
             (RpcError::InvalidParams("x".into()), 200, 400),
             (RpcError::Internal("x".into()), 500, 500),
+            (RpcError::HandlerFailed("x".into()), 200, 200),
+            (RpcError::ResourceNotFound { uri: "x".into() }, 200, 400),
             (RpcError::HeaderMismatch("x".into()), 400, 400),
             (
                 RpcError::UnsupportedVersion {

@@ -62,6 +62,18 @@ pub enum RpcError {
     /// -32603: the server failed.
     #[error("Internal error: {0}")]
     Internal(String),
+    /// -32603 from a handler (resource read, prompt, completion) that failed in words
+    /// the caller can act on (an upstream refused, a delegation failed): the message is
+    /// the handler's, never a token.
+    #[error("{0}")]
+    HandlerFailed(String),
+    /// -32002 (2025-03-26 … 2025-11-25): no resource at this URI; `data.uri` names it.
+    /// The 2026-07-28 revision answers -32602 instead (SEP-2164).
+    #[error("Resource not found: {uri}")]
+    ResourceNotFound {
+        /// The URI asked for.
+        uri: String,
+    },
     /// -32020 (2026-07-28 `HeaderMismatch`): a mirrored header is missing, malformed or
     /// disagrees with the body.
     #[error("Header mismatch: {0}")]
@@ -83,7 +95,8 @@ impl RpcError {
             Self::InvalidRequest(_) => -32600,
             Self::MethodNotFound(_) => -32601,
             Self::InvalidParams(_) => -32602,
-            Self::Internal(_) => -32603,
+            Self::Internal(_) | Self::HandlerFailed(_) => -32603,
+            Self::ResourceNotFound { .. } => -32002,
             Self::HeaderMismatch(_) => -32020,
             Self::UnsupportedVersion { .. } => -32022,
         }
@@ -96,6 +109,7 @@ impl RpcError {
                 "supported": super::version::ProtocolVersion::supported_strings(),
                 "requested": requested,
             })),
+            Self::ResourceNotFound { uri } => Some(json!({ "uri": uri })),
             _ => None,
         }
     }
@@ -123,26 +137,36 @@ pub fn failure(id: Option<&RequestId>, error: &RpcError) -> Value {
 }
 
 /// Parses one POST body. On failure, the id is returned when it could be read so the
-/// error response can echo it.
+/// error response can echo it. A batch (a JSON array) is refused here; the 2025-03-26
+/// era reads batches with [`parse_json`] and [`classify`].
 pub fn parse(body: &[u8]) -> Result<Incoming, (Option<RequestId>, RpcError)> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    classify(parse_json(body)?)
+}
+
+/// The refusal of a batch outside 2025-03-26.
+pub fn batch_refused() -> RpcError {
+    RpcError::InvalidRequest(
+        "JSON-RPC batches are not supported (removed in MCP 2025-06-18): send one message per request".into(),
+    )
+}
+
+/// The body as JSON (-32700 when it is not).
+pub fn parse_json(body: &[u8]) -> Result<Value, (Option<RequestId>, RpcError)> {
+    serde_json::from_slice(body).map_err(|e| {
         let what = if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
             "the request body is empty; expected one JSON-RPC message".to_owned()
         } else {
             format!("the request body is not valid JSON ({e})")
         };
         (None, RpcError::Parse(what))
-    })?;
+    })
+}
+
+/// Classifies one JSON value as a message (an array is refused as a batch).
+pub fn classify(value: Value) -> Result<Incoming, (Option<RequestId>, RpcError)> {
     let mut object = match value {
         Value::Object(o) => o,
-        Value::Array(_) => {
-            return Err((
-                None,
-                RpcError::InvalidRequest(
-                    "JSON-RPC batches are not supported (removed in MCP 2025-06-18): send one message per request".into(),
-                ),
-            ));
-        }
+        Value::Array(_) => return Err((None, batch_refused())),
         _ => {
             return Err((
                 None,

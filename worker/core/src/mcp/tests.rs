@@ -481,10 +481,10 @@ async fn invalid_json_is_parse_error_400() {
 }
 
 #[tokio::test]
-async fn batches_are_400() {
+async fn batches_are_400_after_2025_03_26() {
     let a = send(post(
         json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]),
-        &[],
+        &[("mcp-protocol-version", "2025-06-18")],
     ))
     .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
@@ -1092,3 +1092,6 @@ proptest::proptest! {
         }
     }
 }
+
+#[path = "surface_tests.rs"]
+mod surface;

@@ -7,7 +7,8 @@
 //!   2025-03-26 (the revision that had no header).
 //! * **Modern** (2026-07-28): no handshake; every request carries its version and client
 //!   capabilities in `params._meta`, mirrored into the `MCP-Protocol-Version`, `Mcp-Method`
-//!   and (for `tools/call`) `Mcp-Name` headers, which must agree with the body.
+//!   and (for `tools/call`, `prompts/get`, `resources/read`) `Mcp-Name` headers, which
+//!   must agree with the body.
 //!
 //! [`resolve`] applies those rules to one message and returns the version to answer in,
 //! or the JSON-RPC error the spec prescribes (-32022 unsupported version, -32020 header
@@ -23,7 +24,8 @@ use super::jsonrpc::RpcError;
 pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// `Mcp-Method` request header (2026-07-28).
 pub const HEADER_METHOD: &str = "mcp-method";
-/// `Mcp-Name` request header (2026-07-28, `tools/call`).
+/// `Mcp-Name` request header (2026-07-28): `params.name` of `tools/call` and
+/// `prompts/get`, `params.uri` of `resources/read`.
 pub const HEADER_NAME: &str = "mcp-name";
 /// `_meta` key carrying the request's protocol version (2026-07-28).
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -108,6 +110,17 @@ impl ProtocolVersion {
     /// All supported versions as strings, newest first.
     pub fn supported_strings() -> Vec<&'static str> {
         Self::SUPPORTED.iter().map(|v| v.as_str()).collect()
+    }
+}
+
+/// The version the `MCP-Protocol-Version` header names ([`ProtocolVersion::DEFAULT_LEGACY`]
+/// without one); -32022 when it is not supported.
+pub fn header_version(headers: &HeaderMap) -> Result<ProtocolVersion, RpcError> {
+    match header_text(headers, HEADER_PROTOCOL_VERSION)? {
+        None => Ok(ProtocolVersion::DEFAULT_LEGACY),
+        Some(value) => ProtocolVersion::parse(value).ok_or_else(|| RpcError::UnsupportedVersion {
+            requested: value.to_owned(),
+        }),
     }
 }
 
@@ -225,14 +238,24 @@ fn check_method_headers(
         }
         Some(_) => {}
     }
-    if method != "tools/call" {
-        return Ok(());
-    }
-    let body_name = params.and_then(|p| p.get("name"));
+    // The parameter `Mcp-Name` mirrors, per method.
+    let key = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" => "uri",
+        _ => return Ok(()),
+    };
+    let body_name = params.and_then(|p| p.get(key));
+    let not_a_string = || {
+        RpcError::InvalidParams(if method == "tools/call" {
+            "params.name must be a string naming the tool".into()
+        } else {
+            format!("params.{key} must be a string")
+        })
+    };
     match header_text(headers, HEADER_NAME)? {
-        None if required => Err(RpcError::HeaderMismatch(
-            "the Mcp-Name header is required for tools/call".into(),
-        )),
+        None if required => Err(RpcError::HeaderMismatch(format!(
+            "the Mcp-Name header is required for {method}"
+        ))),
         None => Ok(()),
         Some(raw) => {
             let value = decode_header_value(raw)?;
@@ -241,9 +264,7 @@ fn check_method_headers(
                 Some(Value::String(name)) => Err(RpcError::HeaderMismatch(format!(
                     "Mcp-Name header value {value:?} does not match body value {name:?}"
                 ))),
-                _ => Err(RpcError::InvalidParams(
-                    "params.name must be a string naming the tool".into(),
-                )),
+                _ => Err(not_a_string()),
             }
         }
     }
