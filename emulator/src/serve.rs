@@ -189,7 +189,7 @@ pub async fn start_with_server(
         let zone = EmbeddedZone::listening(config, zone_addr).await?;
         env.set("KEYCARD_ISSUER", zone.issuer());
         env.set_default("KEYCARD_RESOURCE_URL", zone.upstream_url());
-        if let Some(upstreams) = crate::harness::named_upstreams(&server, &zone.upstream_url()) {
+        if let Some(upstreams) = crate::harness::named_upstreams(&server, &zone) {
             env.set_default("KEYCARD_UPSTREAMS", upstreams);
         }
         if !env.has_credentials() {

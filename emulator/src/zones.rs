@@ -83,6 +83,11 @@ impl EmbeddedZone {
         self.zone.upstream_url()
     }
 
+    /// The calendar demo upstream base URL (its resource).
+    pub fn calendar_url(&self) -> String {
+        self.zone.calendar_url()
+    }
+
     /// The bound address when listening.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.server.as_ref().map(MockKeycard::addr)
@@ -122,7 +127,8 @@ pub fn jitter_faults(seed: u64, jitter_ms: u64) -> Faults {
     }
 }
 
-/// Adds a user (consented to the upstream) for every subject not already in `config`.
+/// Adds a user (consented to both demo upstreams, GitHub-like and calendar) for every
+/// subject not already in `config`.
 pub fn add_users<'a>(config: &mut ZoneConfig, subs: impl IntoIterator<Item = &'a str>) {
     let mut known: std::collections::HashSet<String> =
         config.users.iter().map(|u| u.sub.clone()).collect();
@@ -139,7 +145,7 @@ pub fn add_users<'a>(config: &mut ZoneConfig, subs: impl IntoIterator<Item = &'a
                 name: sub.to_owned(),
                 email: format!("user{id}@example.test"),
             },
-            consents: vec!["{upstream}".to_owned()],
+            consents: vec!["{upstream}".to_owned(), "{calendar}".to_owned()],
         });
     }
 }
@@ -170,7 +176,7 @@ mod tests {
             config
                 .users
                 .iter()
-                .any(|u| u.sub == "a::b" && u.consents == ["{upstream}"])
+                .any(|u| u.sub == "a::b" && u.consents == ["{upstream}", "{calendar}"])
         );
         assert_eq!(
             EmbeddedZone::worker_credentials(&config).unwrap().0,

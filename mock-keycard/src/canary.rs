@@ -1,6 +1,6 @@
 //! Ground truth for leak oracles that know nothing about the tools under test.
 //!
-//! * **Canaries.** Every answer of the demo upstream carries `"canary": "kc-canary-<hex>"`,
+//! * **Canaries.** Every answer of the demo upstreams carries `"canary": "kc-canary-<hex>"`,
 //!   a value unique to the user (issuer + subject) the presented token was issued to and
 //!   derived from a random per-zone salt, so it cannot be guessed and appears nowhere
 //!   else. A tool answer for user A that contains user B's canary carries B's upstream
@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::upstream::UpstreamIdentity;
+use crate::upstream::{DemoUpstream, UpstreamIdentity};
 use crate::zone::{Zone, lock};
 
 /// Every canary starts with this.
@@ -33,6 +33,8 @@ pub const CORRELATION_HEADER: &str = "x-keycard-mock-correlation";
 pub struct UpstreamCall {
     /// Arrival order at this zone's upstream (from 1).
     pub seq: u64,
+    /// Which demo upstream answered (`github`, `calendar`).
+    pub upstream: DemoUpstream,
     /// HTTP method.
     pub method: String,
     /// Path under the upstream base, e.g. `/user`.
@@ -112,6 +114,7 @@ impl Zone {
 
     pub(crate) fn log_upstream_call(
         &self,
+        upstream: DemoUpstream,
         method: &str,
         path: &str,
         correlation: Option<&str>,
@@ -125,6 +128,7 @@ impl Zone {
         log.next_seq += 1;
         let call = UpstreamCall {
             seq: log.next_seq,
+            upstream,
             method: method.to_owned(),
             path: path.to_owned(),
             correlation: correlation.map(str::to_owned),

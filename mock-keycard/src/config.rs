@@ -8,6 +8,8 @@
 //!   unless [`ZoneConfig::issuer`] overrides it);
 //! - `{upstream}`: the demo upstream API base, [`ZoneConfig::upstream_url`] (default
 //!   `{issuer}/upstream/github`);
+//! - `{calendar}`: the second demo upstream (a calendar), [`ZoneConfig::calendar_url`]
+//!   (default `{issuer}/upstream/calendar`);
 //! - `{mcp}`: the MCP server's resource identifier, [`ZoneConfig::mcp_resource`]. Set it with
 //!   [`ZoneConfig::with_mcp_resource`] before starting, or at runtime with
 //!   [`crate::Zone::set_mcp_resource`] (or `POST /admin/mcp-resource`) once the MCP server knows
@@ -53,6 +55,9 @@ pub struct ZoneConfig {
     /// The demo upstream API base URL, also the upstream resource identifier.
     #[serde(default = "default_upstream_url")]
     pub upstream_url: String,
+    /// The second demo upstream API (a calendar) base URL, also its resource identifier.
+    #[serde(default = "default_calendar_url")]
+    pub calendar_url: String,
     /// The MCP server's resource identifier (`{mcp}`).
     #[serde(default = "default_mcp_resource")]
     pub mcp_resource: String,
@@ -256,6 +261,10 @@ fn default_upstream_url() -> String {
     "{issuer}/upstream/github".to_owned()
 }
 
+fn default_calendar_url() -> String {
+    "{issuer}/upstream/calendar".to_owned()
+}
+
 fn default_mcp_resource() -> String {
     "http://127.0.0.1:8787".to_owned()
 }
@@ -309,6 +318,13 @@ impl ZoneConfig {
     /// [`crate::MockKeycard::upstream_url`] so two zones share one upstream.
     pub fn with_upstream_url(mut self, url: impl Into<String>) -> Self {
         self.upstream_url = url.into();
+        self
+    }
+
+    /// Sets the calendar upstream's resource identifier / base URL, e.g. another zone's
+    /// [`crate::MockKeycard::calendar_url`] so two zones share one calendar.
+    pub fn with_calendar_url(mut self, url: impl Into<String>) -> Self {
+        self.calendar_url = url.into();
         self
     }
 
@@ -370,6 +386,7 @@ impl ZoneConfig {
 pub(crate) struct Vars {
     pub issuer: String,
     pub upstream: String,
+    pub calendar: String,
     pub mcp: String,
 }
 
@@ -378,23 +395,27 @@ impl Vars {
     pub(crate) fn new(config: &ZoneConfig, default_issuer: &str, mcp: &str) -> Self {
         let issuer = trim_slash(config.issuer.as_deref().unwrap_or(default_issuer)).to_owned();
         let upstream = trim_slash(&config.upstream_url.replace("{issuer}", &issuer)).to_owned();
+        let calendar = trim_slash(&config.calendar_url.replace("{issuer}", &issuer)).to_owned();
         let mcp = trim_slash(
             &mcp.replace("{issuer}", &issuer)
-                .replace("{upstream}", &upstream),
+                .replace("{upstream}", &upstream)
+                .replace("{calendar}", &calendar),
         )
         .to_owned();
         Self {
             issuer,
             upstream,
+            calendar,
             mcp,
         }
     }
 
-    /// Substitutes `{issuer}`, `{upstream}` and `{mcp}` in `value`.
+    /// Substitutes `{issuer}`, `{upstream}`, `{calendar}` and `{mcp}` in `value`.
     pub(crate) fn resolve(&self, value: &str) -> String {
         value
             .replace("{issuer}", &self.issuer)
             .replace("{upstream}", &self.upstream)
+            .replace("{calendar}", &self.calendar)
             .replace("{mcp}", &self.mcp)
     }
 
@@ -440,6 +461,7 @@ mod tests {
         let vars = Vars::new(&config, "http://127.0.0.1:9/", "http://127.0.0.1:7/");
         assert_eq!(vars.issuer, "http://127.0.0.1:9");
         assert_eq!(vars.upstream, "http://127.0.0.1:9/upstream/github");
+        assert_eq!(vars.calendar, "http://127.0.0.1:9/upstream/calendar");
         assert_eq!(vars.mcp, "http://127.0.0.1:7");
         assert_eq!(
             vars.resolve("{mcp}/.well-known/jwks.json"),

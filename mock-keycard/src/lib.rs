@@ -67,7 +67,7 @@ pub use secret::SecretString;
 pub use server::{MockKeycard, app};
 pub use sig_cache::SignatureCacheStats;
 pub use token::{ACCESS_TOKEN_TYPE, CLIENT_ASSERTION_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE};
-pub use upstream::{UPSTREAM_PATH, UpstreamError, UpstreamIdentity};
+pub use upstream::{CALENDAR_PATH, DemoUpstream, UPSTREAM_PATH, UpstreamError, UpstreamIdentity};
 pub use zone::{VerifyError, Zone, ZoneError};
 
 /// JWS helpers for tests: sign arbitrary claims with a [`KeyPair`], decode without verifying.

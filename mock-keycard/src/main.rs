@@ -210,6 +210,7 @@ async fn serve(common: &Common) -> Result<(), String> {
     println!("  token         {}", zone.token_endpoint());
     println!("  register      {issuer}/register");
     println!("  upstream      {}/user", server.upstream_url());
+    println!("  calendar      {}/events", server.calendar_url());
     println!("  audit         {issuer}/audit.html");
     println!("  mcp resource  {}", zone.mcp_resource());
     println!(

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::ZoneConfig;
 use crate::faults::{Endpoint, inject};
-use crate::upstream::UPSTREAM_PATH;
+use crate::upstream::{CALENDAR_PATH, UPSTREAM_PATH};
 use crate::zone::{Zone, ZoneError};
 use crate::{admin, authorize, discovery, register, token, upstream};
 
@@ -69,7 +69,11 @@ pub fn app(zone: Zone) -> Router {
     let upstream_routes = faulty(
         Router::new()
             .route(&format!("{UPSTREAM_PATH}/user"), get(upstream::user))
-            .route(&format!("{UPSTREAM_PATH}/{{*rest}}"), any(upstream::any)),
+            .route(&format!("{UPSTREAM_PATH}/{{*rest}}"), any(upstream::any))
+            .route(
+                &format!("{CALENDAR_PATH}/{{*rest}}"),
+                any(upstream::calendar),
+            ),
         Endpoint::Upstream,
     );
     let admin_routes = Router::new()
@@ -187,6 +191,11 @@ impl MockKeycard {
     /// The demo upstream API base (`GET <upstream_url>/user`), also the upstream resource.
     pub fn upstream_url(&self) -> String {
         self.zone.upstream_url()
+    }
+
+    /// The calendar demo upstream's base (`GET <calendar_url>/events`), also its resource.
+    pub fn calendar_url(&self) -> String {
+        self.zone.calendar_url()
     }
 
     /// The bound address.

@@ -1,7 +1,9 @@
-//! The demo upstream API (GitHub-like `GET /user`), mounted at `/upstream/github`.
+//! The demo upstream APIs: a GitHub-like `GET /user`, mounted at `/upstream/github`, and
+//! a calendar (`GET /events`), mounted at `/upstream/calendar`.
 //!
-//! It accepts only unexpired tokens whose `aud` is this zone's upstream resource
-//! ([`Zone::upstream_url`]) and that were signed by this zone (RS256 with the current or a
+//! Each accepts only unexpired tokens whose `aud` is its own resource
+//! ([`Zone::upstream_url`], [`Zone::calendar_url`]), so a token issued for one is refused
+//! by the other, and that were signed by this zone (RS256 with the current or a
 //! grace key, or ES256 with its upstream-token key) or by a trusted peer ([`Zone::trust_peer`],
 //! `[[peers]]` in the config). Signature checks of this zone's and in-process peers' tokens
 //! are memoized per exact token string; expiry, audience and `sub` are checked on every call. It answers the profile of the
@@ -9,6 +11,11 @@
 //! `"canary"` ([`crate::canary`]) — the ground truth for the emulator's leak oracles. Any
 //! other method and path under the prefix answers the same document (plus `method` and
 //! `path`), so tools calling arbitrary endpoints get per-user data too.
+//!
+//! The calendar answers a different shape: `{"kind": "calendar#events", "owner": <sub>,
+//! "items": [..], "keycard": <identity chain>}`, a list of the user's events, each
+//! carrying the user's canary. Consent is per upstream: a user may have consented to the
+//! GitHub-like upstream and not to the calendar (`consents` in the zone config).
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +34,45 @@ use crate::zone::{CachedKeys, Peer, VerifyError, Zone, lock, now};
 
 /// Path prefix of the demo upstream on the zone's server.
 pub const UPSTREAM_PATH: &str = "/upstream/github";
+
+/// Path prefix of the calendar demo upstream on the zone's server.
+pub const CALENDAR_PATH: &str = "/upstream/calendar";
+
+/// The zone's demo upstream APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DemoUpstream {
+    /// The GitHub-like API ([`UPSTREAM_PATH`], resource [`Zone::upstream_url`]).
+    Github,
+    /// The calendar API ([`CALENDAR_PATH`], resource [`Zone::calendar_url`]).
+    Calendar,
+}
+
+impl DemoUpstream {
+    /// Its name (`"github"`, `"calendar"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Calendar => "calendar",
+        }
+    }
+
+    /// Its path prefix on the zone's server.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Github => UPSTREAM_PATH,
+            Self::Calendar => CALENDAR_PATH,
+        }
+    }
+
+    /// Its resource identifier (base URL) at `zone`.
+    pub fn resource(self, zone: &Zone) -> String {
+        match self {
+            Self::Github => zone.upstream_url(),
+            Self::Calendar => zone.calendar_url(),
+        }
+    }
+}
 
 const PEER_JWKS_TTL: Duration = Duration::from_secs(30);
 
@@ -72,9 +118,19 @@ pub struct UpstreamIdentity {
 }
 
 impl Zone {
-    /// Verifies an upstream token as the demo upstream does.
+    /// Verifies an upstream token as the (GitHub-like) demo upstream does.
     pub async fn verify_upstream_token(
         &self,
+        token: &str,
+    ) -> Result<(UpstreamIdentity, Value), UpstreamError> {
+        self.verify_token_for(DemoUpstream::Github, token).await
+    }
+
+    /// Verifies an upstream token as the demo upstream `upstream` does: its audience must
+    /// be that upstream's resource.
+    pub async fn verify_token_for(
+        &self,
+        upstream: DemoUpstream,
         token: &str,
     ) -> Result<(UpstreamIdentity, Value), UpstreamError> {
         let decoded = jws::decode(token).map_err(VerifyError::from)?;
@@ -90,7 +146,7 @@ impl Zone {
         };
         let leeway = i64::try_from(self.inner.config.lifetimes.leeway_secs).unwrap_or(0);
         let exp = claims.check_time(now(), leeway)?;
-        if !claims.has_audience(&self.upstream_url()) {
+        if !claims.has_audience(&upstream.resource(self)) {
             return Err(UpstreamError::Audience);
         }
         let sub = claims.str("sub").ok_or(UpstreamError::NoSub)?.to_owned();
@@ -247,7 +303,30 @@ fn unauthorized(message: &str, reason: &str) -> Response {
 
 /// `GET /upstream/github/user`: the profile, the identity chain and the user's canary.
 pub(crate) async fn user(State(zone): State<Zone>, headers: HeaderMap) -> Response {
-    answer(&zone, "GET", "/user", &headers).await
+    answer(&zone, DemoUpstream::Github, "GET", "/user", &headers).await
+}
+
+/// Any method and path under `/upstream/calendar`: the user's events (`GET /events`),
+/// plus `method` and `path` for any other path.
+pub(crate) async fn calendar(
+    State(zone): State<Zone>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri
+        .path()
+        .strip_prefix(CALENDAR_PATH)
+        .unwrap_or(uri.path())
+        .to_owned();
+    answer(
+        &zone,
+        DemoUpstream::Calendar,
+        method.as_str(),
+        &path,
+        &headers,
+    )
+    .await
 }
 
 /// Any other method and path under `/upstream/github`: the same document plus the
@@ -264,10 +343,23 @@ pub(crate) async fn any(
         .strip_prefix(UPSTREAM_PATH)
         .unwrap_or(uri.path())
         .to_owned();
-    answer(&zone, method.as_str(), &path, &headers).await
+    answer(
+        &zone,
+        DemoUpstream::Github,
+        method.as_str(),
+        &path,
+        &headers,
+    )
+    .await
 }
 
-async fn answer(zone: &Zone, method: &str, path: &str, headers: &HeaderMap) -> Response {
+async fn answer(
+    zone: &Zone,
+    upstream: DemoUpstream,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -282,14 +374,29 @@ async fn answer(zone: &Zone, method: &str, path: &str, headers: &HeaderMap) -> R
             &UpstreamError::Missing.to_string(),
         );
     };
-    match zone.verify_upstream_token(token).await {
+    match zone.verify_token_for(upstream, token).await {
         Ok((identity, mut profile)) => {
-            tracing::debug!(audited = identity.audited, %path, "upstream served");
+            tracing::debug!(audited = identity.audited, upstream = upstream.name(), %path, "upstream served");
             let canary = zone.canary_for(&identity.iss, &identity.sub);
             let correlation = headers
                 .get(CORRELATION_HEADER)
                 .and_then(|v| v.to_str().ok());
-            zone.log_upstream_call(method, path, correlation, &identity, &canary);
+            zone.log_upstream_call(upstream, method, path, correlation, &identity, &canary);
+            if upstream == DemoUpstream::Calendar {
+                let mut events = calendar_events(
+                    &identity,
+                    &profile,
+                    &canary,
+                    zone.is_recording_upstream_calls(),
+                );
+                if path != "/events"
+                    && let Value::Object(map) = &mut events
+                {
+                    map.insert("method".into(), method.into());
+                    map.insert("path".into(), path.into());
+                }
+                return Json(events).into_response();
+            }
             if let Value::Object(map) = &mut profile {
                 if zone.is_recording_upstream_calls() {
                     // Harness mode: the user's data *is* their canary, so a tool that
@@ -315,8 +422,50 @@ async fn answer(zone: &Zone, method: &str, path: &str, headers: &HeaderMap) -> R
             Json(profile).into_response()
         }
         Err(e) => {
-            tracing::debug!(reason = %e, "upstream refused a token");
+            tracing::debug!(reason = %e, upstream = upstream.name(), "upstream refused a token");
             unauthorized("Bad credentials", &e.to_string())
         }
     }
+}
+
+/// The calendar's answer: the user's events (derived from their profile, so per user), each
+/// with the user's canary. In harness mode the canary is also written into each summary.
+fn calendar_events(
+    identity: &UpstreamIdentity,
+    profile: &Value,
+    canary: &str,
+    harness: bool,
+) -> Value {
+    let text = |k: &str| profile.get(k).and_then(Value::as_str).unwrap_or_default();
+    let name = text("name");
+    let email = profile.get("email").cloned().unwrap_or(Value::Null);
+    let id = profile.get("id").and_then(Value::as_u64).unwrap_or(0);
+    let summaries = [
+        format!("Stand-up ({name})"),
+        format!("1:1 with {name}'s manager"),
+    ];
+    let items: Vec<Value> = summaries
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut summary)| {
+            if harness {
+                summary.push('.');
+                summary.push_str(canary);
+            }
+            json!({
+                "id": format!("evt-{id}-{}", i + 1),
+                "summary": summary,
+                "start": format!("2030-01-07T{:02}:00:00Z", 9 + 2 * i),
+                "end": format!("2030-01-07T{:02}:30:00Z", 9 + 2 * i),
+                "attendees": [email.clone()],
+                "canary": canary,
+            })
+        })
+        .collect();
+    json!({
+        "kind": "calendar#events",
+        "owner": identity.sub,
+        "items": items,
+        "keycard": serde_json::to_value(identity).unwrap_or(Value::Null),
+    })
 }

@@ -222,6 +222,11 @@ impl Zone {
         self.read().vars.upstream.clone()
     }
 
+    /// The calendar demo upstream's base URL, also its resource identifier.
+    pub fn calendar_url(&self) -> String {
+        self.read().vars.calendar.clone()
+    }
+
     /// The MCP server's resource identifier (`{mcp}`).
     pub fn mcp_resource(&self) -> String {
         self.read().vars.mcp.clone()

@@ -9,9 +9,10 @@
 //! judges every answer without knowing your tools' output formats, from what it
 //! controls:
 //!
-//! * **Canaries.** The mock upstream every delegated call reaches (any path under
-//!   `ctx.upstream(..)`'s base URL) puts `"canary": "kc-canary-<hex>"` in every answer,
-//!   unique to the user the presented token was issued for. An answer to user A that
+//! * **Canaries.** The mock upstreams every delegated call reaches (any path under
+//!   `ctx.upstream(..)`'s base URL: an upstream a tool declares as `calendar` is the mock
+//!   calendar, any other name the GitHub-like one) put `"canary": "kc-canary-<hex>"` in
+//!   every answer, unique to the user the presented token was issued for. An answer to user A that
 //!   contains anyone else's canary anywhere in its body is a leak.
 //! * **Upstream tokens.** While an isolate serves a request, the emulator tags its
 //!   upstream calls; the mock upstream records the identity chain (issuer, subject,
@@ -489,15 +490,16 @@ fn gateway_env(
         "KEYCARD_CACHE_MAX_ENTRIES",
         default_cache_entries(principals).to_string(),
     );
-    if let Some(upstreams) = named_upstreams(server, &zones.primary.upstream_url()) {
+    if let Some(upstreams) = named_upstreams(server, &zones.primary) {
         env.set("KEYCARD_UPSTREAMS", upstreams);
     }
     Ok(env)
 }
 
 /// `KEYCARD_UPSTREAMS` pointing every upstream name the server's tools declare (other
-/// than the default) at the mock upstream.
-pub(crate) fn named_upstreams(server: &Server, upstream_url: &str) -> Option<String> {
+/// than the default) at a mock upstream of `zone`: `calendar` at its calendar, every
+/// other name at its GitHub-like upstream.
+pub(crate) fn named_upstreams(server: &Server, zone: &EmbeddedZone) -> Option<String> {
     let names: std::collections::BTreeSet<&str> = server
         .tools()
         .iter()
@@ -509,7 +511,13 @@ pub(crate) fn named_upstreams(server: &Server, upstream_url: &str) -> Option<Str
     }
     let map: serde_json::Map<String, Value> = names
         .into_iter()
-        .map(|n| (n.to_owned(), Value::from(upstream_url)))
+        .map(|n| {
+            let url = match n {
+                "calendar" => zone.calendar_url(),
+                _ => zone.upstream_url(),
+            };
+            (n.to_owned(), Value::from(url))
+        })
         .collect();
     Some(Value::Object(map).to_string())
 }

@@ -78,6 +78,7 @@ impl ReplayZones {
         let mut secondary_cfg = ZoneConfig::default()
             .with_mcp_resource(mcp_resource)
             .with_upstream_url(primary.upstream_url())
+            .with_calendar_url(primary.calendar_url())
             .with_faults(jitter_faults(seed.wrapping_add(1), jitter_ms));
         use_secondary_key(&mut secondary_cfg)?;
         secondary_cfg.keys.access_es256 = access_es256;

@@ -12,3 +12,4 @@ mod oauth_client;
 mod replay;
 mod secret_hygiene;
 mod serve;
+mod upstreams;

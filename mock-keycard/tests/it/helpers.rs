@@ -14,6 +14,8 @@ pub const ISSUER: &str = "http://127.0.0.1:8788";
 pub const MCP: &str = "http://127.0.0.1:8787";
 /// The upstream resource of `oneshot` zones.
 pub const UPSTREAM: &str = "http://127.0.0.1:8788/upstream/github";
+/// The calendar upstream resource of `oneshot` zones.
+pub const CALENDAR: &str = "http://127.0.0.1:8788/upstream/calendar";
 
 pub fn zone() -> Zone {
     Zone::new(ZoneConfig::default(), ISSUER).expect("default zone")

@@ -251,3 +251,81 @@ async fn every_answer_carries_the_users_canary_and_the_log_names_the_caller() {
     );
     assert!(zone.take_upstream_calls().is_empty());
 }
+
+/// The calendar: its own resource, its own consent per user, its own answer shape, the
+/// same per-user canary in every event; a token for one demo upstream is refused by the
+/// other.
+#[tokio::test]
+async fn the_calendar_is_a_second_upstream_with_its_own_consent() {
+    use crate::helpers::{CALENDAR, WORKER, exchanged};
+    let zone = zone();
+    assert_eq!(zone.calendar_url(), CALENDAR);
+    zone.record_upstream_calls(8);
+    let exchange = |sub: &'static str| {
+        let zone = zone.clone();
+        async move {
+            let subject = user_token(&zone, sub);
+            call(
+                &zone,
+                form("/token", &exchange_pairs(&subject, CALENDAR), WORKER),
+            )
+            .await
+        }
+    };
+    // alice consented to both upstreams, bob to GitHub only.
+    let alice = exchange("alice").await;
+    assert_eq!(alice.status, 200, "{}", alice.text);
+    assert_eq!(alice.json()["scope"], "calendar:read");
+    let alice = alice.json()["access_token"].as_str().unwrap().to_owned();
+    let bob = exchange("bob").await;
+    assert_eq!(bob.status, 400, "{}", bob.text);
+    assert_eq!(bob.json()["error"], "invalid_grant");
+    assert!(zone.has_consented("bob", UPSTREAM) && !zone.has_consented("bob", CALENDAR));
+
+    let events = |token: &str, path: &str| {
+        http::Request::get(format!("/upstream/calendar{path}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let reply = call(&zone, events(&alice, "/events")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    let canary = zone.canary_for(ISSUER, "alice");
+    assert_eq!(body["kind"], "calendar#events");
+    assert_eq!(body["owner"], "alice");
+    assert_eq!(body["keycard"]["sub"], "alice");
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    assert!(
+        items.iter().all(|e| e["canary"] == canary.as_str()),
+        "{body}"
+    );
+    assert!(body.get("path").is_none());
+    let other = call(&zone, events(&alice, "/calendars/primary"))
+        .await
+        .json();
+    assert_eq!(other["path"], "/calendars/primary");
+
+    // Audiences are per upstream: a GitHub token does not open the calendar, nor back.
+    let github = exchanged(&zone, "alice").await;
+    let refused = call(&zone, events(&github, "/events")).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.json()["reason"],
+        "token audience is not this upstream"
+    );
+    let refused = call(&zone, user_request(Some(&alice))).await;
+    assert_eq!(refused.status, 401);
+
+    let log = zone.take_upstream_calls();
+    assert_eq!(
+        log.iter()
+            .map(|c| (c.upstream, c.path.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (mock_keycard::DemoUpstream::Calendar, "/events"),
+            (mock_keycard::DemoUpstream::Calendar, "/calendars/primary"),
+        ]
+    );
+}

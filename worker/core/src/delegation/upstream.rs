@@ -884,6 +884,51 @@ mod tests {
             .unwrap()
     }
 
+    /// Every upstream a tool declares is checked against the configuration when the
+    /// gateway is built, however many it declares.
+    #[test]
+    fn gateway_checks_every_declared_upstream() {
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(ManualClock::new(0))),
+            http: ScriptedHttp::unreachable(),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let server =
+            crate::server::Server::new("two", "0.0.0").tool(crate::tools::builtin::my_day());
+        let with = |upstreams: Option<&str>| {
+            let mut config = (*config(false)).clone();
+            if let Some(json) = upstreams {
+                let parsed = Config::from_env(|k| match k {
+                    "KEYCARD_ISSUER" => Some(ISS.to_owned()),
+                    "KEYCARD_UPSTREAMS" => Some(json.to_owned()),
+                    "KEYCARD_CLIENT_ID" => Some("my-app".to_owned()),
+                    "KEYCARD_CLIENT_SECRET" => Some("s3cr3t".to_owned()),
+                    _ => None,
+                })
+                .unwrap();
+                config.upstreams.extend(parsed.upstreams);
+            }
+            crate::Gateway::new(config, ports.clone(), server.clone())
+        };
+        let err = with(None).unwrap_err().to_string();
+        assert!(
+            err.contains("tool `my_day` calls the upstream \"github\", which is not configured (add it there; configured: default)"),
+            "{err}"
+        );
+        let err = with(Some(r#"{"github": "https://api.github.com"}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("KEYCARD_UPSTREAMS")
+                && err.contains("the upstream \"calendar\", which is not configured (add it there; configured: default, github)"),
+            "{err}"
+        );
+        with(Some(
+            r#"{"github": "https://api.github.com", "calendar": "https://calendar.example"}"#,
+        ))
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn gateway_serves_the_web_identity_jwks() {
         let g = gateway(true);
@@ -1018,5 +1063,135 @@ mod tests {
         assert_eq!(inner.count_matching("/oauth/token"), 3);
         let stats = access.cache_stats();
         assert_eq!((stats.exchanges, stats.joined, stats.entries), (3, 3, 3));
+    }
+
+    /// A tool asking for two upstreams at once: both exchanges are in flight before either
+    /// answers, each is cached under its own resource, and a refusal for one upstream
+    /// leaves the other's result intact.
+    #[tokio::test]
+    async fn fetch_all_exchanges_concurrently_and_fails_per_upstream() {
+        const CALENDAR: &str = "https://calendar.example/api";
+        let inner = ScriptedHttp::new(|req| {
+            let uri = req.uri().to_string();
+            if uri.ends_with("/.well-known/oauth-authorization-server") {
+                return Ok(json_response(
+                    200,
+                    json!({ "issuer": ISS, "jwks_uri": format!("{ISS}/jwks"), "token_endpoint": TOKEN_ENDPOINT }),
+                ));
+            }
+            if uri == TOKEN_ENDPOINT {
+                let form: Vec<(String, String)> = serde_urlencoded::from_bytes(req.body()).unwrap();
+                let get = |k: &str| form.iter().find(|(n, _)| n == k).unwrap().1.clone();
+                let (subject, resource) = (get("subject_token"), get("resource"));
+                if subject == "bearer-of-bob" && resource == CALENDAR {
+                    return Ok(json_response(
+                        400,
+                        json!({ "error": "invalid_grant", "error_description": "the user has not consented" }),
+                    ));
+                }
+                return Ok(json_response(
+                    200,
+                    json!({ "access_token": format!("tok-{subject}-{resource}"), "expires_in": 600 }),
+                ));
+            }
+            let auth = req.headers()[header::AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            Ok(json_response(200, json!({ "saw": auth })))
+        });
+        let clock = ManualClock::new(1_700_000_000_000);
+        let ports = Ports {
+            clock: Arc::new(SharedManualClock(clock.clone())),
+            http: Arc::new(SlowZone {
+                clock: clock.clone(),
+                inner: inner.clone(),
+            }),
+            crypto: Arc::new(FakeCrypto::default()),
+        };
+        let config = Arc::new(
+            Config::from_env(|k| match k {
+                "KEYCARD_ISSUER" => Some(ISS.to_owned()),
+                "KEYCARD_UPSTREAMS" => Some(format!(
+                    r#"{{"github": "{UPSTREAM}", "calendar": "{CALENDAR}"}}"#
+                )),
+                "KEYCARD_CLIENT_ID" => Some("my-app".to_owned()),
+                "KEYCARD_CLIENT_SECRET" => Some("s3cr3t".to_owned()),
+                _ => None,
+            })
+            .unwrap(),
+        );
+        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
+        let access = UpstreamAccess::new(config, ports, discovery).unwrap();
+
+        let day = |sub: &str| {
+            let ctx = crate::tools::ToolContext::live(
+                identity(Some(sub)),
+                access.clone(),
+                crate::mcp::version::ProtocolVersion::V2025_11_25,
+            );
+            let inner = inner.clone();
+            let clock = clock.clone();
+            async move {
+                let before = inner.count_matching("/oauth/token");
+                let request = |url: String| http::Request::get(url).body(Bytes::new()).unwrap();
+                let (results, both_in_flight) = futures::join!(
+                    ctx.fetch_all([
+                        ("github", request(format!("{UPSTREAM}/user"))),
+                        ("calendar", request(format!("{CALENDAR}/events"))),
+                    ]),
+                    async {
+                        // The token endpoint answers only once the clock moves: both
+                        // exchanges must have been sent before it does.
+                        for _ in 0..1_000 {
+                            if inner.count_matching("/oauth/token") >= before + 2 {
+                                break;
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                        let both = inner.count_matching("/oauth/token") == before + 2;
+                        clock.advance(Duration::from_secs(1));
+                        both
+                    }
+                );
+                assert!(both_in_flight, "the two exchanges ran one after the other");
+                results
+            }
+        };
+
+        let alice = day("alice").await;
+        assert_eq!(alice[0].0, "github");
+        assert_eq!(
+            saw(alice[0].1.as_ref().unwrap()),
+            format!("Bearer tok-bearer-of-alice-{UPSTREAM}")
+        );
+        assert_eq!(alice[1].0, "calendar");
+        assert_eq!(
+            saw(alice[1].1.as_ref().unwrap()),
+            format!("Bearer tok-bearer-of-alice-{CALENDAR}")
+        );
+        let stats = access.cache_stats();
+        assert_eq!((stats.exchanges, stats.entries), (2, 2));
+
+        let bob = day("bob").await;
+        assert_eq!(
+            saw(bob[0].1.as_ref().unwrap()),
+            format!("Bearer tok-bearer-of-bob-{UPSTREAM}")
+        );
+        let refused = bob[1].1.as_ref().unwrap_err();
+        assert!(
+            matches!(refused, crate::tools::ToolError::Delegation { upstream, error: DelegationError::Refused { error, .. } }
+                if upstream == "calendar" && error == "invalid_grant"),
+            "{refused:?}"
+        );
+        let message = refused.to_string();
+        assert!(
+            message.starts_with("You have not granted access to the \"calendar\" upstream")
+                && !message.contains("tok-")
+                && !message.contains("bearer-of"),
+            "{message}"
+        );
+        // Bob's GitHub token was cached; his refusal was not.
+        assert_eq!(access.cache_stats().entries, 3);
     }
 }

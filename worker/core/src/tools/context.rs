@@ -87,6 +87,77 @@ impl ToolContext {
     pub fn default_upstream(&self) -> Upstream<'_> {
         self.upstream(DEFAULT_UPSTREAM)
     }
+
+    /// Sends one request to each named upstream at once, on the caller's behalf, and
+    /// returns every result, in the order given: partial success. The token exchanges and
+    /// the calls run concurrently (each exchange cached under its own key: issuer,
+    /// subject, client, audience, the upstream's resource and scopes), and one upstream
+    /// failing (no consent, STS down, unknown name, unreachable) does not fail the others.
+    /// Each error is an [`Upstream::fetch`] error: it names its upstream and the fix, never
+    /// a token. As with [`Upstream::fetch`], any HTTP status is an `Ok` response.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use keycard_core::tools::{ToolContext, ToolError};
+    ///
+    /// async fn both(ctx: &ToolContext) -> Result<(), ToolError> {
+    ///     let github = ctx.upstream("github").get("/user").body(Bytes::new())?;
+    ///     let calendar = ctx.upstream("calendar").get("/events").body(Bytes::new())?;
+    ///     for (name, result) in ctx.fetch_all([("github", github), ("calendar", calendar)]).await {
+    ///         match result {
+    ///             Ok(response) => println!("{name}: HTTP {}", response.status()),
+    ///             Err(e) => println!("{name} failed: {e}"),
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn fetch_all<N: Into<String>>(
+        &self,
+        requests: impl IntoIterator<Item = (N, http::Request<Bytes>)>,
+    ) -> Vec<(String, Result<http::Response<Bytes>, ToolError>)> {
+        let calls = requests.into_iter().map(|(name, request)| {
+            let name: String = name.into();
+            async move {
+                let result = self.upstream(&name).fetch(request).await;
+                (name, result)
+            }
+        });
+        futures::future::join_all(calls).await
+    }
+
+    /// `GET path` on each named upstream at once, parsed as JSON: the partial-success form
+    /// of [`Upstream::get_json`], run concurrently like [`ToolContext::fetch_all`]. Returns
+    /// `(upstream name, result)` in the order given; each error names its upstream and
+    /// what to do.
+    ///
+    /// ```
+    /// use keycard_core::tools::{ToolContext, ToolError};
+    ///
+    /// /// What could be fetched, and one message per upstream that could not.
+    /// async fn overview(ctx: &ToolContext) -> (Vec<serde_json::Value>, Vec<String>) {
+    ///     let mut got = Vec::new();
+    ///     let mut errors = Vec::new();
+    ///     let paths = [("github", "/user"), ("calendar", "/events")];
+    ///     for (_, result) in ctx.get_json_all::<serde_json::Value>(paths).await {
+    ///         match result {
+    ///             Ok(value) => got.push(value),
+    ///             Err(e) => errors.push(e.to_string()),
+    ///         }
+    ///     }
+    ///     (got, errors)
+    /// }
+    /// ```
+    pub async fn get_json_all<'p, T: serde::de::DeserializeOwned>(
+        &self,
+        paths: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) -> Vec<(String, Result<T, ToolError>)> {
+        let calls = paths.into_iter().map(|(name, path)| async move {
+            let result = self.upstream(name).get_json::<T>(path).await;
+            (name.to_owned(), result)
+        });
+        futures::future::join_all(calls).await
+    }
 }
 
 /// One upstream API, seen from a tool call: requests sent through it carry a token

@@ -599,3 +599,151 @@ async fn get_json_parses_refuses_non_2xx_and_names_bad_json() {
         .unwrap_err();
     assert!(err.to_string().contains("not the expected JSON"), "{err}");
 }
+
+// ---------------------------------------------------------------- several upstreams
+
+const CALENDAR_API: &str = "https://calendar.test/api";
+const PROFILE: &str = r#"{"login":"alice","name":"Alice","id":1}"#;
+const EVENTS: &str = r#"{"items":[{"summary":"Stand-up","start":"09:00","end":"09:15"}]}"#;
+
+/// A context with a `github` and a `calendar` fake, each answering its own result.
+fn two_upstreams(
+    github: Result<(u16, &'static str), DelegationError>,
+    calendar: Result<(u16, &'static str), DelegationError>,
+) -> ToolContext {
+    let fake = |url: &str, answer: Result<(u16, &'static str), DelegationError>| {
+        FakeUpstream::new(url, move |_, _| {
+            answer.clone().map(|(status, body)| {
+                let mut r = http::Response::new(Bytes::from_static(body.as_bytes()));
+                *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                r
+            })
+        })
+    };
+    ToolContext::for_tests(identity(Some("alice")))
+        .upstream("github", fake(API, github))
+        .upstream("calendar", fake(CALENDAR_API, calendar))
+        .build()
+}
+
+#[tokio::test]
+async fn my_day_returns_both_upstreams() {
+    let tool = super::builtin::my_day();
+    assert_eq!(tool.definition().upstreams, ["github", "calendar"]);
+    let out = tool
+        .call(
+            two_upstreams(Ok((200, PROFILE)), Ok((200, EVENTS))),
+            Map::new(),
+        )
+        .await;
+    assert!(!out.is_error, "{}", out.all_text());
+    assert_eq!(
+        out.structured,
+        Some(json!({
+            "github": { "login": "alice", "name": "Alice" },
+            "events": [{ "summary": "Stand-up", "start": "09:00", "end": "09:15" }],
+            "errors": [],
+        }))
+    );
+}
+
+#[tokio::test]
+async fn my_day_returns_what_it_could_get_and_names_the_other_upstream() {
+    let no_consent = DelegationError::Refused {
+        error: "invalid_grant".into(),
+        description: Some("the user has not consented to https://calendar.test/api".into()),
+    };
+    let out = super::builtin::my_day()
+        .call(
+            two_upstreams(Ok((200, PROFILE)), Err(no_consent)),
+            Map::new(),
+        )
+        .await;
+    assert!(!out.is_error, "{}", out.all_text());
+    let day = out.structured.clone().unwrap();
+    assert_eq!(day["github"]["login"], "alice");
+    assert_eq!(day["events"], Value::Null);
+    assert_eq!(
+        day["errors"],
+        json!([{
+            "upstream": "calendar",
+            "error": "You have not granted access to the \"calendar\" upstream in Keycard: sign in again and grant access (Keycard said: the user has not consented to https://calendar.test/api).",
+        }])
+    );
+    // The other way round, with an upstream answering 401 and a token in its message.
+    let out = super::builtin::my_day()
+        .call(
+            two_upstreams(
+                Ok((401, r#"{"message":"Bad credentials ghp_abcdef0123"}"#)),
+                Ok((200, EVENTS)),
+            ),
+            Map::new(),
+        )
+        .await;
+    assert!(!out.is_error);
+    let day = out.structured.clone().unwrap();
+    assert_eq!(day["events"][0]["summary"], "Stand-up");
+    assert_eq!(day["errors"][0]["upstream"], "github");
+    let error = day["errors"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("github upstream answered HTTP 401") && !error.contains("ghp_"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn my_day_fails_only_when_every_upstream_does() {
+    let out = super::builtin::my_day()
+        .call(
+            two_upstreams(
+                Err(DelegationError::Unavailable("STS answered 503".into())),
+                Ok((200, r#"{"not":"events"}"#)),
+            ),
+            Map::new(),
+        )
+        .await;
+    assert!(out.is_error);
+    assert!(out.structured.is_none());
+    let text = out.all_text();
+    assert!(
+        text.contains("github: Keycard's token service is unavailable")
+            && text
+                .contains("calendar: the calendar upstream's answer is not in the expected shape"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn fetch_all_keeps_order_and_fails_per_upstream() {
+    let ctx = two_upstreams(Ok((200, PROFILE)), Ok((503, "{}")));
+    let request = |url: &str| http::Request::get(url).body(Bytes::new()).unwrap();
+    let results = ctx
+        .fetch_all([
+            ("calendar", request(&format!("{CALENDAR_API}/events"))),
+            ("nope", request(&format!("{API}/user"))),
+            ("github", request(&format!("{API}/user"))),
+        ])
+        .await;
+    let names: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["calendar", "nope", "github"]);
+    assert_eq!(results[0].1.as_ref().unwrap().status(), 503);
+    let unknown = results[1].1.as_ref().unwrap_err();
+    assert!(
+        matches!(unknown, ToolError::Delegation { upstream, .. } if upstream == "nope"),
+        "{unknown}"
+    );
+    assert!(
+        unknown.to_string().contains("configured: calendar, github"),
+        "{unknown}"
+    );
+    assert_eq!(results[2].1.as_ref().unwrap().body(), PROFILE.as_bytes());
+    // get_json_all: per-upstream parse results, in order.
+    let json = ctx
+        .get_json_all::<Value>([("github", "/user"), ("calendar", "/events")])
+        .await;
+    assert_eq!(json[0].1.as_ref().unwrap()["login"], "alice");
+    assert_eq!(
+        json[1].1.as_ref().unwrap_err().to_string(),
+        "the calendar upstream answered HTTP 503 to GET /events"
+    );
+}
