@@ -251,6 +251,22 @@ impl Upstream<'_> {
     /// Sends `request` (an absolute URI under the base URL) with the caller's delegated
     /// token for this upstream. Returns the upstream's response whatever its status; an
     /// error only when no response could be had, naming this upstream and the fix.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use keycard_core::tools::{ToolContext, ToolError};
+    ///
+    /// async fn star(ctx: &ToolContext, repo: &str) -> Result<bool, ToolError> {
+    ///     let github = ctx.upstream("github");
+    ///     let request = github
+    ///         .request(http::Method::PUT, &format!("/user/starred/{repo}"))
+    ///         .header("user-agent", "my-mcp-server")
+    ///         .body(Bytes::new())
+    ///         .map_err(|_| ToolError::new(format!("{repo:?} is not a valid owner/name")))?;
+    ///     let response = github.fetch(request).await?; // the caller's token, never yours to see
+    ///     Ok(response.status().is_success())
+    /// }
+    /// ```
     pub async fn fetch(
         &self,
         request: http::Request<Bytes>,

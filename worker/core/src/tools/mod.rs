@@ -429,6 +429,19 @@ where
 
 /// Why a tool failed, in words the caller (a model or a person) can act on. Becomes an
 /// `isError: true` result. Never carries a token or a secret.
+///
+/// Delegation failures convert with `?` (they name the upstream and the fix); anything
+/// else becomes one with [`ToolError::new`]:
+///
+/// ```
+/// use keycard_core::tools::ToolError;
+///
+/// fn parse_day(day: &str) -> Result<u8, ToolError> {
+///     day.parse()
+///         .map_err(|_| ToolError::new(format!("{day:?} is not a day of the month: use 1 to 31")))
+/// }
+/// assert!(parse_day("32x").unwrap_err().to_string().contains("use 1 to 31"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ToolError {

@@ -10,6 +10,18 @@ use crate::mcp::version::ProtocolVersion;
 
 /// A tool's result: content blocks, optional structured content, and whether it is an
 /// error the model should see (`isError`).
+///
+/// ```
+/// use keycard_core::tools::{Content, ToolOutput};
+///
+/// let chart = ToolOutput::text("Sales went up 12% this quarter.")
+///     .with(Content::image(vec![0x89, b'P', b'N', b'G'], "image/png"));
+/// assert_eq!(chart.content.len(), 2);
+/// assert!(!chart.is_error);
+///
+/// let refused = ToolOutput::error("The report is not ready yet: try again in a minute.");
+/// assert!(refused.is_error);
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToolOutput {
     /// Content blocks, in order.
