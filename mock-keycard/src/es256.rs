@@ -8,22 +8,22 @@
 
 use std::sync::{Arc, OnceLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::{SigningKey, VerifyingKey};
-use p256::pkcs8::DecodePrivateKey as _;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 
-use crate::keys::{Jwk, KeyError, thumbprint};
+use crate::keys::{KeyError, Verifier, published};
 
 /// The embedded upstream-token key (`fixtures/keys/upstream-es256.pem`).
 const UPSTREAM_PEM: &str = include_str!("../../fixtures/keys/upstream-es256.pem");
 
-/// A P-256 key pair, parsed once, with its ES256 signer, verifier and public JWK.
+/// A P-256 key pair, parsed once, with its ES256 signing key, verifier and public JWK.
 pub struct Es256KeyPair {
     name: String,
     kid: String,
-    signing: SigningKey,
-    verifying: VerifyingKey,
+    encoding: EncodingKey,
+    verifier: Verifier,
     jwk: Jwk,
 }
 
@@ -41,37 +41,31 @@ impl Es256KeyPair {
     pub fn from_pem(name: &str, pem: &str) -> Result<Self, KeyError> {
         let signing =
             SigningKey::from_pkcs8_pem(pem).map_err(|_| KeyError::ParseEc(name.to_owned()))?;
-        Self::from_signing_key(name, signing)
+        Self::from_signing_key(name, &signing)
     }
 
     /// A fresh random P-256 key (never written anywhere; lives as long as the zone).
     pub fn generate(name: &str) -> Result<Self, KeyError> {
         let signing = SigningKey::random(&mut rand::rngs::OsRng);
-        Self::from_signing_key(name, signing)
+        Self::from_signing_key(name, &signing)
     }
 
-    fn from_signing_key(name: &str, signing: SigningKey) -> Result<Self, KeyError> {
-        let verifying = *signing.verifying_key();
-        let point = verifying.to_encoded_point(false);
-        let (Some(x), Some(y)) = (point.x(), point.y()) else {
-            return Err(KeyError::ParseEc(name.to_owned()));
-        };
-        let mut jwk = Jwk {
-            kty: "EC".to_owned(),
-            use_: Some("sig".to_owned()),
-            alg: Some("ES256".to_owned()),
-            crv: Some("P-256".to_owned()),
-            x: Some(URL_SAFE_NO_PAD.encode(x)),
-            y: Some(URL_SAFE_NO_PAD.encode(y)),
-            ..Jwk::default()
-        };
-        let kid = thumbprint(&jwk);
-        jwk.kid = Some(kid.clone());
+    fn from_signing_key(name: &str, signing: &SigningKey) -> Result<Self, KeyError> {
+        let parse_error = || KeyError::ParseEc(name.to_owned());
+        // jsonwebtoken's RustCrypto signer takes PKCS#8 DER (and re-reads it per signature).
+        let der = signing.to_pkcs8_der().map_err(|_| parse_error())?;
+        let public = p256::PublicKey::from(signing.verifying_key());
+        let jwk: Jwk = serde_json::from_str(&public.to_jwk_string()).map_err(|_| parse_error())?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| parse_error())?;
+        let jwk = published(jwk, Algorithm::ES256).ok_or_else(parse_error)?;
         Ok(Self {
             name: name.to_owned(),
-            kid,
-            signing,
-            verifying,
+            kid: jwk.common.key_id.clone().unwrap_or_default(),
+            encoding: EncodingKey::from_ec_der(der.as_bytes()),
+            verifier: Verifier {
+                alg: Algorithm::ES256,
+                key,
+            },
             jwk,
         })
     }
@@ -91,12 +85,12 @@ impl Es256KeyPair {
         &self.jwk
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.signing
+    pub(crate) fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
     }
 
-    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
-        &self.verifying
+    pub(crate) fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
 }
 
@@ -126,15 +120,17 @@ pub(crate) fn load_upstream_key(path: Option<&str>) -> Result<Arc<Es256KeyPair>,
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+
     use super::*;
 
     #[test]
     fn embedded_key_has_a_p256_jwk_with_thumbprint_kid() {
         let key = embedded_upstream_key().expect("key");
-        assert_eq!(key.jwk().kty, "EC");
-        assert_eq!(key.jwk().crv.as_deref(), Some("P-256"));
+        let p256 = |jwk: &Jwk| matches!(&jwk.algorithm, AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256);
+        assert!(p256(key.jwk()));
         assert_eq!(key.kid().len(), 43);
-        assert_eq!(key.jwk().kid.as_deref(), Some(key.kid()));
+        assert_eq!(key.jwk().common.key_id.as_deref(), Some(key.kid()));
         let fixture = include_str!("../../fixtures/keys/es256-zone.pem");
         let corpus = Es256KeyPair::from_pem("es256-zone", fixture).expect("corpus key");
         assert_ne!(
@@ -149,8 +145,11 @@ mod tests {
         let a = Es256KeyPair::generate("a").expect("a");
         let b = Es256KeyPair::generate("b").expect("b");
         assert_ne!(a.kid(), b.kid());
-        assert_eq!(a.jwk().crv.as_deref(), Some("P-256"));
-        assert_eq!(a.jwk().kid.as_deref(), Some(a.kid()));
+        assert!(matches!(
+            &a.jwk().algorithm,
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256
+        ));
+        assert_eq!(a.jwk().common.key_id.as_deref(), Some(a.kid()));
         assert_eq!(a.name(), "a");
     }
 

@@ -1,14 +1,18 @@
 //! Compact JWS (RS256, and ES256 for the zone's upstream tokens): signing with a parsed key,
-//! decoding, verifying (the header's `alg` must match the key's type), and typed access to
-//! claims.
+//! decoding, verifying (the header's `alg` must match the key's), and typed access to claims.
+//!
+//! Signing and the signature check are `jsonwebtoken`'s. Decoding stays here: it reads the
+//! header's `alg` as a plain string, so that an `alg` jsonwebtoken has no variant for
+//! (`none`, `None`, `""`) is reported as [`JwsError::Algorithm`] with its value rather than
+//! as a JSON error, and it names the part that is malformed; the audit log and the OAuth
+//! error descriptions carry these messages. (jsonwebtoken's own `decode` also checks the
+//! claims, which here are each caller's.)
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use crate::es256::Es256KeyPair;
 use crate::keys::{KeyPair, Verifier};
@@ -55,7 +59,6 @@ pub struct Decoded {
     pub claims: Claims,
     signing_input_len: usize,
     raw: String,
-    signature: Vec<u8>,
 }
 
 /// Signs `claims` with `key` (RS256), `kid` defaulting to the key's own.
@@ -64,14 +67,12 @@ pub fn sign(
     kid: Option<&str>,
     claims: &Map<String, Value>,
 ) -> Result<String, JwsError> {
-    let mut out = signing_input("RS256", kid.unwrap_or(key.kid()), claims)?;
-    let signature: Signature = key
-        .signing_key()
-        .try_sign(out.as_bytes())
-        .map_err(|_| JwsError::Sign)?;
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(signature.to_vec()));
-    Ok(out)
+    encode(
+        Algorithm::RS256,
+        kid.unwrap_or(key.kid()),
+        claims,
+        key.encoding_key(),
+    )
 }
 
 /// Signs `claims` with the P-256 `key` (ES256, `r || s` signature) and the key's own `kid`.
@@ -85,25 +86,26 @@ pub fn sign_es256_kid(
     kid: Option<&str>,
     claims: &Map<String, Value>,
 ) -> Result<String, JwsError> {
-    let mut out = signing_input("ES256", kid.unwrap_or(key.kid()), claims)?;
-    let signature: p256::ecdsa::Signature = key
-        .signing_key()
-        .try_sign(out.as_bytes())
-        .map_err(|_| JwsError::Sign)?;
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
-    Ok(out)
+    encode(
+        Algorithm::ES256,
+        kid.unwrap_or(key.kid()),
+        claims,
+        key.encoding_key(),
+    )
 }
 
-/// `base64url(header) . base64url(claims)`.
-fn signing_input(alg: &str, kid: &str, claims: &Map<String, Value>) -> Result<String, JwsError> {
-    let header = serde_json::json!({ "alg": alg, "typ": "JWT", "kid": kid });
-    let header = serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?;
-    let payload = serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?;
-    let mut out = URL_SAFE_NO_PAD.encode(header);
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
-    Ok(out)
+/// A `typ: JWT` token with `alg` and `kid`.
+fn encode(
+    alg: Algorithm,
+    kid: &str,
+    claims: &Map<String, Value>,
+    key: &EncodingKey,
+) -> Result<String, JwsError> {
+    let header = jsonwebtoken::Header {
+        kid: Some(kid.to_owned()),
+        ..jsonwebtoken::Header::new(alg)
+    };
+    jsonwebtoken::encode(&header, claims, key).map_err(|_| JwsError::Sign)
 }
 
 /// Decodes a compact JWS without verifying it; only RS256 and ES256 pass.
@@ -130,7 +132,7 @@ pub fn decode(token: &str) -> Result<Decoded, JwsError> {
         .map_err(|_| JwsError::Malformed("payload is not base64url"))?;
     let claims: Map<String, Value> = serde_json::from_slice(&payload)
         .map_err(|_| JwsError::Malformed("payload is not a JSON object"))?;
-    let signature = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| JwsError::Malformed("signature is not base64url"))?;
     Ok(Decoded {
@@ -138,7 +140,6 @@ pub fn decode(token: &str) -> Result<Decoded, JwsError> {
         claims: Claims(claims),
         signing_input_len: h.len() + 1 + p.len(),
         raw: token.to_owned(),
-        signature,
     })
 }
 
@@ -151,41 +152,21 @@ impl std::fmt::Debug for Decoded {
 }
 
 impl Decoded {
-    /// Verifies the RS256 signature with `key`; any other `alg` is refused.
-    pub fn verify(&self, key: &VerifyingKey<Sha256>) -> Result<(), JwsError> {
-        if self.header.alg != "RS256" {
-            return Err(JwsError::Algorithm(self.header.alg.clone()));
-        }
-        let signature =
-            Signature::try_from(self.signature.as_slice()).map_err(|_| JwsError::Signature)?;
-        key.verify(self.signing_input()?, &signature)
-            .map_err(|_| JwsError::Signature)
-    }
-
-    /// Verifies the ES256 signature with `key`; any other `alg` is refused.
-    pub fn verify_es256(&self, key: &p256::ecdsa::VerifyingKey) -> Result<(), JwsError> {
-        if self.header.alg != "ES256" {
-            return Err(JwsError::Algorithm(self.header.alg.clone()));
-        }
-        let signature =
-            p256::ecdsa::Signature::from_slice(&self.signature).map_err(|_| JwsError::Signature)?;
-        key.verify(self.signing_input()?, &signature)
-            .map_err(|_| JwsError::Signature)
-    }
-
-    /// Verifies with an RS256 or ES256 key; the header's `alg` must be the key's.
+    /// Verifies the signature with an RS256 or ES256 key; the header's `alg` must be the key's.
     pub(crate) fn verify_with(&self, key: &Verifier) -> Result<(), JwsError> {
-        match key {
-            Verifier::Rs256(key) => self.verify(key),
-            Verifier::Es256(key) => self.verify_es256(key),
+        if self.header.alg.parse::<Algorithm>().ok() != Some(key.alg) {
+            return Err(JwsError::Algorithm(self.header.alg.clone()));
         }
-    }
-
-    fn signing_input(&self) -> Result<&[u8], JwsError> {
-        self.raw
-            .as_bytes()
-            .get(..self.signing_input_len)
-            .ok_or(JwsError::Malformed("truncated"))
+        let (Some(input), Some(signature)) = (
+            self.raw.get(..self.signing_input_len),
+            self.raw.get(self.signing_input_len + 1..),
+        ) else {
+            return Err(JwsError::Malformed("truncated"));
+        };
+        match jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key.key, key.alg) {
+            Ok(true) => Ok(()),
+            _ => Err(JwsError::Signature),
+        }
     }
 }
 
@@ -267,7 +248,7 @@ mod tests {
         let token = sign(key, None, &claims()).expect("sign");
         let decoded = decode(&token).expect("decode");
         assert_eq!(decoded.header.kid.as_deref(), Some(key.kid()));
-        decoded.verify(key.verifying_key()).expect("verify");
+        decoded.verify_with(key.verifier()).expect("verify");
         assert!(decoded.claims.has_audience("b"));
         assert_eq!(decoded.claims.check_time(1_000, 0), Ok(2_000_000_000));
         assert_eq!(
@@ -283,7 +264,7 @@ mod tests {
         let token = sign(&other, Some(key.kid()), &claims()).expect("sign");
         let decoded = decode(&token).expect("decode");
         assert_eq!(
-            decoded.verify(key.verifying_key()),
+            decoded.verify_with(key.verifier()),
             Err(JwsError::Signature)
         );
         assert!(matches!(decode("a.b"), Err(JwsError::Malformed(_))));

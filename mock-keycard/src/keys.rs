@@ -6,15 +6,19 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::{SigningKey, VerifyingKey};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
+use jsonwebtoken::jwk::{PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use rsa::RsaPrivateKey;
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
+
+/// A public JWK and a JWK set, as published in the JWKS and read from applications' and peers'
+/// JWKS: `RSA` (the access-token keys) or `EC` P-256 (the upstream-token key, see
+/// [`crate::Es256KeyPair`]).
+pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 /// Embedded rotation pool.
 const POOL_PEMS: [(&str, &str); 3] = [
@@ -51,51 +55,13 @@ pub enum KeyError {
     Loaded(String),
 }
 
-/// A public JWK as published in the JWKS: `RSA` (`n`, `e`; the access-token keys) or `EC`
-/// P-256 (`crv`, `x`, `y`; the upstream-token key, see [`crate::Es256KeyPair`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Jwk {
-    /// `RSA` or `EC`.
-    pub kty: String,
-    /// Always `sig`.
-    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
-    pub use_: Option<String>,
-    /// `RS256` for our RSA keys, `ES256` for the EC key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alg: Option<String>,
-    /// Key id (RFC 7638 thumbprint for our keys).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kid: Option<String>,
-    /// RSA modulus, base64url (empty for EC keys).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub n: String,
-    /// RSA exponent, base64url (empty for EC keys).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub e: String,
-    /// EC curve (`P-256`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crv: Option<String>,
-    /// EC x coordinate, base64url.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x: Option<String>,
-    /// EC y coordinate, base64url.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub y: Option<String>,
-}
-
-/// A JWK set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JwkSet {
-    /// The keys.
-    pub keys: Vec<Jwk>,
-}
-
-/// An RSA key pair, parsed once, with its RS256 signer and verifier.
+/// An RSA key pair, parsed once, with its RS256 signing key, verifier and public JWK.
 pub struct KeyPair {
     name: String,
     kid: String,
-    signing: SigningKey<Sha256>,
-    verifying: VerifyingKey<Sha256>,
+    encoding: EncodingKey,
+    verifier: Verifier,
+    public: rsa::RsaPublicKey,
     jwk: Jwk,
 }
 
@@ -111,26 +77,29 @@ impl std::fmt::Debug for KeyPair {
 impl KeyPair {
     /// Parses a PKCS#8 or PKCS#1 RSA private key PEM.
     pub fn from_pem(name: &str, pem: &str) -> Result<Self, KeyError> {
-        let mut private = RsaPrivateKey::from_pkcs8_pem(pem)
+        let parse_error = || KeyError::Parse(name.to_owned());
+        let private = RsaPrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| KeyError::Parse(name.to_owned()))?;
-        // The CRT values (dP, dQ, qInv) make every signature ~3x cheaper. Parsing already
-        // computes them; this makes it explicit and a no-op when they are there.
-        private
-            .precompute()
-            .map_err(|_| KeyError::Parse(name.to_owned()))?;
+            .map_err(|_| parse_error())?;
+        // jsonwebtoken's RustCrypto signer takes PKCS#1 DER (and re-reads it per signature).
+        let der = private.to_pkcs1_der().map_err(|_| parse_error())?;
         let public = private.to_public_key();
-        let jwk = public_jwk(&public);
-        let kid = thumbprint(&jwk);
+        let key = DecodingKey::from_rsa_raw_components(
+            &public.n().to_bytes_be(),
+            &public.e().to_bytes_be(),
+        );
+        let jwk = Jwk::from_decoding_key(&key, None).map_err(|_| parse_error())?;
+        let jwk = published(jwk, Algorithm::RS256).ok_or_else(parse_error)?;
         Ok(Self {
             name: name.to_owned(),
-            jwk: Jwk {
-                kid: Some(kid.clone()),
-                ..jwk
+            kid: jwk.common.key_id.clone().unwrap_or_default(),
+            encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+            verifier: Verifier {
+                alg: Algorithm::RS256,
+                key,
             },
-            kid,
-            verifying: VerifyingKey::new(public),
-            signing: SigningKey::new(private),
+            public,
+            jwk,
         })
     }
 
@@ -152,90 +121,84 @@ impl KeyPair {
     /// Decodes `token` and verifies its RS256 signature with this key (no claim checks).
     pub fn verify_token(&self, token: &str) -> Result<crate::jws::Claims, crate::jws::JwsError> {
         let decoded = crate::jws::decode(token)?;
-        decoded.verify(&self.verifying)?;
+        decoded.verify_with(&self.verifier)?;
         Ok(decoded.claims)
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey<Sha256> {
-        &self.signing
+    pub(crate) fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
     }
 
-    pub(crate) fn verifying_key(&self) -> &VerifyingKey<Sha256> {
-        &self.verifying
+    pub(crate) fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
-}
 
-/// The public JWK (without `kid`) of an RSA public key.
-fn public_jwk(public: &RsaPublicKey) -> Jwk {
-    Jwk {
-        kty: "RSA".to_owned(),
-        use_: Some("sig".to_owned()),
-        alg: Some("RS256".to_owned()),
-        kid: None,
-        n: URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-        e: URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
-        ..Jwk::default()
+    pub(crate) fn public_key(&self) -> &rsa::RsaPublicKey {
+        &self.public
     }
 }
 
-/// RFC 7638 thumbprint of an RSA or EC JWK (the required members in lexicographic order).
+/// `jwk` as this zone publishes it: `use: sig`, `alg`, and its RFC 7638 thumbprint as `kid`.
+pub(crate) fn published(mut jwk: Jwk, alg: Algorithm) -> Option<Jwk> {
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    jwk.common.key_algorithm = Some(alg.into());
+    jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256).ok()?);
+    Some(jwk)
+}
+
+/// RFC 7638 SHA-256 thumbprint of an RSA or EC JWK (empty for a key type without one).
 pub fn thumbprint(jwk: &Jwk) -> String {
-    let canonical = if jwk.kty == "EC" {
-        format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            jwk.crv.as_deref().unwrap_or_default(),
-            jwk.x.as_deref().unwrap_or_default(),
-            jwk.y.as_deref().unwrap_or_default()
-        )
-    } else {
-        format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk.e, jwk.n)
-    };
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    jwk.thumbprint(ThumbprintHash::SHA256).unwrap_or_default()
 }
 
-/// A public key that verifies one JWS algorithm.
-#[derive(Debug, Clone)]
-pub(crate) enum Verifier {
-    /// RS256.
-    Rs256(VerifyingKey<Sha256>),
-    /// ES256.
-    Es256(p256::ecdsa::VerifyingKey),
+/// A public key and the one JWS algorithm it verifies (RS256 or ES256).
+#[derive(Clone)]
+pub(crate) struct Verifier {
+    pub(crate) alg: Algorithm,
+    pub(crate) key: DecodingKey,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds a verifier from a JWK: RSA (RS256) or EC P-256 (ES256). A JWK whose `alg`
-/// contradicts its type, or whose `use` is not `sig`, gives none.
+/// contradicts its type, whose `use` is not `sig`, or whose key is invalid, gives none.
 pub(crate) fn verifier_from_jwk(jwk: &Jwk) -> Option<Verifier> {
-    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
         return None;
     }
-    match (jwk.kty.as_str(), jwk.alg.as_deref()) {
-        ("RSA", None | Some("RS256")) => {
-            let n = URL_SAFE_NO_PAD.decode(jwk.n.as_bytes()).ok()?;
-            let e = URL_SAFE_NO_PAD.decode(jwk.e.as_bytes()).ok()?;
-            let public = RsaPublicKey::new(
-                rsa::BigUint::from_bytes_be(&n),
-                rsa::BigUint::from_bytes_be(&e),
-            )
-            .ok()?;
-            Some(Verifier::Rs256(VerifyingKey::new(public)))
-        }
-        ("EC", None | Some("ES256")) if jwk.crv.as_deref() == Some("P-256") => {
-            let x = URL_SAFE_NO_PAD.decode(jwk.x.as_deref()?).ok()?;
-            let y = URL_SAFE_NO_PAD.decode(jwk.y.as_deref()?).ok()?;
-            if x.len() != 32 || y.len() != 32 {
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    // jsonwebtoken only base64-decodes the JWK; an invalid key would fail each verification.
+    // Checking it here keeps such a key out of the set (no candidate, not a bad signature).
+    let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
+        (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => {
+            let jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } = key.kind() else {
                 return None;
-            }
-            // SEC1 uncompressed point: 0x04 || x || y.
-            let mut sec1 = Vec::with_capacity(65);
-            sec1.push(0x04);
-            sec1.extend_from_slice(&x);
-            sec1.extend_from_slice(&y);
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                .ok()
-                .map(Verifier::Es256)
+            };
+            let n = rsa::BigUint::from_bytes_be(n);
+            rsa::RsaPublicKey::new(n, rsa::BigUint::from_bytes_be(e)).ok()?;
+            Algorithm::RS256
         }
-        _ => None,
-    }
+        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+            if ec.curve == EllipticCurve::P256 =>
+        {
+            // p256's JWK reader: 32-byte coordinates of a point on the curve.
+            p256::PublicKey::from_jwk_str(&serde_json::to_string(ec).ok()?).ok()?;
+            Algorithm::ES256
+        }
+        _ => return None,
+    };
+    Some(Verifier { alg, key })
 }
 
 /// The embedded pool, parsed once per process.
@@ -369,7 +332,10 @@ mod tests {
         assert_eq!(pool.len(), 3);
         assert_ne!(pool[0].kid(), pool[1].kid());
         assert_eq!(pool[0].kid().len(), 43);
-        assert_eq!(pool[0].jwk().e, "AQAB");
+        assert!(matches!(
+            &pool[0].jwk().algorithm,
+            AlgorithmParameters::RSA(rsa) if rsa.e == "AQAB"
+        ));
     }
 
     #[test]

@@ -7,13 +7,12 @@
 //! every call. A token differing in a single byte hashes differently, so a tampered token can
 //! never be a hit, and a failed check is never remembered.
 //!
-//! Bounded as two generations: inserts go to the young set; when it holds half the capacity,
-//! the old set is dropped and the young one becomes old. A hit in the old set is promoted, so
-//! tokens in use survive, memory stays under `capacity` entries (32 bytes each plus the hash
-//! set's overhead), and nothing is ever scanned.
+//! Bounded as a least-recently-used set (`lru`): a hit refreshes the token, so tokens in use
+//! survive, and memory stays under `capacity` entries (32 bytes each plus the map's overhead).
 
-use std::collections::HashSet;
+use std::num::NonZeroUsize;
 
+use lru::LruCache;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -45,33 +44,26 @@ pub(crate) fn token_hash(token: &str) -> TokenHash {
 /// See the module documentation.
 #[derive(Debug)]
 pub(crate) struct SignatureCache {
-    young: HashSet<TokenHash>,
-    old: HashSet<TokenHash>,
-    generation: usize,
+    tokens: LruCache<TokenHash, ()>,
     stats: SignatureCacheStats,
 }
 
 impl SignatureCache {
-    /// A memo holding at most `capacity` tokens (at least 2).
+    /// A memo holding at most `capacity` tokens (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
+        // `LruCache::new` reserves the whole capacity up front; an unbounded cache resized
+        // while empty starts small and grows with use (every zone has one).
+        let mut tokens = LruCache::unbounded();
+        tokens.resize(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN));
         Self {
-            young: HashSet::new(),
-            old: HashSet::new(),
-            generation: (capacity / 2).max(1),
+            tokens,
             stats: SignatureCacheStats::default(),
         }
     }
 
     /// Whether the token with this hash verified before; counts a hit or a miss.
     pub(crate) fn check(&mut self, hash: &TokenHash) -> bool {
-        let found = if self.young.contains(hash) {
-            true
-        } else if self.old.remove(hash) {
-            self.insert_young(*hash);
-            true
-        } else {
-            false
-        };
+        let found = self.tokens.get(hash).is_some();
         if found {
             self.stats.hits += 1;
         } else {
@@ -83,20 +75,13 @@ impl SignatureCache {
     /// Remembers a token whose signature just verified.
     pub(crate) fn remember(&mut self, hash: TokenHash) {
         self.stats.inserts += 1;
-        self.insert_young(hash);
-    }
-
-    fn insert_young(&mut self, hash: TokenHash) {
-        if self.young.len() >= self.generation {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(hash);
+        self.tokens.put(hash, ());
     }
 
     /// The counters.
     pub(crate) fn stats(&self) -> SignatureCacheStats {
         SignatureCacheStats {
-            len: self.young.len() + self.old.len(),
+            len: self.tokens.len(),
             ..self.stats
         }
     }

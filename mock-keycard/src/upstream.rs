@@ -262,7 +262,7 @@ impl Zone {
             keys: set
                 .keys
                 .iter()
-                .filter_map(|k| verifier_from_jwk(k).map(|v| (k.kid.clone(), v)))
+                .filter_map(|k| verifier_from_jwk(k).map(|v| (k.common.key_id.clone(), v)))
                 .collect(),
         })
     }

@@ -489,8 +489,8 @@ impl Zone {
             return Ok(decoded.claims);
         }
         match key {
-            OwnKey::Rsa(key) => decoded.verify(key.verifying_key())?,
-            OwnKey::Es256(key) => decoded.verify_es256(key.verifying_key())?,
+            OwnKey::Rsa(key) => decoded.verify_with(key.verifier())?,
+            OwnKey::Es256(key) => decoded.verify_with(key.verifier())?,
         }
         lock(&self.inner.sig_cache).remember(hash);
         Ok(decoded.claims)

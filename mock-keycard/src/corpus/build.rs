@@ -114,8 +114,8 @@ impl Signer {
     fn sign(&self, input: &[u8]) -> Result<Vec<u8>, CorpusError> {
         match self {
             Self::Rsa(key) => sign::rs256(key, input),
-            Self::Es256(key) => Ok(key.sign(input)),
-            Self::Hs256(pem) => Ok(sign::hmac_sha256(pem.as_bytes(), input)),
+            Self::Es256(key) => key.sign(input),
+            Self::Hs256(pem) => sign::hmac_sha256(pem.as_bytes(), input),
             Self::Empty => Ok(Vec::new()),
         }
     }

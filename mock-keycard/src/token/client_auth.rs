@@ -13,6 +13,7 @@ use crate::jws::{self, ClaimError, Decoded};
 use crate::keys::{JwkSet, verifier_from_jwk};
 use crate::model::{Application, ClientAuth};
 use crate::zone::{CachedKeys, Zone, lock, now};
+use jsonwebtoken::jwk::KeyAlgorithm;
 
 /// RFC 7523 client assertion type.
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -242,8 +243,12 @@ async fn fetch_jwks(zone: &Zone, jwks_uri: &str) -> Result<CachedKeys, OAuthErro
     let keys = set
         .keys
         .iter()
-        .filter(|k| k.alg.as_deref().is_none_or(|a| a == "RS256"))
-        .filter_map(|k| verifier_from_jwk(k).map(|v| (k.kid.clone(), v)))
+        .filter(|k| {
+            k.common
+                .key_algorithm
+                .is_none_or(|a| a == KeyAlgorithm::RS256)
+        })
+        .filter_map(|k| verifier_from_jwk(k).map(|v| (k.common.key_id.clone(), v)))
         .collect();
     Ok(CachedKeys {
         fetched: Instant::now(),

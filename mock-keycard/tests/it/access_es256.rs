@@ -37,7 +37,7 @@ fn off_by_default_with_a_specific_error() {
         zone.jwks()
             .keys
             .iter()
-            .all(|k| k.kid != zone.access_es256_kid())
+            .all(|k| k.common.key_id != zone.access_es256_kid())
     );
 }
 
