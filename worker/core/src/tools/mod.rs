@@ -29,6 +29,27 @@
 //! assert_eq!(greet.definition().name, "greet");
 //! ```
 //!
+//! The same tool is shorter with the `#[tool]` attribute of the
+//! [`keycard-macros`](https://docs.rs/keycard-macros) crate: the name comes from the
+//! function, the description from its doc comment, and `greet_tool()` is generated
+//! (`#[tool(name = "…", title = "…", read_only, upstream = "github")]` set the rest; a
+//! function taking only `ctx` has [`NoArgs`]):
+//!
+//! ```
+//! # use keycard_core::Server;
+//! # use keycard_core::tools::{ToolContext, ToolError};
+//! # #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! # struct GreetArgs {}
+//! /// Says hello to the signed-in user.
+//! #[keycard_macros::tool(read_only)]
+//! async fn greet(ctx: ToolContext, _args: GreetArgs) -> Result<String, ToolError> {
+//!     Ok(format!("Hello, {}!", ctx.identity().subject().unwrap_or("service client")))
+//! }
+//!
+//! let server = Server::new("my-server", "0.1.0").tool(greet_tool());
+//! # let _ = server;
+//! ```
+//!
 //! A tool that calls an upstream API on the user's behalf hands the request to
 //! [`ToolContext::upstream`]: the token exchange, the isolate-safe cache and the retry on
 //! 401 happen there, bound to the verified caller; the tool never sees a token and cannot
