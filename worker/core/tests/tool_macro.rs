@@ -8,12 +8,13 @@ use keycard_core::tools::{Json, ToolContext, ToolError};
 use keycard_macros::tool;
 use serde_json::{Map, Value, json};
 
+/// The arguments of `greet`.
 #[derive(serde::Deserialize, schemars::JsonSchema)]
-struct GreetArgs {
+pub struct GreetArgs {
     /// Whom to greet.
-    name: String,
+    pub name: String,
     /// Language of the greeting: "en" or "fr".
-    language: Option<String>,
+    pub language: Option<String>,
 }
 
 /// Says hello to `name`
