@@ -42,7 +42,7 @@ pub enum DelegationError {
         /// Its base URL.
         base: String,
     },
-    /// A test identity ([`crate::Identity::for_tests`]) reached the real delegation.
+    /// A test identity (`Identity::for_tests`, feature `testing`) reached the real delegation.
     #[error("a test identity cannot be exchanged for an upstream token")]
     TestIdentity,
     /// The STS refused the exchange with an RFC 6749 §5.2 error.
