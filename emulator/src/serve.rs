@@ -300,7 +300,7 @@ impl Server {
                 "  or offline:  cargo run -p emulator -- token --sub alice{extra}\n"
             ));
             out.push_str(&format!(
-                "  then:        curl -s {} -H \"authorization: Bearer $TOKEN\" -H 'accept: application/json' \\\n               -H 'content-type: application/json' -H 'mcp-protocol-version: 2025-11-25' \\\n               -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"whoami\",\"arguments\":{{}}}}}}'\n",
+                "  then:        curl -s {} -H \"authorization: Bearer $TOKEN\" -H 'accept: application/json' \\\n               -H 'content-type: application/json' -H 'mcp-protocol-version: 2025-11-25' \\\n               -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'\n",
                 self.mcp_url
             ));
         }
