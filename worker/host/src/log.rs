@@ -19,10 +19,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use serde_json::{Map, Value};
 use tracing_core::field::{Field, Visit};
@@ -77,10 +76,11 @@ pub(crate) fn config_error(message: &str) {
     worker::console_error!("{line}");
 }
 
-/// Runs `fut` with `request_id` as the current request on every poll.
-pub(crate) async fn in_request<F: Future>(request_id: Option<String>, fut: F) -> F::Output {
+/// Runs `fut` with `request_id` as the current request on every poll (no allocation
+/// beyond the id itself: the future is pinned on this stack frame).
+pub(crate) async fn in_request<F: Future>(request_id: Option<Rc<str>>, fut: F) -> F::Output {
     let id: Rc<str> = match request_id {
-        Some(id) => id.into(),
+        Some(id) => id,
         None => NEXT_ID
             .with(|n| {
                 let id = n.get();
@@ -89,27 +89,14 @@ pub(crate) async fn in_request<F: Future>(request_id: Option<String>, fut: F) ->
             })
             .into(),
     };
-    InRequest {
-        id,
-        inner: Box::pin(fut),
-    }
-    .await
-}
-
-struct InRequest<F> {
-    id: Rc<str>,
-    inner: Pin<Box<F>>,
-}
-
-impl<F: Future> Future for InRequest<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let previous = CURRENT.with(|c| c.replace(Some(self.id.clone())));
-        let result = self.inner.as_mut().poll(cx);
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        let previous = CURRENT.with(|c| c.replace(Some(id.clone())));
+        let result = fut.as_mut().poll(cx);
         CURRENT.with(|c| *c.borrow_mut() = previous);
         result
-    }
+    })
+    .await
 }
 
 struct ConsoleJson {

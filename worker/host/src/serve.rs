@@ -61,7 +61,7 @@ pub async fn serve(
         .headers()
         .get("cf-ray")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(std::rc::Rc::<str>::from);
     let response = log::in_request(request_id, gateway.handle(request)).await;
     from_http(response)
 }
@@ -125,16 +125,17 @@ async fn into_http(
     };
     let mut builder = http::Request::builder().method(method).uri(url);
     for (name, value) in js::header_lines(headers) {
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        // Parsed once here; the builder takes the typed values as they are.
+        let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
             return Ok(Err(format!("header name {name:?} is not a valid token")));
-        }
-        if http::HeaderValue::from_str(value).is_err() {
+        };
+        let Ok(value) = http::HeaderValue::from_str(value) else {
             // Never echo the value: it may be a credential.
             return Ok(Err(format!(
                 "the value of header {name:?} contains a control character"
             )));
-        }
-        builder = builder.header(name, value);
+        };
+        builder = builder.header(header, value);
     }
     let body = match method {
         "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
