@@ -314,19 +314,7 @@ pub(crate) async fn calendar(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let path = uri
-        .path()
-        .strip_prefix(CALENDAR_PATH)
-        .unwrap_or(uri.path())
-        .to_owned();
-    answer(
-        &zone,
-        DemoUpstream::Calendar,
-        method.as_str(),
-        &path,
-        &headers,
-    )
-    .await
+    routed(&zone, DemoUpstream::Calendar, &method, &uri, &headers).await
 }
 
 /// Any other method and path under `/upstream/github`: the same document plus the
@@ -338,19 +326,22 @@ pub(crate) async fn any(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    routed(&zone, DemoUpstream::Github, &method, &uri, &headers).await
+}
+
+/// [`answer`] for a request routed under `upstream`'s path prefix.
+async fn routed(
+    zone: &Zone,
+    upstream: DemoUpstream,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
     let path = uri
         .path()
-        .strip_prefix(UPSTREAM_PATH)
-        .unwrap_or(uri.path())
-        .to_owned();
-    answer(
-        &zone,
-        DemoUpstream::Github,
-        method.as_str(),
-        &path,
-        &headers,
-    )
-    .await
+        .strip_prefix(upstream.path())
+        .unwrap_or(uri.path());
+    answer(zone, upstream, method.as_str(), path, headers).await
 }
 
 async fn answer(
