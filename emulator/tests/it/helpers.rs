@@ -13,8 +13,9 @@ use mock_keycard::ZoneConfig;
 /// The virtual origin of the in-process host.
 pub const ORIGIN: &str = "http://emu.test";
 
-/// A host state over `isolates` isolates backed by an in-process zone.
-pub fn in_process_host(isolates: usize) -> (HostState, EmbeddedZone) {
+/// An in-process zone for [`ORIGIN`], an HTTP port routing to it, and an environment
+/// with its issuer and the Worker's client credentials (no upstream set).
+pub fn in_process_zone() -> (EmbeddedZone, InProcessHttp, EnvMap) {
     let zone = EmbeddedZone::in_process(
         ZoneConfig::default().with_mcp_resource(ORIGIN),
         "http://zone.test",
@@ -26,9 +27,15 @@ pub fn in_process_host(isolates: usize) -> (HostState, EmbeddedZone) {
     let (client_id, secret) = EmbeddedZone::worker_credentials(&ZoneConfig::default()).unwrap();
     let mut env = EnvMap::default();
     env.set("KEYCARD_ISSUER", zone.issuer());
-    env.set("KEYCARD_RESOURCE_URL", zone.upstream_url());
     env.set("KEYCARD_CLIENT_ID", client_id);
     env.set("KEYCARD_CLIENT_SECRET", secret);
+    (zone, http, env)
+}
+
+/// A host state over `isolates` isolates backed by an in-process zone.
+pub fn in_process_host(isolates: usize) -> (HostState, EmbeddedZone) {
+    let (zone, http, mut env) = in_process_zone();
+    env.set("KEYCARD_RESOURCE_URL", zone.upstream_url());
     let config = env.to_config().unwrap();
     let ports = native_ports(Arc::new(http));
     let pool = IsolatePool::start(isolates, RoutePolicy::RoundRobin, 1, move |_| {

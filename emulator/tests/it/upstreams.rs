@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use emulator::harness::LeakTest;
-use emulator::ports::{InProcessHttp, ReqwestHttp, native_ports};
-use emulator::settings::EnvMap;
+use emulator::ports::native_ports;
 use emulator::zones::EmbeddedZone;
 use http::header;
 use keycard_core::tools::builtin::my_day;
@@ -15,24 +14,12 @@ use keycard_core::{Gateway, Server};
 use mock_keycard::{Audience, AuditFilter, MintRequest, Outcome, TOKEN_EXCHANGE, ZoneConfig};
 use serde_json::{Value, json};
 
-const ORIGIN: &str = "http://emu.test";
+use crate::helpers::ORIGIN;
 
 /// An in-process zone and a gateway serving `server` with `vars` (plus issuer and
 /// credentials) in its environment.
 fn gateway(server: Server, vars: &[(&str, String)]) -> (Gateway, EmbeddedZone) {
-    let zone = EmbeddedZone::in_process(
-        ZoneConfig::default().with_mcp_resource(ORIGIN),
-        "http://zone.test",
-    )
-    .unwrap();
-    let http = InProcessHttp::new(Arc::new(ReqwestHttp::new().unwrap()))
-        .with_origin(&zone.issuer(), zone.router())
-        .unwrap();
-    let (client_id, secret) = EmbeddedZone::worker_credentials(&ZoneConfig::default()).unwrap();
-    let mut env = EnvMap::default();
-    env.set("KEYCARD_ISSUER", zone.issuer());
-    env.set("KEYCARD_CLIENT_ID", client_id);
-    env.set("KEYCARD_CLIENT_SECRET", secret);
+    let (zone, http, mut env) = crate::helpers::in_process_zone();
     for (name, value) in vars {
         env.set(name, value.clone());
     }
