@@ -40,6 +40,7 @@ pub mod resources;
 pub mod secret;
 pub mod server;
 pub mod tools;
+pub mod warm_up;
 
 pub use auth::Identity;
 pub use config::{Config, ConfigError, Credential};
