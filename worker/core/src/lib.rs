@@ -42,7 +42,7 @@ pub mod server;
 pub mod tools;
 
 pub use auth::Identity;
-pub use config::{Config, ConfigError, Credential};
+pub use config::{Config, ConfigError, Credential, Zones};
 pub use http::Gateway;
 pub use ports::{Clock, Crypto, HttpClient, Ports};
 pub use secret::{Secret, SecretString};
