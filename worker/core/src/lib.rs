@@ -43,7 +43,7 @@ pub mod tools;
 pub mod warm_up;
 
 pub use auth::Identity;
-pub use config::{Config, ConfigError, Credential};
+pub use config::{Config, ConfigError, Credential, Zones};
 pub use http::Gateway;
 pub use ports::{Clock, Crypto, HttpClient, Ports};
 pub use secret::{Secret, SecretString};
