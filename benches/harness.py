@@ -30,8 +30,8 @@ MIXES = [
     ("1", "tools/call whoami", "POST", "/mcp", call("whoami"), "one", 200, ["rust", "ts", "hello"]),
     ("2", "tools/call github_user (warm cache)", "POST", "/mcp", call("github_user"), "one", 200, ["rust", "ts", "hello", "fetch"]),
     ("3", "github_user, new user every request", "POST", "/mcp", call("github_user"), "each", 200, ["rust", "ts", "fetch"]),
-    ("4", "401 path (bad token)", "POST", "/mcp", call("whoami"), "bad", 401, ["rust", "ts"]),
-    ("5", "protected-resource metadata", "GET", "/.well-known/oauth-protected-resource", "", "none", 200, ["rust", "ts", "hello"]),
+    ("4", "401 path (bad token)", "POST", "/mcp", call("whoami"), "bad", 401, ["rust", "ts", "floor"]),
+    ("5", "protected-resource metadata", "GET", "/.well-known/oauth-protected-resource", "", "none", 200, ["rust", "ts", "hello", "floor"]),
 ]
 
 LUA = r"""
@@ -239,6 +239,9 @@ def main() -> None:
             ratios += f"  Rust/ceiling {row['rust_over_ceiling']:.2f}"
         if "rust_over_fetch_ceiling" in row:
             ratios += f"  Rust/(ceiling + 1 fetch) {row['rust_over_fetch_ceiling']:.2f}"
+        if "floor" in row:
+            row["rust_cpu_over_floor_ms"] = row["rust"]["cpu_ms_per_req"] - row["floor"]["cpu_ms_per_req"]
+            ratios += f"  Rust CPU - floor {row['rust_cpu_over_floor_ms']:+.3f} ms/req"
         print(ratios)
         summary[mix_id] = {"title": title, **row}
     if a.wasm:
