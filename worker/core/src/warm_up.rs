@@ -158,7 +158,7 @@ pub fn warm_up(server: Server) -> WarmUpReport {
         ),
     ];
     for (name, request, expected) in steps {
-        let status = run_to_completion(gateway.handle(request)).map(|r| r.status());
+        let status = run_to_completion(gateway.handle_boxed(request)).map(|r| r.status());
         if status == Some(expected) {
             report.completed += 1;
         } else {

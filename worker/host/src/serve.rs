@@ -62,7 +62,8 @@ pub async fn serve(
         .get("cf-ray")
         .and_then(|v| v.to_str().ok())
         .map(std::rc::Rc::<str>::from);
-    let response = log::in_request(request_id, gateway.handle(request)).await;
+    // Boxed: the request path is then one function, shared with `warm_up` (see there).
+    let response = log::in_request(request_id, gateway.handle_boxed(request)).await;
     from_http(response)
 }
 

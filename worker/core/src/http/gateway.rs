@@ -40,7 +40,7 @@ use crate::mcp::Endpoint;
 use crate::oauth::discovery::Discovery;
 use crate::oauth::metadata::{AS_METADATA_PATH, PRM_MCP_PATH, PRM_PATH};
 use crate::outbound::budget::Budget;
-use crate::ports::Ports;
+use crate::ports::{BoxFuture, Ports};
 use crate::server::Server;
 
 /// Where the Worker publishes its web-identity public key.
@@ -275,6 +275,15 @@ impl Gateway {
         };
         crate::http::cors::apply_cors(response.headers_mut());
         response
+    }
+
+    /// [`Gateway::handle`] as one boxed future. Its `poll` is a single function that the
+    /// compiler cannot inline into the host's own futures, so the code a host runs for a
+    /// request is exactly the code [`crate::warm_up::warm_up`] runs at startup (which is
+    /// what lets V8 compile it before the first request). Hosts that warm up call this;
+    /// one allocation per request is its whole cost.
+    pub fn handle_boxed(&self, request: Request<Bytes>) -> BoxFuture<'_, Response<Bytes>> {
+        Box::pin(self.handle(request))
     }
 
     /// 431 when the headers are larger than `max_header_bytes` (see [`header_bytes`]).
