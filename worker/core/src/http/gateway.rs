@@ -26,6 +26,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::delegation::cache::CacheStats;
 use crate::delegation::upstream::UpstreamAccess;
+use crate::http::body::Body;
 use crate::http::response;
 use crate::mcp::Endpoint;
 use crate::oauth::discovery::Discovery;
@@ -138,9 +139,20 @@ impl Gateway {
     /// Before routing, the request headers are measured against
     /// `KEYCARD_MAX_HEADER_BYTES` (431 when over). Every outbound call made while serving
     /// the request shares one [`Budget`] of `KEYCARD_REQUEST_BUDGET_MS`, started here.
+    ///
+    /// A streamed answer (an MCP call sending notifications as SSE) is read to its end
+    /// here; hosts that can stream use [`Gateway::handle_streaming`].
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let (parts, body) = self.handle_streaming(request).await.into_parts();
+        Response::from_parts(parts, body.collect().await)
+    }
+
+    /// Like [`Gateway::handle`], with the body as the host should send it: whole, or (an
+    /// MCP call that notifies, see [`crate::mcp::notify`]) a stream of SSE events to
+    /// forward as they come. Dropping the stream stops the call behind it.
+    pub async fn handle_streaming(&self, request: Request<Bytes>) -> Response<Body<'_>> {
         let mut response = match self.check_header_size(request.headers()) {
-            Some(too_large) => too_large,
+            Some(too_large) => too_large.map(Body::Full),
             None => {
                 let budget =
                     Budget::starting_now(&*self.ports.clock, self.config.limits.request_budget);
@@ -166,24 +178,24 @@ impl Gateway {
         Some(response::headers_too_large(limits.max_header_bytes))
     }
 
-    async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
+    async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Body<'_>> {
         let path = request.uri().path().to_owned();
         if request.method() == Method::OPTIONS {
-            return crate::http::cors::preflight(&path);
+            return crate::http::cors::preflight(&path).map(Body::Full);
         }
         if path == "/health" {
-            return response::ok_json(&serde_json::json!({ "status": "ok" }));
+            return response::ok_json(&serde_json::json!({ "status": "ok" })).map(Body::Full);
         }
         if path != "/mcp"
             && let Some(name) = crate::mcp::transport::duplicate_singleton(request.headers())
         {
-            return response::duplicate_header(name);
+            return response::duplicate_header(name).map(Body::Full);
         }
         if let Some(refused) = self.check_origin_pinned(&request) {
-            return refused;
+            return refused.map(Body::Full);
         }
-        match path.as_str() {
-            "/mcp" => self.mcp_route(request, budget).await,
+        let response = match path.as_str() {
+            "/mcp" => return self.mcp_route(request, budget).await,
             PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
                 response::method_not_allowed("GET, OPTIONS")
             }
@@ -211,15 +223,16 @@ impl Gateway {
             }
             JWKS_PATH => self.jwks_response(),
             _ => response::not_found(&format!("no route for {path}")),
-        }
+        };
+        response.map(Body::Full)
     }
 
-    async fn mcp_route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
+    async fn mcp_route(&self, request: Request<Bytes>, budget: Budget) -> Response<Body<'_>> {
         if let Some(early) = self.mcp.precheck(&request) {
-            return early;
+            return early.map(Body::Full);
         }
         let Some(origin) = request_origin(&request) else {
-            return response::not_absolute();
+            return response::not_absolute().map(Body::Full);
         };
         let resource_id = self.resource_id(Some(&origin));
         let identity = match self
@@ -233,7 +246,8 @@ impl Gateway {
                     &err,
                     &crate::oauth::metadata::resource_metadata_url(&origin),
                     &self.config.required_scopes,
-                );
+                )
+                .map(Body::Full);
             }
         };
         let access = self
