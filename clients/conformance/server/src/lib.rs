@@ -25,7 +25,7 @@ use keycard_core::completion::CompletionRequest;
 use keycard_core::prompts::{Prompt, PromptMessage};
 use keycard_core::resources::{Resource, ResourceTemplate};
 use keycard_core::tools::{
-    Content, NoArgs, ResourceContents, Tool, ToolContext, ToolError, ToolOutput,
+    Content, LogLevel, NoArgs, ResourceContents, Tool, ToolContext, ToolError, ToolOutput,
 };
 use serde_json::json;
 
@@ -186,23 +186,29 @@ pub fn tools() -> Vec<Tool> {
             }),
         Tool::new("test_tool_with_logging")
             .description(
-                "Would send 3 log notifications during execution; this JSON-only server \
-                 cannot stream them.",
+                "Sends 3 log notifications (info) during execution, streamed on the SSE answer \
+                 to the call when the client accepts text/event-stream.",
             )
-            .handler(|_ctx: ToolContext, _: NoArgs| async move {
-                Ok::<_, ToolError>(
-                    "Tool execution completed (no log notifications: responses are JSON, not SSE)",
-                )
+            .handler(|ctx: ToolContext, _: NoArgs| async move {
+                for message in [
+                    "Tool execution started",
+                    "Tool processing data",
+                    "Tool execution completed",
+                ] {
+                    ctx.log(LogLevel::Info, message);
+                }
+                Ok::<_, ToolError>("Tool execution completed")
             }),
         Tool::new("test_tool_with_progress")
             .description(
-                "Would report progress 0/50/100 of 100; this JSON-only server cannot stream \
-                 progress notifications.",
+                "Reports progress 0, 50 and 100 of 100 when the request carries a progress \
+                 token (no waits in between: the fixture stays runtime-free).",
             )
-            .handler(|_ctx: ToolContext, _: NoArgs| async move {
-                Ok::<_, ToolError>(
-                    "Tool execution completed (no progress notifications: responses are JSON, not SSE)",
-                )
+            .handler(|ctx: ToolContext, _: NoArgs| async move {
+                for progress in [0.0, 50.0, 100.0] {
+                    ctx.progress(progress, Some(100.0), None);
+                }
+                Ok::<_, ToolError>("Tool execution completed")
             }),
         Tool::new("test_sampling")
             .description("Would ask the client for an LLM completion (sampling/createMessage).")
