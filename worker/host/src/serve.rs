@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use keycard_core::config::Inflight;
+use keycard_core::http::body::Body;
 use keycard_core::http::response;
 use keycard_core::ports::Ports;
 use keycard_core::{Config, Gateway, Server};
@@ -55,14 +57,16 @@ pub async fn serve(
     };
     let request = match into_http(&req, gateway.config().limits.max_body_bytes).await? {
         Ok(request) => request,
-        Err(problem) => return from_http(response::malformed_request(&problem)),
+        Err(problem) => {
+            return from_http(response::malformed_request(&problem).map(Body::Full));
+        }
     };
     let request_id = request
         .headers()
         .get("cf-ray")
         .and_then(|v| v.to_str().ok())
         .map(std::rc::Rc::<str>::from);
-    let response = log::in_request(request_id, gateway.handle(request)).await;
+    let response = log::in_request(request_id, gateway.handle_streaming(request)).await;
     from_http(response)
 }
 
@@ -104,7 +108,7 @@ fn gateway(
 /// never contains a secret's value).
 fn config_error(message: &str) -> Result<web_sys::Response> {
     log::config_error(message);
-    from_http(response::misconfigured(message))
+    from_http(response::misconfigured(message).map(Body::Full))
 }
 
 /// The request as the core takes it: its head in one boundary crossing
@@ -152,8 +156,11 @@ async fn into_http(
         .map_err(|e| format!("the request head was refused: {e}")))
 }
 
-/// The core's response as a JS `Response`, built in one boundary crossing.
-fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
+/// The core's response as a JS `Response`, built in one boundary crossing. A streamed
+/// body (an MCP call's SSE answer) becomes a `ReadableStream` pulling the core's stream
+/// chunk by chunk; when the client goes away workerd cancels it, which drops the stream
+/// and with it the call.
+fn from_http(response: http::Response<Body<'static>>) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
     let mut lines = String::with_capacity(parts.headers.len() * 48);
     for (name, value) in &parts.headers {
@@ -166,7 +173,15 @@ fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
         }
     }
     let status = parts.status.as_u16();
-    let null_body = body.is_empty() || matches!(status, 204 | 205 | 304);
-    let body = (!null_body).then(|| js_sys::Uint8Array::from(body.as_ref()));
+    let body = match body {
+        Body::Full(body) if body.is_empty() || matches!(status, 204 | 205 | 304) => {
+            wasm_bindgen::JsValue::UNDEFINED
+        }
+        Body::Full(body) => js_sys::Uint8Array::from(body.as_ref()).into(),
+        Body::Stream(stream) => {
+            let chunks = stream.map(|chunk: Bytes| Ok(js_sys::Uint8Array::from(chunk.as_ref()).into()));
+            wasm_streams::ReadableStream::from_stream(chunks).into_raw().into()
+        }
+    };
     js::respond(status, &lines, body).map_err(worker::Error::from)
 }

@@ -171,7 +171,7 @@ impl Endpoint {
     }
 
     /// The work of one call (owning what it needs, so it may outlive the request).
-    fn call(
+    async fn call(
         &self,
         version: ProtocolVersion,
         method: String,
@@ -179,10 +179,8 @@ impl Endpoint {
         identity: Identity,
         access: UpstreamAccess,
         notifier: Option<Notifier>,
-    ) -> impl std::future::Future<Output = Result<Value, RpcError>> + Send + '_ {
-        async move {
-            dispatch::dispatch(self, version, &method, params, identity, access, notifier).await
-        }
+    ) -> Result<Value, RpcError> {
+        dispatch::dispatch(self, version, &method, params, identity, access, notifier).await
     }
 
     fn outcome(
