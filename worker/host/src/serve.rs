@@ -179,8 +179,11 @@ fn from_http(response: http::Response<Body<'static>>) -> Result<web_sys::Respons
         }
         Body::Full(body) => js_sys::Uint8Array::from(body.as_ref()).into(),
         Body::Stream(stream) => {
-            let chunks = stream.map(|chunk: Bytes| Ok(js_sys::Uint8Array::from(chunk.as_ref()).into()));
-            wasm_streams::ReadableStream::from_stream(chunks).into_raw().into()
+            let chunks =
+                stream.map(|chunk: Bytes| Ok(js_sys::Uint8Array::from(chunk.as_ref()).into()));
+            wasm_streams::ReadableStream::from_stream(chunks)
+                .into_raw()
+                .into()
         }
     };
     js::respond(status, &lines, body).map_err(worker::Error::from)

@@ -1,7 +1,7 @@
 //! `notifications/cancelled`: stopping a caller's own in-flight call.
 //!
-//! Every `tools/call`, `resources/read` and `prompts/get` in flight in this isolate is
-//! registered under a key derived (SHA-256) from the verified caller — issuer, subject
+//! Every `tools/call`, `resources/read` and `prompts/get` in flight in this isolate
+//! (outside a 2025-03-26 batch, whose items are not cancellable) is registered under a key derived (SHA-256) from the verified caller — issuer, subject
 //! and client — and the JSON-RPC request id. A `notifications/cancelled` from a caller
 //! stops that caller's calls with the named id: the handler's future is dropped at its
 //! next await, and no JSON-RPC response is sent (an SSE answer ends without one; a JSON

@@ -34,9 +34,10 @@ pub enum TransportError {
     /// A browser origin that is not allowed (DNS-rebinding protection).
     #[error("origin {0:?} is not allowed to call this MCP server")]
     ForbiddenOrigin(String),
-    /// The client does not accept JSON.
+    /// The client does not accept JSON (every answer may be JSON; only a call that
+    /// notifies is answered with `text/event-stream`).
     #[error(
-        "the Accept header must include application/json: this server answers with JSON, not SSE"
+        "the Accept header must include application/json (add text/event-stream to receive a call's notifications)"
     )]
     NotAcceptable,
     /// The body (or its announced length) exceeds the limit.
