@@ -144,8 +144,8 @@ impl Endpoint {
             };
         };
         let work = self.call(version, method, params, identity, access, Some(notifier));
-        let work = Box::pin(self.calls.run(key, Box::pin(work)));
-        let mut exchange = Exchange::new(work, notes);
+        // The call may outlive this function (streamed): one box, for its future.
+        let mut exchange = Exchange::new(self.calls.run(key, Box::pin(work)), notes);
         match exchange.next().await {
             // Nothing was sent before the call ended: a plain JSON answer.
             Some(Event::Done(Some(outcome))) => {

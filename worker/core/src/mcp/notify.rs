@@ -261,17 +261,15 @@ pub(crate) enum Event<T> {
 
 /// Drives a call and its notification channel together: notifications first, as they
 /// come, then (after the ones still queued) the outcome.
-pub(crate) struct Exchange<'a, T> {
-    work: Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
+pub(crate) struct Exchange<F: Future> {
+    work: Option<F>,
     notes: mpsc::UnboundedReceiver<Value>,
-    outcome: Option<T>,
+    outcome: Option<F::Output>,
 }
 
-impl<'a, T> Exchange<'a, T> {
-    pub(crate) fn new(
-        work: Pin<Box<dyn Future<Output = T> + Send + 'a>>,
-        notes: mpsc::UnboundedReceiver<Value>,
-    ) -> Self {
+impl<F: Future + Unpin> Exchange<F> {
+    /// `work` (pinned, e.g. boxed) and the receiving half of its notifier.
+    pub(crate) fn new(work: F, notes: mpsc::UnboundedReceiver<Value>) -> Self {
         Self {
             work: Some(work),
             notes,
@@ -280,16 +278,20 @@ impl<'a, T> Exchange<'a, T> {
     }
 }
 
-impl<T: Unpin> Stream for Exchange<'_, T> {
-    type Item = Event<T>;
+impl<F> Stream for Exchange<F>
+where
+    F: Future + Unpin,
+    F::Output: Unpin,
+{
+    type Item = Event<F::Output>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event<T>>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if let Some(work) = this.work.as_mut() {
             if let Poll::Ready(Some(note)) = this.notes.poll_next_unpin(cx) {
                 return Poll::Ready(Some(Event::Note(note)));
             }
-            match work.as_mut().poll(cx) {
+            match Pin::new(work).poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(outcome) => {
                     // Dropping the work drops its context, and with it the sender.

@@ -8,6 +8,7 @@ use futures::channel::oneshot;
 
 use super::*;
 use crate::http::body::Body;
+use crate::resources::Resource;
 use crate::tools::{LogLevel, NoArgs, Tool, ToolContext, ToolError};
 use serde_json::json;
 
@@ -36,6 +37,12 @@ fn fixture() -> Fixture {
     let dropped = Arc::new(AtomicBool::new(false));
     let (s, d) = (started.clone(), dropped.clone());
     let server = Server::new("stream-test", "1.0.0")
+        .resource(
+            Resource::new("test://logged").handler(|ctx: ToolContext| async move {
+                ctx.log(LogLevel::Notice, "reading");
+                Ok::<_, ToolError>("contents")
+            }),
+        )
         .tool(
             Tool::new("steps").handler(|ctx: ToolContext, _: NoArgs| async move {
                 ctx.log(LogLevel::Debug, "debug detail");
@@ -417,4 +424,22 @@ async fn both_eras_declare_logging() {
     let (_, body) = run(&f, modern("server/discover", json!({}))).await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["result"]["capabilities"]["logging"], json!({}));
+}
+
+#[tokio::test]
+async fn resource_handlers_notify_too() {
+    let f = fixture();
+    let req = post(
+        json!({"jsonrpc": "2.0", "id": 9, "method": "resources/read",
+               "params": {"uri": "test://logged"}}),
+        &[("mcp-protocol-version", "2025-06-18")],
+    );
+    let (parts, body) = run(&f, req).await;
+    assert_eq!(content_type(&parts), "text/event-stream");
+    let events = events(&body);
+    assert_eq!(
+        events[0]["params"],
+        json!({"level": "notice", "data": "reading"})
+    );
+    assert_eq!(events[1]["result"]["contents"][0]["text"], "contents");
 }
