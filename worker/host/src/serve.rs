@@ -58,16 +58,18 @@ pub async fn serve(
     let request = match into_http(&req, gateway.config().limits.max_body_bytes).await? {
         Ok(request) => request,
         Err(problem) => {
-            return from_http(response::malformed_request(&problem).map(Body::Full));
+            return from_http(response::malformed_request(&problem).map(Body::Full), None);
         }
     };
-    let request_id = request
-        .headers()
-        .get("cf-ray")
-        .and_then(|v| v.to_str().ok())
-        .map(std::rc::Rc::<str>::from);
-    let response = log::in_request(request_id, gateway.handle_streaming(request)).await;
-    from_http(response)
+    let request_id = log::request_id(
+        request
+            .headers()
+            .get("cf-ray")
+            .and_then(|v| v.to_str().ok())
+            .map(std::rc::Rc::<str>::from),
+    );
+    let response = log::in_request(request_id.clone(), gateway.handle_streaming(request)).await;
+    from_http(response, Some(request_id))
 }
 
 /// Reads a `KEYCARD_*` value from `env`: a `[vars]` entry or a secret.
@@ -108,7 +110,7 @@ fn gateway(
 /// never contains a secret's value).
 fn config_error(message: &str) -> Result<web_sys::Response> {
     log::config_error(message);
-    from_http(response::misconfigured(message).map(Body::Full))
+    from_http(response::misconfigured(message).map(Body::Full), None)
 }
 
 /// The request as the core takes it: its head in one boundary crossing
@@ -158,9 +160,13 @@ async fn into_http(
 
 /// The core's response as a JS `Response`, built in one boundary crossing. A streamed
 /// body (an MCP call's SSE answer) becomes a `ReadableStream` pulling the core's stream
-/// chunk by chunk; when the client goes away workerd cancels it, which drops the stream
-/// and with it the call.
-fn from_http(response: http::Response<Body<'static>>) -> Result<web_sys::Response> {
+/// chunk by chunk (polled in request `log_id`'s log context, since the call keeps running
+/// after this returns); when the client goes away workerd cancels it, which drops the
+/// stream and with it the call.
+fn from_http(
+    response: http::Response<Body<'static>>,
+    log_id: Option<std::rc::Rc<str>>,
+) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
     let mut lines = String::with_capacity(parts.headers.len() * 48);
     for (name, value) in &parts.headers {
@@ -179,8 +185,9 @@ fn from_http(response: http::Response<Body<'static>>) -> Result<web_sys::Respons
         }
         Body::Full(body) => js_sys::Uint8Array::from(body.as_ref()).into(),
         Body::Stream(stream) => {
-            let chunks =
-                stream.map(|chunk: Bytes| Ok(js_sys::Uint8Array::from(chunk.as_ref()).into()));
+            let id = log_id.unwrap_or_else(|| log::request_id(None));
+            let chunks = log::stream_in_request(id, stream)
+                .map(|chunk: Bytes| Ok(js_sys::Uint8Array::from(chunk.as_ref()).into()));
             wasm_streams::ReadableStream::from_stream(chunks)
                 .into_raw()
                 .into()
