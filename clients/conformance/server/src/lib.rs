@@ -4,9 +4,10 @@
 //! by name. `cargo run -p conformance-server` serves it behind the emulator (embedded mock
 //! Keycard zone) and prints the MCP URL and a token for `clients/conformance/run.sh`.
 //!
-//! What the suite checks but this stateless, JSON-answering server cannot do yet
-//! (server-to-client sampling and elicitation, log and progress notifications during a
-//! call, resource subscriptions, SSE sessions) is listed with its reason in
+//! Log and progress notifications during a call go out through `ToolContext::log` and
+//! `ToolContext::progress` (streamed on the call's SSE answer). What the suite checks but
+//! this stateless server cannot do yet (server-to-client sampling and elicitation,
+//! resource subscriptions, SSE sessions) is listed with its reason in
 //! `clients/conformance/expected-failures-full.yml`. The fixture tools for those
 //! scenarios are still registered, so the scenarios fail for that reason and not
 //! because a tool is missing.
