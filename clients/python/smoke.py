@@ -4,7 +4,9 @@
 
 Runs twice: mode "legacy" (initialize handshake, 2025-era) and mode "auto" (probes
 `server/discover` with 2026-07-28). Each run lists the tools and calls whoami and
-github_user; any failure exits non-zero.
+github_user; with `--progress-tool NAME` it also calls that tool with a progress token
+(and, for 2026-07-28, log level `info`) and requires at least 3 increasing progress
+notifications and 3 log messages to arrive before the result. Any failure exits non-zero.
 """
 
 import argparse
@@ -31,9 +33,15 @@ def fail(msg: str) -> None:
     sys.exit(1)
 
 
-async def run(url: str, token: str, mode: str, expect_sub: str | None) -> dict:
+async def run(url: str, token: str, mode: str, expect_sub: str | None, progress_tool: str | None) -> dict:
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
-    async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+    logs: list = []
+
+    async def on_log(params) -> None:
+        logs.append(params)
+
+    transport = streamable_http_client(url, http_client=http)
+    async with Client(transport, mode=mode, logging_callback=on_log, log_level="info") as client:
         tools = await client.list_tools()
         names = sorted(t.name for t in tools.tools)
         for want in ("github_user", "whoami"):
@@ -51,7 +59,30 @@ async def run(url: str, token: str, mode: str, expect_sub: str | None) -> dict:
         seen = (structured(gh).get("keycard") or {}).get("sub")
         if expect_sub is not None and seen is not None and seen != expect_sub:
             fail(f"[{mode}] github_user acted for {seen!r}, not {expect_sub!r}")
-        return {"mode": mode, "tools": names, "whoami": sub, "github_user": structured(gh).get("login")}
+        out = {"mode": mode, "tools": names, "whoami": sub, "github_user": structured(gh).get("login")}
+        if progress_tool is not None:
+            out["notifications"] = await notifications(client, mode, progress_tool, logs)
+        return out
+
+
+async def notifications(client, mode: str, tool: str, logs: list) -> dict:
+    """Calls `tool` with a progress token: its progress and log messages must arrive during the call."""
+    progress: list = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    logs.clear()
+    result = await client.call_tool(tool, {}, progress_callback=on_progress)
+    # Counted when the call returns: the notifications came on the call's own SSE answer.
+    got_progress, got_logs = list(progress), len(logs)
+    if is_error(result):
+        fail(f"[{mode}] {tool} failed: {result.content}")
+    if len(got_progress) < 3 or got_progress != sorted(set(got_progress)):
+        fail(f"[{mode}] {tool}: expected >= 3 increasing progress notifications, got {got_progress}")
+    if got_logs < 3:
+        fail(f"[{mode}] {tool}: expected >= 3 log messages during the call, got {got_logs}")
+    return {"progress": got_progress, "logs": got_logs}
 
 
 async def main() -> None:
@@ -60,10 +91,11 @@ async def main() -> None:
     p.add_argument("--token", required=True)
     p.add_argument("--expect-sub")
     p.add_argument("--modes", default="legacy,auto")
+    p.add_argument("--progress-tool", help="a tool that logs and reports progress (>= 3 each)")
     a = p.parse_args()
     for mode in a.modes.split(","):
         try:
-            out = await run(a.url, a.token, mode, a.expect_sub)
+            out = await run(a.url, a.token, mode, a.expect_sub, a.progress_tool)
         except SystemExit:
             raise
         except BaseException as e:  # noqa: BLE001 - report any client failure as a test failure

@@ -7,10 +7,12 @@
 // protected-resource metadata → authorization-server metadata → dynamic registration →
 // authorize (the mock zone's non-interactive `login_hint` picks the user) → PKCE token.
 // Either way it lists the tools and calls whoami and github_user, and exits non-zero on
-// any failure.
+// any failure. With `--progress-tool NAME` it also calls that tool with a progress token
+// and requires >= 3 increasing progress notifications and >= 3 log messages during the call.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { CallToolResultSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -82,6 +84,22 @@ async function connect() {
   return client;
 }
 
+// Calls `tool` with a progress token; its notifications must arrive before the result.
+async function progressAndLogs(client, tool) {
+  const logs = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { logs.push(n.params); });
+  const progress = [];
+  const result = await client.callTool({ name: tool, arguments: {} }, CallToolResultSchema, {
+    onprogress: (p) => progress.push(p.progress),
+  });
+  const seen = { progress: [...progress], logs: logs.length };
+  if (result.isError) fail(`${tool} failed: ${JSON.stringify(result.content)}`);
+  const increasing = seen.progress.every((p, i) => i === 0 || p > seen.progress[i - 1]);
+  if (seen.progress.length < 3 || !increasing) fail(`${tool}: expected >= 3 increasing progress notifications, got ${seen.progress}`);
+  if (seen.logs < 3) fail(`${tool}: expected >= 3 log messages during the call, got ${seen.logs}`);
+  return seen;
+}
+
 try {
   const client = await connect();
   const { tools } = await client.listTools();
@@ -98,7 +116,10 @@ try {
   const seen = gh.structuredContent?.keycard?.sub;
   if (expectSub !== undefined && seen !== undefined && seen !== expectSub) fail(`github_user acted for ${seen}, not ${expectSub}`);
 
-  console.log(JSON.stringify({ client: "ts-sdk", tools: names, whoami: whoSub, github_user: gh.structuredContent?.login ?? null }));
+  let notifications;
+  if (args["progress-tool"]) notifications = await progressAndLogs(client, args["progress-tool"]);
+
+  console.log(JSON.stringify({ client: "ts-sdk", tools: names, whoami: whoSub, github_user: gh.structuredContent?.login ?? null, notifications }));
   await client.close();
 } catch (e) {
   fail(e?.stack ?? String(e));

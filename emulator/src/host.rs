@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -87,9 +86,9 @@ async fn forward(State(state): State<HostState>, request: Request) -> Result<Res
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = state.pool.dispatch(request).await?;
+    let response = state.pool.dispatch_streaming(request).await?;
     tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
-    Ok(response.map(Body::from))
+    Ok(response)
 }
 
 #[cfg(test)]

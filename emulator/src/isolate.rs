@@ -12,10 +12,13 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use axum::body::Body;
 use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 use http::{Request, Response};
 use keycard_core::Gateway;
 use keycard_core::delegation::cache::CacheStats;
+use keycard_core::http::body::Body as CoreBody;
 use tokio::sync::{mpsc, oneshot};
 
 /// A host's label for one request, attached as an `http` request extension before
@@ -77,7 +80,9 @@ pub enum IsolateError {
 enum Job {
     Request {
         request: Request<Bytes>,
-        reply: oneshot::Sender<Response<Bytes>>,
+        /// The response head as soon as it is known; a streamed body (an MCP call's SSE
+        /// answer) is fed by the isolate while the call runs.
+        reply: oneshot::Sender<Response<Body>>,
     },
     /// Read the isolate's token-cache counters.
     Stats(oneshot::Sender<CacheStats>),
@@ -201,18 +206,46 @@ impl IsolatePool {
         (slot % n) as usize
     }
 
-    /// Sends `request` (absolute URI) to an isolate and waits for its answer.
+    /// Sends `request` (absolute URI) to an isolate and waits for its whole answer (a
+    /// streamed answer is read to its end).
     pub async fn dispatch(&self, request: Request<Bytes>) -> Result<Response<Bytes>, IsolateError> {
         let index = self.pick(&request);
         self.dispatch_to(index, request).await
     }
 
-    /// Sends `request` to isolate `index` (modulo the pool size).
+    /// Sends `request` to isolate `index` (modulo the pool size); waits for its whole
+    /// answer.
     pub async fn dispatch_to(
         &self,
         index: usize,
         request: Request<Bytes>,
     ) -> Result<Response<Bytes>, IsolateError> {
+        let (parts, body) = self
+            .dispatch_streaming_to(index, request)
+            .await?
+            .into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|_| IsolateError::Gone(index % self.senders.len()))?;
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// Sends `request` to an isolate; returns as soon as the response head is known. A
+    /// streamed body carries an MCP call's notifications as they happen; dropping it (the
+    /// client went away) drops the call in the isolate.
+    pub async fn dispatch_streaming(
+        &self,
+        request: Request<Bytes>,
+    ) -> Result<Response<Body>, IsolateError> {
+        let index = self.pick(&request);
+        self.dispatch_streaming_to(index, request).await
+    }
+
+    async fn dispatch_streaming_to(
+        &self,
+        index: usize,
+        request: Request<Bytes>,
+    ) -> Result<Response<Body>, IsolateError> {
         let index = index % self.senders.len();
         let (reply, answer) = oneshot::channel();
         self.senders[index]
@@ -290,12 +323,11 @@ fn run_isolate(
                     let gateway = gateway.clone();
                     let tag = request.extensions().get::<RequestTag>().copied();
                     tokio::task::spawn_local(async move {
-                        let handled = gateway.handle(request);
-                        let response = match tag {
+                        let handled = answer(&gateway, request, reply);
+                        match tag {
                             Some(tag) => CURRENT_TAG.scope(tag, handled).await,
                             None => handled.await,
-                        };
-                        let _ = reply.send(response);
+                        }
                     });
                 }
                 Job::Stats(reply) => {
@@ -307,6 +339,37 @@ fn run_isolate(
     // The queue is closed: let the requests still in flight finish.
     runtime.block_on(local);
     tracing::debug!(isolate = index, "isolate stopped");
+}
+
+/// Answers `request` through `reply`: the head at once, then (a streamed body) each
+/// chunk as the gateway produces it, until the stream ends or the client goes away.
+async fn answer(
+    gateway: &Gateway,
+    request: Request<Bytes>,
+    reply: oneshot::Sender<Response<Body>>,
+) {
+    let (parts, body) = gateway.handle_streaming(request).await.into_parts();
+    match body {
+        CoreBody::Full(bytes) => {
+            let _ = reply.send(Response::from_parts(parts, Body::from(bytes)));
+        }
+        CoreBody::Stream(mut stream) => {
+            let (mut tx, rx) =
+                futures::channel::mpsc::channel::<Result<Bytes, std::convert::Infallible>>(4);
+            if reply
+                .send(Response::from_parts(parts, Body::from_stream(rx)))
+                .is_err()
+            {
+                return;
+            }
+            while let Some(chunk) = stream.next().await {
+                if tx.send(Ok(chunk)).await.is_err() {
+                    // The client is gone: dropping the stream stops the call.
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

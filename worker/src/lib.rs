@@ -1,10 +1,11 @@
 //! This repository's Worker, written as any user of `keycard-worker` writes theirs: the
-//! tools (here the two built-in demo tools), the `#[event(fetch)]` entry and the
-//! `#[event(start)]` warm-up.
+//! tools (here the two built-in demo tools and `count`, which shows logging and progress
+//! during a call), the `#[event(fetch)]` entry and the `#[event(start)]` warm-up.
 #![cfg(target_arch = "wasm32")]
 
 use keycard_worker::core::Server;
 use keycard_worker::core::tools::builtin::{github_user, whoami};
+use keycard_worker::core::tools::{LogLevel, NoArgs, Tool, ToolContext, ToolError};
 use worker::{Context, Env, Result, event};
 
 /// The MCP server: its name, version and tools.
@@ -12,6 +13,22 @@ fn app() -> Server {
     Server::new("keycard-mcp-worker", env!("CARGO_PKG_VERSION"))
         .tool(whoami())
         .tool(github_user())
+        .tool(count())
+}
+
+/// Counts to three, logging each step and reporting progress: the client sees them while
+/// the call runs (on the SSE answer to the call, when it accepts `text/event-stream`).
+fn count() -> Tool {
+    Tool::new("count")
+        .description("Counts to three, sending a log message and a progress notification per step.")
+        .read_only()
+        .handler(|ctx: ToolContext, _: NoArgs| async move {
+            for step in 1..=3u8 {
+                ctx.log(LogLevel::Info, format!("step {step} of 3"));
+                ctx.progress(f64::from(step), Some(3.0), Some(&format!("counted {step}")));
+            }
+            Ok::<_, ToolError>("1, 2, 3")
+        })
 }
 
 /// Script startup: compiles the request paths before the first request arrives.

@@ -34,13 +34,20 @@ pub fn in_process_zone() -> (EmbeddedZone, InProcessHttp, EnvMap) {
 
 /// A host state over `isolates` isolates backed by an in-process zone.
 pub fn in_process_host(isolates: usize) -> (HostState, EmbeddedZone) {
+    in_process_host_with(isolates, keycard_core::Server::demo)
+}
+
+/// Like [`in_process_host`], each isolate serving the server `app` builds.
+pub fn in_process_host_with(
+    isolates: usize,
+    app: impl Fn() -> keycard_core::Server + Send + Sync + 'static,
+) -> (HostState, EmbeddedZone) {
     let (zone, http, mut env) = in_process_zone();
     env.set("KEYCARD_RESOURCE_URL", zone.upstream_url());
     let config = env.to_config().unwrap();
     let ports = native_ports(Arc::new(http));
     let pool = IsolatePool::start(isolates, RoutePolicy::RoundRobin, 1, move |_| {
-        Gateway::new(config.clone(), ports.clone(), keycard_core::Server::demo())
-            .map_err(|e| e.to_string())
+        Gateway::new(config.clone(), ports.clone(), app()).map_err(|e| e.to_string())
     })
     .unwrap();
     (

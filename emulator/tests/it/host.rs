@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 use mock_keycard::MintRequest;
 use tower::ServiceExt;
 
-use crate::helpers::{ORIGIN, in_process_host, tool_call};
+use crate::helpers::{ORIGIN, in_process_host, in_process_host_with, tool_call};
 
 async fn body_json(response: axum::response::Response) -> serde_json::Value {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -107,5 +107,71 @@ async fn whoami_with_a_zone_token_reports_the_caller() {
     assert_eq!(
         body["result"]["structuredContent"]["issuer"],
         "http://zone.test"
+    );
+}
+
+/// A tool's log message reaches the client while the tool still runs: the SSE answer is
+/// streamed through the isolate and axum, not buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_stream_through_the_host_while_the_call_runs() {
+    use keycard_core::tools::{LogLevel, NoArgs, Tool, ToolContext, ToolError};
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let opened = gate.clone();
+    let (state, zone) = in_process_host_with(1, move || {
+        let gate = gate.clone();
+        keycard_core::Server::new("gated", "1.0.0").tool(Tool::new("gated").handler(
+            move |ctx: ToolContext, _: NoArgs| {
+                let gate = gate.clone();
+                async move {
+                    ctx.log(LogLevel::Info, "waiting at the gate");
+                    gate.notified().await;
+                    Ok::<_, ToolError>("through")
+                }
+            },
+        ))
+    });
+    let token = zone
+        .zone()
+        .mint(MintRequest {
+            sub: Some("alice".into()),
+            ..MintRequest::default()
+        })
+        .unwrap()
+        .access_token;
+    let response = emulator::host::app(state)
+        .oneshot(
+            Request::post("/mcp")
+                .header(header::HOST, "emu.test")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::ACCEPT, "application/json, text/event-stream")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(Body::from(tool_call("gated")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("the first event arrives while the tool waits")
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    let first = String::from_utf8(first.to_vec()).unwrap();
+    assert!(first.contains("waiting at the gate"), "{first}");
+    assert!(!first.contains("result"), "{first}");
+    opened.notify_one();
+    let rest = body.collect().await.unwrap().to_bytes();
+    let rest = String::from_utf8(rest.to_vec()).unwrap();
+    assert!(
+        rest.contains(r#""result""#) && rest.contains("through"),
+        "{rest}"
     );
 }

@@ -70,13 +70,10 @@ extern "C" {
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> js_sys::Uint8Array;
 
-    /// A `Response` with `status`, the header lines and `body`.
+    /// A `Response` with `status`, the header lines and `body` (a `Uint8Array`, a
+    /// `ReadableStream`, or `undefined` for none).
     #[wasm_bindgen(catch)]
-    pub fn respond(
-        status: u16,
-        lines: &str,
-        body: Option<js_sys::Uint8Array>,
-    ) -> Result<web_sys::Response, JsValue>;
+    pub fn respond(status: u16, lines: &str, body: JsValue) -> Result<web_sys::Response, JsValue>;
 
     /// `fetch` with manual redirects; resolves to `["STATUS\n" + header lines, body]`,
     /// or rejects when the body is over `max_bytes`.

@@ -76,19 +76,9 @@ pub(crate) fn config_error(message: &str) {
     worker::console_error!("{line}");
 }
 
-/// Runs `fut` with `request_id` as the current request on every poll (no allocation
-/// beyond the id itself: the future is pinned on this stack frame).
-pub(crate) async fn in_request<F: Future>(request_id: Option<Rc<str>>, fut: F) -> F::Output {
-    let id: Rc<str> = match request_id {
-        Some(id) => id,
-        None => NEXT_ID
-            .with(|n| {
-                let id = n.get();
-                n.set(id + 1);
-                format!("local-{id}")
-            })
-            .into(),
-    };
+/// Runs `fut` with `id` ([`request_id`]) as the current request on every poll (no
+/// allocation: the future is pinned on this stack frame).
+pub(crate) async fn in_request<F: Future>(id: Rc<str>, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(move |cx: &mut Context<'_>| {
         let previous = CURRENT.with(|c| c.replace(Some(id.clone())));
@@ -97,6 +87,34 @@ pub(crate) async fn in_request<F: Future>(request_id: Option<Rc<str>>, fut: F) -
         result
     })
     .await
+}
+
+/// The request's log id: its `cf-ray` when the runtime gave one, else `local-<n>`.
+pub(crate) fn request_id(cf_ray: Option<Rc<str>>) -> Rc<str> {
+    match cf_ray {
+        Some(id) => id,
+        None => NEXT_ID
+            .with(|n| {
+                let id = n.get();
+                n.set(id + 1);
+                format!("local-{id}")
+            })
+            .into(),
+    }
+}
+
+/// `stream` polled inside request `id`'s log context, like [`in_request`]: a streamed
+/// answer keeps running the call (and logging) after the response head was returned.
+pub(crate) fn stream_in_request<S: futures::Stream + Unpin>(
+    id: Rc<str>,
+    mut stream: S,
+) -> impl futures::Stream<Item = S::Item> {
+    futures::stream::poll_fn(move |cx: &mut Context<'_>| {
+        let previous = CURRENT.with(|c| c.replace(Some(id.clone())));
+        let result = std::pin::Pin::new(&mut stream).poll_next(cx);
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+        result
+    })
 }
 
 struct ConsoleJson {

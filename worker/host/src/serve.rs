@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use keycard_core::config::Inflight;
+use keycard_core::http::body::Body;
 use keycard_core::http::response;
 use keycard_core::ports::Ports;
 use keycard_core::{Gateway, Server, Zones};
@@ -55,16 +57,20 @@ pub async fn serve(
     };
     let request = match into_http(&req, gateway.config().limits.max_body_bytes).await? {
         Ok(request) => request,
-        Err(problem) => return from_http(response::malformed_request(&problem)),
+        Err(problem) => {
+            return from_http(response::malformed_request(&problem).map(Body::Full), None);
+        }
     };
-    let request_id = request
-        .headers()
-        .get("cf-ray")
-        .and_then(|v| v.to_str().ok())
-        .map(std::rc::Rc::<str>::from);
+    let request_id = log::request_id(
+        request
+            .headers()
+            .get("cf-ray")
+            .and_then(|v| v.to_str().ok())
+            .map(std::rc::Rc::<str>::from),
+    );
     // Boxed: the request path is then one function, shared with `warm_up` (see there).
-    let response = log::in_request(request_id, gateway.handle_boxed(request)).await;
-    from_http(response)
+    let response = log::in_request(request_id.clone(), gateway.handle_boxed(request)).await;
+    from_http(response, Some(request_id))
 }
 
 /// Reads a `KEYCARD_*` value from `env`: a `[vars]` entry or a secret.
@@ -108,7 +114,7 @@ fn gateway(
 /// never contains a secret's value).
 fn config_error(message: &str) -> Result<web_sys::Response> {
     log::config_error(message);
-    from_http(response::misconfigured(message))
+    from_http(response::misconfigured(message).map(Body::Full), None)
 }
 
 /// The request as the core takes it: its head in one boundary crossing
@@ -156,8 +162,15 @@ async fn into_http(
         .map_err(|e| format!("the request head was refused: {e}")))
 }
 
-/// The core's response as a JS `Response`, built in one boundary crossing.
-fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
+/// The core's response as a JS `Response`, built in one boundary crossing. A streamed
+/// body (an MCP call's SSE answer) becomes a `ReadableStream` pulling the core's stream
+/// chunk by chunk (polled in request `log_id`'s log context, since the call keeps running
+/// after this returns); when the client goes away workerd cancels it, which drops the
+/// stream and with it the call.
+fn from_http(
+    response: http::Response<Body<'static>>,
+    log_id: Option<std::rc::Rc<str>>,
+) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
     let mut lines = String::with_capacity(parts.headers.len() * 48);
     for (name, value) in &parts.headers {
@@ -170,7 +183,19 @@ fn from_http(response: http::Response<Bytes>) -> Result<web_sys::Response> {
         }
     }
     let status = parts.status.as_u16();
-    let null_body = body.is_empty() || matches!(status, 204 | 205 | 304);
-    let body = (!null_body).then(|| js_sys::Uint8Array::from(body.as_ref()));
+    let body = match body {
+        Body::Full(body) if body.is_empty() || matches!(status, 204 | 205 | 304) => {
+            wasm_bindgen::JsValue::UNDEFINED
+        }
+        Body::Full(body) => js_sys::Uint8Array::from(body.as_ref()).into(),
+        Body::Stream(stream) => {
+            let id = log_id.unwrap_or_else(|| log::request_id(None));
+            let chunks = log::stream_in_request(id, stream)
+                .map(|chunk: Bytes| Ok(js_sys::Uint8Array::from(chunk.as_ref()).into()));
+            wasm_streams::ReadableStream::from_stream(chunks)
+                .into_raw()
+                .into()
+        }
+    };
     js::respond(status, &lines, body).map_err(worker::Error::from)
 }

@@ -4,9 +4,10 @@
 //! by name. `cargo run -p conformance-server` serves it behind the emulator (embedded mock
 //! Keycard zone) and prints the MCP URL and a token for `clients/conformance/run.sh`.
 //!
-//! What the suite checks but this stateless, JSON-answering server cannot do yet
-//! (server-to-client sampling and elicitation, log and progress notifications during a
-//! call, resource subscriptions, SSE sessions) is listed with its reason in
+//! Log and progress notifications during a call go out through `ToolContext::log` and
+//! `ToolContext::progress` (streamed on the call's SSE answer). What the suite checks but
+//! this stateless server cannot do yet (server-to-client sampling and elicitation,
+//! resource subscriptions, SSE sessions) is listed with its reason in
 //! `clients/conformance/expected-failures-full.yml`. The fixture tools for those
 //! scenarios are still registered, so the scenarios fail for that reason and not
 //! because a tool is missing.
@@ -25,7 +26,7 @@ use keycard_core::completion::CompletionRequest;
 use keycard_core::prompts::{Prompt, PromptMessage};
 use keycard_core::resources::{Resource, ResourceTemplate};
 use keycard_core::tools::{
-    Content, NoArgs, ResourceContents, Tool, ToolContext, ToolError, ToolOutput,
+    Content, LogLevel, NoArgs, ResourceContents, Tool, ToolContext, ToolError, ToolOutput,
 };
 use serde_json::json;
 
@@ -186,23 +187,29 @@ pub fn tools() -> Vec<Tool> {
             }),
         Tool::new("test_tool_with_logging")
             .description(
-                "Would send 3 log notifications during execution; this JSON-only server \
-                 cannot stream them.",
+                "Sends 3 log notifications (info) during execution, streamed on the SSE answer \
+                 to the call when the client accepts text/event-stream.",
             )
-            .handler(|_ctx: ToolContext, _: NoArgs| async move {
-                Ok::<_, ToolError>(
-                    "Tool execution completed (no log notifications: responses are JSON, not SSE)",
-                )
+            .handler(|ctx: ToolContext, _: NoArgs| async move {
+                for message in [
+                    "Tool execution started",
+                    "Tool processing data",
+                    "Tool execution completed",
+                ] {
+                    ctx.log(LogLevel::Info, message);
+                }
+                Ok::<_, ToolError>("Tool execution completed")
             }),
         Tool::new("test_tool_with_progress")
             .description(
-                "Would report progress 0/50/100 of 100; this JSON-only server cannot stream \
-                 progress notifications.",
+                "Reports progress 0, 50 and 100 of 100 when the request carries a progress \
+                 token (no waits in between: the fixture stays runtime-free).",
             )
-            .handler(|_ctx: ToolContext, _: NoArgs| async move {
-                Ok::<_, ToolError>(
-                    "Tool execution completed (no progress notifications: responses are JSON, not SSE)",
-                )
+            .handler(|ctx: ToolContext, _: NoArgs| async move {
+                for progress in [0.0, 50.0, 100.0] {
+                    ctx.progress(progress, Some(100.0), None);
+                }
+                Ok::<_, ToolError>("Tool execution completed")
             }),
         Tool::new("test_sampling")
             .description("Would ask the client for an LLM completion (sampling/createMessage).")

@@ -1151,6 +1151,7 @@ mod tests {
                 identity(Some(sub)),
                 access.clone(),
                 crate::mcp::version::ProtocolVersion::V2025_11_25,
+                None,
             );
             let inner = inner.clone();
             let clock = clock.clone();

@@ -35,6 +35,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, Zones};
 use crate::delegation::cache::CacheStats;
 use crate::delegation::upstream::UpstreamAccess;
+use crate::http::body::Body;
 use crate::http::response;
 use crate::mcp::Endpoint;
 use crate::oauth::discovery::Discovery;
@@ -264,9 +265,20 @@ impl Gateway {
     /// Before routing, the request headers are measured against
     /// `KEYCARD_MAX_HEADER_BYTES` (431 when over). Every outbound call made while serving
     /// the request shares one [`Budget`] of `KEYCARD_REQUEST_BUDGET_MS`, started here.
+    ///
+    /// A streamed answer (an MCP call sending notifications as SSE) is read to its end
+    /// here; hosts that can stream use [`Gateway::handle_streaming`].
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let (parts, body) = self.handle_streaming(request).await.into_parts();
+        Response::from_parts(parts, body.collect().await)
+    }
+
+    /// Like [`Gateway::handle`], with the body as the host should send it: whole, or (an
+    /// MCP call that notifies, see [`crate::mcp::notify`]) a stream of SSE events to
+    /// forward as they come. Dropping the stream stops the call behind it.
+    pub async fn handle_streaming(&self, request: Request<Bytes>) -> Response<Body<'_>> {
         let mut response = match self.check_header_size(request.headers()) {
-            Some(too_large) => too_large,
+            Some(too_large) => too_large.map(Body::Full),
             None => {
                 let budget =
                     Budget::starting_now(&*self.ports.clock, self.config().limits.request_budget);
@@ -277,13 +289,13 @@ impl Gateway {
         response
     }
 
-    /// [`Gateway::handle`] as one boxed future. Its `poll` is a single function that the
+    /// [`Gateway::handle_streaming`] as one boxed future. Its `poll` is a single function that the
     /// compiler cannot inline into the host's own futures, so the code a host runs for a
     /// request is exactly the code [`crate::warm_up::warm_up`] runs at startup (which is
     /// what lets V8 compile it before the first request). Hosts that warm up call this;
     /// one allocation per request is its whole cost.
-    pub fn handle_boxed(&self, request: Request<Bytes>) -> BoxFuture<'_, Response<Bytes>> {
-        Box::pin(self.handle(request))
+    pub fn handle_boxed(&self, request: Request<Bytes>) -> BoxFuture<'_, Response<Body<'_>>> {
+        Box::pin(self.handle_streaming(request))
     }
 
     /// 431 when the headers are larger than `max_header_bytes` (see [`header_bytes`]).
@@ -351,25 +363,25 @@ impl Gateway {
         Route::NotFound
     }
 
-    async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
+    async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Body<'_>> {
         let path = request.uri().path();
         let route = self.classify(path);
         if request.method() == Method::OPTIONS {
-            return crate::http::cors::preflight(matches!(route, Route::Mcp(_)));
+            return crate::http::cors::preflight(matches!(route, Route::Mcp(_))).map(Body::Full);
         }
         if path == "/health" {
-            return response::ok_json(&serde_json::json!({ "status": "ok" }));
+            return response::ok_json(&serde_json::json!({ "status": "ok" })).map(Body::Full);
         }
         if !matches!(route, Route::Mcp(_))
             && let Some(name) = crate::mcp::transport::duplicate_singleton(request.headers())
         {
-            return response::duplicate_header(name);
+            return response::duplicate_header(name).map(Body::Full);
         }
         if let Some(refused) = self.check_origin_pinned(&request) {
-            return refused;
+            return refused.map(Body::Full);
         }
-        match route {
-            Route::Mcp(zone) => self.mcp_route(zone, request, budget).await,
+        let response = match route {
+            Route::Mcp(zone) => return self.mcp_route(zone, request, budget).await,
             Route::Prm(_) | Route::AsMetadata(_) | Route::Jwks
                 if request.method() != Method::GET =>
             {
@@ -403,20 +415,21 @@ impl Gateway {
                     .join(", ")
             )),
             Route::NotFound => response::not_found(&format!("no route for {path}")),
-        }
+        };
+        response.map(Body::Full)
     }
 
-    async fn mcp_route(
-        &self,
-        zone: &ZoneState,
+    async fn mcp_route<'a>(
+        &'a self,
+        zone: &'a ZoneState,
         request: Request<Bytes>,
         budget: Budget,
-    ) -> Response<Bytes> {
+    ) -> Response<Body<'a>> {
         if let Some(early) = zone.mcp.precheck(&request) {
-            return early;
+            return early.map(Body::Full);
         }
         let Some(origin) = request_origin(&request) else {
-            return response::not_absolute();
+            return response::not_absolute().map(Body::Full);
         };
         let resource_id = zone.resource_id(Some(&origin));
         let identity = match zone
@@ -430,7 +443,8 @@ impl Gateway {
                     &err,
                     &crate::oauth::metadata::zone_resource_metadata_url(&origin, zone.name()),
                     &zone.config.required_scopes,
-                );
+                )
+                .map(Body::Full);
             }
         };
         let access = zone

@@ -2,6 +2,7 @@
 //! identifiers, and THE mapping from every outcome to an HTTP status and body
 //! ([`response`]).
 
+pub mod body;
 pub mod cors;
 pub mod gateway;
 pub mod resource;

@@ -60,6 +60,23 @@ fn bytes_with(status: StatusCode, body: Bytes) -> Response<Bytes> {
     response
 }
 
+/// 200 `text/event-stream`: an MCP call answered with its notifications and then its
+/// JSON-RPC response, streamed (see [`crate::mcp::notify`]). Not cached, not buffered by
+/// proxies that honor `X-Accel-Buffering`.
+pub fn event_stream(
+    events: crate::http::body::BodyStream<'_>,
+) -> Response<crate::http::body::Body<'_>> {
+    let mut response = Response::new(crate::http::body::Body::Stream(events));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
 /// An OAuth-style error body.
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response<Bytes> {
     json_with(

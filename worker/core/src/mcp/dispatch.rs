@@ -23,17 +23,20 @@
 //! behaviour) asks for an `isError` result the model can read, while the 2026-07-28 tools
 //! page lists "Unknown tool" under protocol errors with code -32602.
 //!
-//! **Logging.** The legacy eras declare the `logging` capability and answer
-//! `logging/setLevel` with `{}` after checking the level. The server is stateless (no
-//! session to remember a level in) and sends no `notifications/message` today, so the
-//! acknowledgement is all there is: a client's level never changes what it receives.
-//! The 2026-07-28 revision removed `logging/setLevel` (a request's `_meta` carries its
-//! log level instead), so it is -32601 there and `logging` is not declared.
+//! **Logging.** Both eras declare the `logging` capability: handlers send
+//! `notifications/message` through [`ToolContext::log`] on the SSE answer to their call
+//! (see [`super::notify`]). The legacy eras answer `logging/setLevel` with `{}` after
+//! checking the level, but the server is stateless (no session to remember a level in),
+//! so the level never reaches a later call: legacy calls log at the level their own
+//! `_meta["io.modelcontextprotocol/logLevel"]` names, else at `info` and above. The
+//! 2026-07-28 revision removed `logging/setLevel` (-32601 there): a call logs only when
+//! its `_meta` names a level, as that revision requires.
 
 use serde_json::{Map, Value, json};
 
 use super::Endpoint;
 use super::jsonrpc::RpcError;
+use super::notify::Notifier;
 use super::pagination;
 use super::version::{Era, META_SERVER_INFO, ProtocolVersion};
 use crate::auth::identity::Identity;
@@ -59,18 +62,20 @@ pub const LOG_LEVELS: [&str; 8] = [
     "emergency",
 ];
 
-/// Answers one request; `Ok` is the `result` member.
-pub async fn dispatch(
+/// Answers one request; `Ok` is the `result` member. `notifier` receives the handler's
+/// log and progress notifications (see [`super::notify`]).
+pub(crate) async fn dispatch(
     server: &Endpoint,
     version: ProtocolVersion,
     method: &str,
     params: Map<String, Value>,
     identity: Identity,
     access: UpstreamAccess,
+    notifier: Option<Notifier>,
 ) -> Result<Value, RpcError> {
     let era = version.era();
     let s = &server.server;
-    let ctx = move || ToolContext::live(identity, access, version);
+    let ctx = move || ToolContext::live(identity, access, version, notifier);
     match (era, method) {
         (Era::Legacy, "initialize") => initialize(server, &params),
         (Era::Legacy, "ping") => Ok(json!({})),
@@ -219,13 +224,13 @@ fn offered(server: &Endpoint, era: Era) -> Vec<&'static str> {
 }
 
 /// The capabilities declared in `era`: what is registered, nothing more.
-fn capabilities(server: &Endpoint, era: Era) -> Value {
+fn capabilities(server: &Endpoint) -> Value {
     let s = &server.server;
     let mut caps = Map::new();
     caps.insert("tools".into(), json!({ "listChanged": false }));
-    if era == Era::Legacy {
-        caps.insert("logging".into(), json!({}));
-    }
+    // Both eras: calls may send notifications/message (2026-07-28: when the request's
+    // _meta names a log level), and the revisions require declaring it.
+    caps.insert("logging".into(), json!({}));
     if s.has_resources() {
         caps.insert("resources".into(), json!({ "listChanged": false }));
     }
@@ -358,7 +363,7 @@ fn initialize(server: &Endpoint, params: &Map<String, Value>) -> Result<Value, R
         .unwrap_or(ProtocolVersion::LATEST_LEGACY);
     Ok(json!({
         "protocolVersion": negotiated.as_str(),
-        "capabilities": capabilities(server, Era::Legacy),
+        "capabilities": capabilities(server),
         "serverInfo": server_info(server, negotiated.has_structured_tools()),
         "instructions": instructions(server),
     }))
@@ -368,7 +373,7 @@ fn discover(server: &Endpoint) -> Value {
     let info = server_info(server, true);
     json!({
         "supportedVersions": ProtocolVersion::supported_strings(),
-        "capabilities": capabilities(server, Era::Modern),
+        "capabilities": capabilities(server),
         "serverInfo": info,
         "instructions": instructions(server),
         "ttlMs": DISCOVER_TTL_MS,

@@ -233,7 +233,13 @@ async fn send_with(server: &Endpoint, req: Request<Bytes>, world: &FakeWorld) ->
     // The gateway's order: precheck, (bearer verification), handle.
     let response = match server.precheck(&req) {
         Some(early) => early,
-        None => server.handle(&req, identity(), world.access.clone()).await,
+        None => {
+            let (parts, body) = server
+                .handle(&req, identity(), world.access.clone())
+                .await
+                .into_parts();
+            http::Response::from_parts(parts, body.collect().await)
+        }
     };
     let (parts, body) = response.into_parts();
     Answer {
@@ -436,7 +442,8 @@ async fn non_json_content_type_is_415() {
 #[tokio::test]
 async fn handle_runs_the_prechecks_itself() {
     let req = raw(Method::GET, "", &[]);
-    let r = server()
+    let endpoint = server();
+    let r = endpoint
         .handle(&req, identity(), FakeWorld::quiet().access)
         .await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -1096,3 +1103,8 @@ proptest::proptest! {
 
 #[path = "surface_tests.rs"]
 mod surface;
+
+// ---------------------------------------------------------------- notifications, SSE, cancellation
+
+#[path = "stream_tests.rs"]
+mod stream;

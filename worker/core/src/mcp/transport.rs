@@ -34,9 +34,10 @@ pub enum TransportError {
     /// A browser origin that is not allowed (DNS-rebinding protection).
     #[error("origin {0:?} is not allowed to call this MCP server")]
     ForbiddenOrigin(String),
-    /// The client does not accept JSON.
+    /// The client does not accept JSON (every answer may be JSON; only a call that
+    /// notifies is answered with `text/event-stream`).
     #[error(
-        "the Accept header must include application/json: this server answers with JSON, not SSE"
+        "the Accept header must include application/json (add text/event-stream to receive a call's notifications)"
     )]
     NotAcceptable,
     /// The body (or its announced length) exceeds the limit.
@@ -129,16 +130,31 @@ pub fn check(config: &Config, request: &Request<Bytes>) -> Result<(), TransportE
 
 /// Whether `Accept` admits `application/json`. No `Accept` header means anything.
 fn accepts_json(request: &Request<Bytes>) -> bool {
-    let mut values = request.headers().get_all(header::ACCEPT).iter().peekable();
-    if values.peek().is_none() {
+    if request.headers().get(header::ACCEPT).is_none() {
         return true;
     }
-    values
+    accepts(
+        request.headers(),
+        &["application/json", "application/*", "*/*"],
+    )
+}
+
+/// Whether `Accept` names `text/event-stream` (explicitly, with a non-zero quality): the
+/// client can take an SSE answer. Wildcards do not count; no `Accept` header means JSON.
+pub fn accepts_event_stream(headers: &http::HeaderMap) -> bool {
+    accepts(headers, &["text/event-stream"])
+}
+
+/// Whether one of the `Accept` ranges is one of `media` with a non-zero quality.
+fn accepts(headers: &http::HeaderMap, wanted: &[&str]) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|range| {
             let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let media_type = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| {
                 let p = p.trim();
                 p.strip_prefix("q=")
@@ -146,7 +162,7 @@ fn accepts_json(request: &Request<Bytes>) -> bool {
                     .and_then(|q| q.trim().parse::<f32>().ok())
                     .is_some_and(|q| q <= 0.0)
             });
-            !refused && matches!(media.as_str(), "application/json" | "application/*" | "*/*")
+            !refused && wanted.iter().any(|w| w.eq_ignore_ascii_case(media_type))
         })
 }
 

@@ -13,6 +13,7 @@ use crate::config::DEFAULT_UPSTREAM;
 #[cfg(any(test, feature = "testing"))]
 use crate::delegation::DelegationError;
 use crate::delegation::UpstreamAccess;
+use crate::mcp::notify::{LogLevel, Notifier};
 use crate::mcp::version::ProtocolVersion;
 use crate::tools::builtin::github_user::USER_AGENT;
 
@@ -31,6 +32,8 @@ struct Scope {
     identity: Identity,
     delegation: Delegation,
     version: ProtocolVersion,
+    /// Where `log` and `progress` go: `None` when the call cannot notify.
+    notifier: Option<Notifier>,
 }
 
 enum Delegation {
@@ -56,13 +59,81 @@ impl ToolContext {
         identity: Identity,
         access: UpstreamAccess,
         version: ProtocolVersion,
+        notifier: Option<Notifier>,
     ) -> Self {
         Self {
             scope: Arc::new(Scope {
                 identity,
                 delegation: Delegation::Live(access),
                 version,
+                notifier,
             }),
+        }
+    }
+
+    /// Sends a log message (`notifications/message`) to the client, now, on the
+    /// response stream of this call. `data` is any JSON (a string, an object…); it goes
+    /// to the client as it is: never put a token or a secret in it.
+    ///
+    /// Returns whether the message was sent. It is not when the client cannot receive it
+    /// — its `Accept` lacks `text/event-stream`, or (2026-07-28) its request named no log
+    /// level — or when `level` is below the level the request asked for (legacy
+    /// revisions without one: `info`; `logging/setLevel` cannot change it, as nothing
+    /// carries it from one stateless POST to the next). See [`crate::mcp::notify`].
+    ///
+    /// ```
+    /// use keycard_core::tools::{LogLevel, ToolContext, ToolError};
+    ///
+    /// async fn sync_repos(ctx: ToolContext) -> Result<String, ToolError> {
+    ///     ctx.log(LogLevel::Info, "listing repositories");
+    ///     ctx.log(LogLevel::Debug, serde_json::json!({ "page": 1 }));
+    ///     Ok("done".into())
+    /// }
+    /// ```
+    pub fn log(&self, level: LogLevel, data: impl Into<serde_json::Value>) -> bool {
+        match &self.scope.notifier {
+            Some(n) => n.log(level, None, data.into()),
+            None => false,
+        }
+    }
+
+    /// Like [`ToolContext::log`], naming the `logger` (a component of your server).
+    pub fn log_from(
+        &self,
+        logger: &str,
+        level: LogLevel,
+        data: impl Into<serde_json::Value>,
+    ) -> bool {
+        match &self.scope.notifier {
+            Some(n) => n.log(level, Some(logger), data.into()),
+            None => false,
+        }
+    }
+
+    /// Reports progress (`notifications/progress`) to the client, now: `progress` so far
+    /// out of `total` (when known), with an optional human-readable `message`.
+    ///
+    /// A no-op returning `false` when the request carried no `_meta.progressToken` or
+    /// the client cannot receive notifications (its `Accept` lacks `text/event-stream`).
+    /// `progress` must increase from one report to the next: a value not above the last
+    /// one (or not finite) is dropped.
+    ///
+    /// ```
+    /// use keycard_core::tools::{ToolContext, ToolError};
+    ///
+    /// async fn import(ctx: ToolContext, files: Vec<String>) -> Result<usize, ToolError> {
+    ///     let total = files.len() as f64;
+    ///     for (i, file) in files.iter().enumerate() {
+    ///         // … import `file` …
+    ///         ctx.progress((i + 1) as f64, Some(total), Some(&format!("imported {file}")));
+    ///     }
+    ///     Ok(files.len())
+    /// }
+    /// ```
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+        match &self.scope.notifier {
+            Some(n) => n.progress(progress, total, message),
+            None => false,
         }
     }
 
@@ -384,6 +455,7 @@ impl TestContext {
                 identity: self.identity,
                 delegation: Delegation::Fake(self.upstreams),
                 version: self.version,
+                notifier: None,
             }),
         }
     }

@@ -79,6 +79,7 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
+pub use crate::mcp::notify::LogLevel;
 pub use content::{Annotations, Content, ResourceContents, ResourceLink, Role};
 #[cfg(any(test, feature = "testing"))]
 pub use context::{FakeUpstream, TestContext};
