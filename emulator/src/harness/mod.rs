@@ -210,19 +210,23 @@ pub enum HarnessError {
 ///
 /// ```no_run
 /// use emulator::harness::LeakTest;
-/// use emulator::harness::examples::{delegated_profile_tool, plain_echo_tool};
+/// use emulator::harness::examples::{
+///     PROFILE_RESOURCE_URI, delegated_profile_resource, delegated_profile_tool, plain_echo_tool,
+/// };
 /// use keycard_core::Server;
 ///
 /// # async fn leak_test() -> Result<(), emulator::harness::HarnessError> {
 /// let server = Server::new("my-server", "1.0.0")
 ///     .tool(delegated_profile_tool())
-///     .tool(plain_echo_tool());
+///     .tool(plain_echo_tool())
+///     .resource(delegated_profile_resource());
 /// let report = LeakTest::new(server)
 ///     .users(500)
 ///     .requests(10_000)
 ///     .isolates(2)
 ///     .tool_call("upstream_profile", serde_json::json!({}))
 ///     .tool_call_with("echo", |seed| serde_json::json!({ "text": seed.random.to_string() }))
+///     .resource_read(PROFILE_RESOURCE_URI)
 ///     .run()
 ///     .await?;
 /// report.assert_no_leaks();
