@@ -2,12 +2,13 @@
 (clients/conformance/server; under workerd, clients/conformance/worker): resources,
 prompts and completion as an application uses them.
 
-    python conformance_smoke.py --url http://127.0.0.1:8787/mcp --token <bearer>
+    python conformance_smoke.py --url http://127.0.0.1:8787/mcp --token <bearer> [--expect-sub alice]
 
 Runs in modes "legacy" and "auto" (like smoke.py). Each run lists the resources and the
 templates, reads a text, a binary and a templated resource, lists and gets a prompt, and
 completes a prompt argument and a template variable, asserting the fixtures' real
-content; any failure exits non-zero.
+content. With --expect-sub it also reads the delegated resource upstream://profile and
+checks the upstream acted for that user. Any failure exits non-zero.
 
 Notifications during a tool call (log messages and progress; they need the server to
 answer the POST with an SSE stream) are checked only when CHECK_CALL_NOTIFICATIONS=1:
@@ -50,7 +51,7 @@ def attr(obj, snake: str, camel: str):
     return getattr(obj, snake, getattr(obj, camel, None))
 
 
-async def resources(client, mode: str) -> list[str]:
+async def resources(client, mode: str, expect_sub: str | None) -> list[str]:
     listed = await client.list_resources()
     uris = sorted(str(r.uri) for r in listed.resources)
     for want in ("test://static-binary", "test://static-text"):
@@ -78,6 +79,11 @@ async def resources(client, mode: str) -> list[str]:
     expect_equal(
         f"[{mode}] read test://template/42/data", data, {"id": "42", "templateTest": True, "data": "Data for ID: 42"}
     )
+    if expect_sub is not None:
+        # Delegated: the server exchanged our token and called the upstream on our behalf.
+        profile = await client.read_resource("upstream://profile")
+        seen = (json.loads(getattr(profile.contents[0], "text", "null")) or {}).get("keycard", {}).get("sub")
+        expect_equal(f"[{mode}] read upstream://profile: the upstream acted for", seen, expect_sub)
     return uris
 
 
@@ -135,7 +141,7 @@ async def call_notifications(client, logs: list, mode: str) -> dict:
     return {"log_messages": len(logs), "progress": progress}
 
 
-async def run(url: str, token: str, mode: str) -> dict:
+async def run(url: str, token: str, mode: str, expect_sub: str | None) -> dict:
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     logs: list = []
 
@@ -150,7 +156,7 @@ async def run(url: str, token: str, mode: str) -> dict:
     ) as client:
         out = {
             "mode": mode,
-            "resources": await resources(client, mode),
+            "resources": await resources(client, mode, expect_sub),
             "prompts": await prompts(client, mode),
             "completions": await completion(client, mode),
         }
@@ -166,11 +172,12 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--url", default="http://127.0.0.1:8787/mcp")
     p.add_argument("--token", required=True)
+    p.add_argument("--expect-sub")
     p.add_argument("--modes", default="legacy,auto")
     a = p.parse_args()
     for mode in a.modes.split(","):
         try:
-            out = await run(a.url, a.token, mode)
+            out = await run(a.url, a.token, mode, a.expect_sub)
         except SystemExit:
             raise
         except BaseExceptionGroup as e:

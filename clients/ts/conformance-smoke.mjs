@@ -2,11 +2,13 @@
 // fixture server (clients/conformance/server; under workerd, clients/conformance/worker):
 // resources, prompts and completion as an application uses them.
 //
-//   node conformance-smoke.mjs --url http://127.0.0.1:8787/mcp --token <bearer>
+//   node conformance-smoke.mjs --url http://127.0.0.1:8787/mcp --token <bearer> [--expect-sub alice]
 //
 // It lists the resources and the templates, reads a text, a binary and a templated
 // resource, lists and gets prompts, and completes a prompt argument and a template
-// variable, asserting the fixtures' real content. Exits non-zero on any failure.
+// variable, asserting the fixtures' real content. With --expect-sub it also reads the
+// delegated resource upstream://profile and checks the upstream acted for that user.
+// Exits non-zero on any failure.
 //
 // Notifications during a tool call (progress and log messages; they need the server to
 // answer the POST with an SSE stream) are checked only when CHECK_CALL_NOTIFICATIONS=1:
@@ -49,6 +51,12 @@ async function resources(client) {
   const templated = await client.readResource({ uri: "test://template/42/data" });
   const data = JSON.parse(templated.contents[0]?.text ?? "null");
   expectEqual("read test://template/42/data", data, { id: "42", templateTest: true, data: "Data for ID: 42" });
+  if (args["expect-sub"] !== undefined) {
+    // Delegated: the server exchanged our token and called the upstream on our behalf.
+    const profile = await client.readResource({ uri: "upstream://profile" });
+    const seen = JSON.parse(profile.contents[0]?.text ?? "null")?.keycard?.sub;
+    expectEqual("read upstream://profile: the upstream acted for", seen, args["expect-sub"]);
+  }
   return uris;
 }
 
