@@ -1,5 +1,6 @@
 //! This repository's Worker, written as any user of `keycard-worker` writes theirs: the
-//! tools (here the two built-in demo tools) and the `#[event(fetch)]` entry.
+//! tools (here the two built-in demo tools), the `#[event(fetch)]` entry and the
+//! `#[event(start)]` warm-up.
 #![cfg(target_arch = "wasm32")]
 
 use keycard_worker::core::Server;
@@ -11,6 +12,12 @@ fn app() -> Server {
     Server::new("keycard-mcp-worker", env!("CARGO_PKG_VERSION"))
         .tool(whoami())
         .tool(github_user())
+}
+
+/// Script startup: compiles the request paths before the first request arrives.
+#[event(start)]
+fn start() {
+    keycard_worker::warm_up(app);
 }
 
 #[event(fetch)]

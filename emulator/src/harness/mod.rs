@@ -244,6 +244,9 @@ pub struct LeakTest {
     jitter_ms: u64,
     timeout: Duration,
     calls: Vec<CallSpec>,
+    multi_zone: bool,
+    #[cfg(feature = "naive-cache-demo")]
+    shared_cache: Option<keycard_core::delegation::cache::CacheKeying>,
 }
 
 impl std::fmt::Debug for LeakTest {
@@ -278,7 +281,31 @@ impl LeakTest {
             jitter_ms: 2,
             timeout: Duration::from_secs(30),
             calls: Vec::new(),
+            multi_zone: false,
+            #[cfg(feature = "naive-cache-demo")]
+            shared_cache: None,
         }
+    }
+
+    /// Serves the two zones as named zones `a` and `b` of one gateway (`KEYCARD_ZONES`,
+    /// each at `/{zone}/mcp` with its own issuer, credentials and resource id) instead of
+    /// one zone trusting the other's issuer. Each caller calls its own zone's path; on
+    /// top, the oracle checks every upstream token against the audit log of the caller's
+    /// zone (issued there, for the caller's user and client, for the upstream that
+    /// received it), and after the run every subject's token is sent to the other zone's
+    /// path, where it must get 401.
+    pub fn multi_zone(mut self) -> Self {
+        self.multi_zone = true;
+        self
+    }
+
+    /// With [`LeakTest::multi_zone`]: ONE token cache shared by both zones, with
+    /// `keying` — mutation testing of zone separation only.
+    #[cfg(feature = "naive-cache-demo")]
+    #[doc(hidden)]
+    pub fn shared_cache(mut self, keying: keycard_core::delegation::cache::CacheKeying) -> Self {
+        self.shared_cache = Some(keying);
+        self
     }
 
     /// Ordinary users (the adversarial identities come on top, about 10% more).
@@ -453,6 +480,13 @@ impl LeakTest {
             false,
         )
         .await?;
+        let multi = self.multi_zone;
+        if multi {
+            for (zone, name) in [(&zones.primary, "a"), (&zones.secondary, "b")] {
+                zone.zone()
+                    .set_mcp_resource(&format!("{IN_PROCESS_ORIGIN}/{name}/mcp"));
+            }
+        }
         let callers =
             tokio::task::block_in_place(|| mint_all(&zones, &principals, SubjectAlg::Rs256))?;
         for zone in [&zones.primary, &zones.secondary] {
@@ -463,21 +497,47 @@ impl LeakTest {
         let http = InProcessHttp::new(Arc::new(ReqwestHttp::new()?))
             .with_origin(&zones.primary.issuer(), zones.primary.router())?
             .with_origin(&zones.secondary.issuer(), zones.secondary.router())?;
-        let env = gateway_env(&zones, &self.server, principals.len())?;
-        let config = env.to_config()?;
+        let env = if multi {
+            multi_zone_env(&zones, &self.server, principals.len())?
+        } else {
+            gateway_env(&zones, &self.server, principals.len())?
+        };
+        let config = keycard_core::Zones::from_env(|k| env.get(k).map(str::to_owned))?;
         let ports = native_ports(Arc::new(http));
         let server = self.server.clone();
+        #[cfg(feature = "naive-cache-demo")]
+        let shared_cache = self.shared_cache;
         let pool = IsolatePool::start(self.isolates, self.route, self.seed, move |_| {
+            #[cfg(feature = "naive-cache-demo")]
+            if let Some(keying) = shared_cache {
+                return keycard_core::Gateway::with_shared_cache(
+                    config.clone(),
+                    ports.clone(),
+                    server.clone(),
+                    keying,
+                )
+                .map_err(|e| e.to_string());
+            }
             keycard_core::Gateway::new(config.clone(), ports.clone(), server.clone())
                 .map_err(|e| e.to_string())
         })?;
-        let url: http::Uri = format!("{IN_PROCESS_ORIGIN}/mcp")
-            .parse()
-            .map_err(|_| HarnessError::Invalid("in-process origin".into()))?;
+        let path = |zone: &str| {
+            let path = if multi {
+                format!("{IN_PROCESS_ORIGIN}/{zone}/mcp")
+            } else {
+                format!("{IN_PROCESS_ORIGIN}/mcp")
+            };
+            path.parse::<http::Uri>()
+                .map_err(|_| HarnessError::Invalid("in-process origin".into()))
+        };
+        let (url, url_b) = (path("a")?, path("b")?);
+        let secondary_issuer = zones.secondary.issuer();
+        let in_b = |caller: &Caller| multi && caller.who.issuer == secondary_issuer;
         let setup = setup_started.elapsed();
 
         let started = Instant::now();
         let mut judge = Judge::new(&self.calls, &callers, canaries, self.requests);
+        judge.multi = multi;
         let total_weight: u32 = self.calls.iter().map(|c| c.weight).sum();
         let mut rng = StdRng::seed_from_u64(self.seed);
         let mut pending = FuturesUnordered::new();
@@ -494,7 +554,8 @@ impl LeakTest {
                 };
                 let body = self.calls[call].body(next, &seed);
                 judge.assign(next, user, call);
-                let request = build_request(&url, &callers[user], next, body);
+                let target = if in_b(&callers[user]) { &url_b } else { &url };
+                let request = build_request(target, &callers[user], next, body);
                 let pool = &pool;
                 let timeout = self.timeout;
                 let id = next;
@@ -521,6 +582,36 @@ impl LeakTest {
         }
         // Every request has been answered: every upstream call it made is logged.
         judge.upstream(&zones);
+        if multi {
+            // Every subject's token on the other zone's path: 401, never served.
+            // (The first call, a tool call or a read: refused before it is dispatched.)
+            let body = self.calls[0].body(
+                0,
+                &CallSeed {
+                    request: 0,
+                    user: 0,
+                    random: 0,
+                },
+            );
+            for (user, caller) in callers.iter().enumerate() {
+                if caller.who.sub.is_none() {
+                    continue;
+                }
+                let target = if in_b(caller) { &url } else { &url_b };
+                let id = next;
+                next += 1;
+                judge.assign(id, user, 0);
+                let Ok(request) = build_request(target, caller, id, body.clone()) else {
+                    continue;
+                };
+                let status = tokio::time::timeout(self.timeout, pool.dispatch(request))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map_or(0, |r| r.status().as_u16());
+                judge.cross_zone(id, target.path(), status);
+            }
+        }
         let wall = started.elapsed();
         let exchanges = zones.control().exchanges_issued().unwrap_or(0);
         let dropped = zones.primary.zone().upstream_calls_dropped()
@@ -594,6 +685,42 @@ fn resource_names(server: &Server) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// Both zones as named zones `a` (primary) and `b` (secondary) of `KEYCARD_ZONES`, each
+/// with its own issuer and secret, and the same upstreams (the demo upstreams live at
+/// the primary zone and trust the secondary as a peer).
+fn multi_zone_env(
+    zones: &ReplayZones,
+    server: &Server,
+    principals: usize,
+) -> Result<EnvMap, HarnessError> {
+    let (client_id, secret) =
+        EmbeddedZone::worker_credentials(&mock_keycard::ZoneConfig::default())?;
+    let upstreams: Value = named_upstreams(server, &zones.primary)
+        .and_then(|u| serde_json::from_str(&u).ok())
+        .unwrap_or_else(|| json!({}));
+    let entry = |zone: &EmbeddedZone| {
+        json!({
+            "issuer": zone.issuer(),
+            "client_id": client_id,
+            "resource_url": zones.primary.upstream_url(),
+            "upstreams": upstreams,
+        })
+    };
+    let mut env = EnvMap::default();
+    env.set(
+        "KEYCARD_ZONES",
+        json!({"a": entry(&zones.primary), "b": entry(&zones.secondary)}).to_string(),
+    );
+    env.set("KEYCARD_ZONE_A_CLIENT_SECRET", secret.clone());
+    env.set("KEYCARD_ZONE_B_CLIENT_SECRET", secret);
+    env.set("KEYCARD_LEEWAY_SECS", "1");
+    env.set(
+        "KEYCARD_CACHE_MAX_ENTRIES",
+        default_cache_entries(principals).to_string(),
+    );
+    Ok(env)
 }
 
 /// `KEYCARD_UPSTREAMS` pointing every upstream name the server's tools, resources and
@@ -704,6 +831,11 @@ struct Judge<'a> {
     upstream_calls: u64,
     upstream_attributed: u64,
     used: HashSet<usize>,
+    /// Multi-zone run: audit-check every upstream token against the caller's zone.
+    multi: bool,
+    upstream_audited: u64,
+    cross_zone_probes: u64,
+    cross_zone_refused: u64,
 }
 
 impl<'a> Judge<'a> {
@@ -725,6 +857,10 @@ impl<'a> Judge<'a> {
             upstream_calls: 0,
             upstream_attributed: 0,
             used: HashSet::new(),
+            multi: false,
+            upstream_audited: 0,
+            cross_zone_probes: 0,
+            cross_zone_refused: 0,
         }
     }
 
@@ -747,6 +883,62 @@ impl<'a> Judge<'a> {
                 kind,
             });
         }
+    }
+
+    /// A cross-zone probe's answer: anything but 401 is a leak.
+    fn cross_zone(&mut self, id: u64, path: &str, status: u16) {
+        self.cross_zone_probes += 1;
+        if status == 401 {
+            self.cross_zone_refused += 1;
+        } else {
+            let path = path.to_owned();
+            self.leak(id, LeakKind::CrossZoneAccepted { path, status });
+        }
+    }
+
+    /// Multi-zone runs: is the upstream token of `call`, made for `caller`, in the
+    /// caller's zone's audit log as issued for the caller's user and client and the
+    /// upstream that received it? `None` when it is; else what is not.
+    fn audit_mismatch(
+        zones: &ReplayZones,
+        caller: &Who,
+        call: &mock_keycard::UpstreamCall,
+    ) -> Option<String> {
+        let zone = if caller.issuer == zones.secondary.issuer() {
+            &zones.secondary
+        } else {
+            &zones.primary
+        };
+        // The demo upstreams live at the primary zone and serve both zones.
+        let resource = call.upstream.resource(zones.primary.zone());
+        let Some(jti) = call.identity.jti.as_deref() else {
+            return Some("the upstream token has no jti".into());
+        };
+        let Some(event) = zone.zone().audit_by_jti(jti) else {
+            return Some(format!(
+                "not issued by the caller's zone {} (not in its audit log)",
+                zone.issuer()
+            ));
+        };
+        if event.outcome != mock_keycard::Outcome::Issued
+            || event.grant_type.as_deref() != Some(mock_keycard::TOKEN_EXCHANGE)
+        {
+            return Some("its audit event is not an issued token exchange".into());
+        }
+        if event.user.as_deref() != caller.sub.as_deref() {
+            return Some(format!("issued for user {:?}", event.user));
+        }
+        if event.original_client.as_deref() != Some(caller.client_id.as_str()) {
+            return Some(format!("issued for client {:?}", event.original_client));
+        }
+        if event.resource.as_deref() != Some(resource.as_str()) {
+            return Some(format!(
+                "issued for resource {:?} but presented to the {} upstream ({resource})",
+                event.resource,
+                call.upstream.name()
+            ));
+        }
+        None
     }
 
     fn answer(&mut self, id: u64, answer: Option<&http::Response<Bytes>>) {
@@ -809,6 +1001,15 @@ impl<'a> Judge<'a> {
                     sub: Some(call.identity.sub.clone()),
                     client_id: call.identity.client_id.clone().unwrap_or_default(),
                 };
+                if self.multi {
+                    match Self::audit_mismatch(zones, caller, &call) {
+                        None => self.upstream_audited += 1,
+                        Some(reason) => {
+                            let jti = call.identity.jti.clone();
+                            self.leak(id, LeakKind::WrongIssuance { jti, reason });
+                        }
+                    }
+                }
                 if &seen != caller {
                     let call = format!("{} {}", call.method, call.path);
                     self.leak(id, LeakKind::ForeignUpstreamToken { seen, call });
@@ -849,6 +1050,9 @@ impl<'a> Judge<'a> {
             leaks: self.leaks,
             upstream_calls: self.upstream_calls,
             upstream_attributed: self.upstream_attributed,
+            upstream_audited: self.upstream_audited,
+            cross_zone_probes: self.cross_zone_probes,
+            cross_zone_refused: self.cross_zone_refused,
             upstream_dropped: 0,
             exchanges,
             wall,

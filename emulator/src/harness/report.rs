@@ -85,6 +85,22 @@ pub enum LeakKind {
         /// `METHOD /path` of the upstream call.
         call: String,
     },
+    /// Multi-zone runs: the token an upstream received is not, per the audit log of the
+    /// caller's zone, a token exchange issued for the caller's user and client and for
+    /// the upstream that received it.
+    WrongIssuance {
+        /// The upstream token's `jti`, if it had one.
+        jti: Option<String>,
+        /// What did not match.
+        reason: String,
+    },
+    /// Multi-zone runs: a token of one zone was accepted on another zone's path.
+    CrossZoneAccepted {
+        /// The path it was sent to.
+        path: String,
+        /// The status it got (anything but 401).
+        status: u16,
+    },
 }
 
 /// One leak.
@@ -119,6 +135,19 @@ impl std::fmt::Display for Leak {
                 "request {} ({}) by {}: the upstream received {call} with a token issued for {seen}",
                 self.request, self.tool, self.caller
             ),
+            LeakKind::WrongIssuance { jti, reason } => write!(
+                f,
+                "request {} ({}) by {}: upstream token {}: {reason}",
+                self.request,
+                self.tool,
+                self.caller,
+                jti.as_deref().unwrap_or("(no jti)")
+            ),
+            LeakKind::CrossZoneAccepted { path, status } => write!(
+                f,
+                "request {} by {}: its zone's token got {status} on {path}, another zone's path (401 expected)",
+                self.request, self.caller
+            ),
         }
     }
 }
@@ -148,6 +177,13 @@ pub struct LeakReport {
     /// Of those, calls attributed to a request of this run (and so checked against its
     /// caller).
     pub upstream_attributed: u64,
+    /// Multi-zone runs: upstream calls whose token the caller's zone's audit log shows
+    /// issued for the caller's user, client and that upstream.
+    pub upstream_audited: u64,
+    /// Multi-zone runs: requests sent with a zone's token to another zone's path.
+    pub cross_zone_probes: u64,
+    /// Of those, refused with 401.
+    pub cross_zone_refused: u64,
     /// Upstream calls the log dropped (more in flight than its capacity).
     pub upstream_dropped: u64,
     /// Token exchanges the mock zones issued.

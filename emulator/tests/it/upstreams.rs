@@ -222,3 +222,76 @@ async fn keycard_resource_url_alone_configures_a_working_gateway() {
         )]
     );
 }
+
+/// Two zones and two upstreams served by one gateway (`KEYCARD_ZONES`, zones `a` and
+/// `b` at `/a/mcp` and `/b/mcp`), the same user names in both zones, the two-upstream
+/// tool through reused isolates: 0 leaks; every upstream token is in the audit log of
+/// the caller's zone, issued for the caller's user and client and for the upstream that
+/// received it; every subject's token is refused (401) on the other zone's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_zones_and_two_upstreams_in_one_gateway_leak_nothing() {
+    let report = LeakTest::new(Server::new("two", "0.0.0").tool(my_day()))
+        .multi_zone()
+        .users(150)
+        .requests(2_000)
+        .isolates(2)
+        .seed(18)
+        .tool_call("my_day", json!({}))
+        .run()
+        .await
+        .unwrap();
+    eprintln!(
+        "{report}\nupstream audited {} / {}, cross-zone refused {} / {}",
+        report.upstream_audited,
+        report.upstream_calls,
+        report.cross_zone_refused,
+        report.cross_zone_probes
+    );
+    report.assert_no_leaks();
+    assert!(report.upstream_calls > 2 * 1_000, "{report}");
+    assert_eq!(
+        report.upstream_attributed, report.upstream_calls,
+        "{report}"
+    );
+    assert_eq!(report.upstream_audited, report.upstream_calls, "{report}");
+    assert!(report.cross_zone_probes > 150, "{report}");
+    assert_eq!(report.cross_zone_refused, report.cross_zone_probes);
+    // Both zones exchanged (each for its own users).
+    assert!(report.subjects > 150, "{report}");
+}
+
+/// The same run with ONE token cache shared by both zones: with the real key (issuer and
+/// audience in it) still 0 leaks; keyed without the zone (what a single-zone cache
+/// shared by zones would do), the oracle catches zone B's users getting zone A's tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_shared_by_zones_without_the_zone_in_its_key_is_caught() {
+    use keycard_core::delegation::cache::CacheKeying;
+    let run = |keying| {
+        LeakTest::new(Server::new("two", "0.0.0").tool(my_day()))
+            .multi_zone()
+            .shared_cache(keying)
+            .users(100)
+            .requests(1_000)
+            .isolates(1)
+            .seed(7)
+            .tool_call("my_day", json!({}))
+            .run()
+    };
+    let sound = run(CacheKeying::Isolated).await.unwrap();
+    sound.assert_no_leaks();
+    let naive = run(CacheKeying::WithoutZone).await.unwrap();
+    eprintln!("{naive}");
+    assert!(naive.leak_count > 0, "{naive}");
+    // The leaks cross zones: a caller of one zone got data or a token of the same user
+    // name in the other zone.
+    let crosses_zones = |l: &emulator::harness::Leak| match &l.kind {
+        emulator::harness::LeakKind::ForeignCanary {
+            owner: Some(owner), ..
+        } => owner.issuer != l.caller.issuer && owner.sub == l.caller.sub,
+        emulator::harness::LeakKind::WrongIssuance { reason, .. } => {
+            reason.contains("not issued by the caller's zone")
+        }
+        _ => false,
+    };
+    assert!(naive.leaks.iter().all(crosses_zones), "{naive}");
+}

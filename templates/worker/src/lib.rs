@@ -56,6 +56,14 @@ pub fn profile() -> Tool {
         })
 }
 
+/// Script startup: runs the request paths once against an in-memory stand-in zone, so the
+/// first real request does not pay for compiling them (no I/O, none of your handlers run).
+#[cfg(target_arch = "wasm32")]
+#[worker::event(start)]
+fn start() {
+    keycard_worker::warm_up(app);
+}
+
 /// The Worker's entry: every request goes to `keycard_worker::serve` with [`app`].
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]

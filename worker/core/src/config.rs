@@ -112,9 +112,13 @@ impl Default for CacheConfig {
     }
 }
 
-/// Everything the [`crate::Gateway`] needs to know about its deployment.
+/// Everything the [`crate::Gateway`] needs to know about one zone it serves (the whole
+/// deployment, unless `KEYCARD_ZONES` names several: see [`Zones`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The zone's name in `KEYCARD_ZONES`, which is also its path prefix (`/{zone}/mcp`);
+    /// `None` for the classic single-zone deployment at `/mcp`.
+    pub zone: Option<String>,
     /// The Keycard zone URL (`KEYCARD_ISSUER`), exactly as the zone's tokens carry it.
     pub issuer: String,
     /// Issuers whose tokens are accepted; defaults to `[issuer]`.
@@ -231,6 +235,15 @@ pub enum ConfigError {
         name: &'static str,
         /// What is wrong with it (never the value of a secret).
         reason: String,
+    },
+    /// A zone of `KEYCARD_ZONES` is misconfigured; the message names the zone's own
+    /// variable or JSON member and how to set it.
+    #[error("{message}")]
+    Zone {
+        /// The zone.
+        zone: String,
+        /// What is wrong and how to fix it (never the value of a secret).
+        message: String,
     },
     /// Neither credential mode is configured.
     #[error(
@@ -464,6 +477,7 @@ impl Config {
         }
 
         Ok(Self {
+            zone: None,
             issuer,
             trusted_issuers,
             resource_id,
@@ -481,6 +495,314 @@ impl Config {
             inflight: Inflight::default(),
         })
     }
+}
+
+/// The JSON members a zone of `KEYCARD_ZONES` may have, with the variable each one
+/// stands for (the per-zone variable `KEYCARD_ZONE_<ZONE>_<SUFFIX>` may give it instead).
+const ZONE_MEMBERS: &[(&str, &str)] = &[
+    ("issuer", "ISSUER"),
+    ("extra_issuers", "EXTRA_ISSUERS"),
+    ("client_id", "CLIENT_ID"),
+    ("resource_url", "RESOURCE_URL"),
+    ("upstreams", "UPSTREAMS"),
+    ("resource_id", "RESOURCE_ID"),
+    ("resource_name", "RESOURCE_NAME"),
+    ("required_scopes", "REQUIRED_SCOPES"),
+    ("scopes_supported", "SCOPES_SUPPORTED"),
+];
+
+/// Per-zone settings that fall back to the deployment-wide variable when the zone does
+/// not set them (presentation and scopes; never issuer, credentials or upstreams).
+const ZONE_INHERITED: &[&str] = &["RESOURCE_NAME", "REQUIRED_SCOPES", "SCOPES_SUPPORTED"];
+
+/// Per-zone secrets: only ever `KEYCARD_ZONE_<ZONE>_<SUFFIX>` (a secret never sits in a
+/// `[vars]` JSON document).
+const ZONE_SECRETS: &[&str] = &["CLIENT_SECRET", "PRIVATE_KEY"];
+
+const ZONES_EXAMPLE: &str = r#"expected a JSON object of zones, e.g. KEYCARD_ZONES = '{"acme": {"issuer": "https://acme.keycard.cloud", "client_id": "…", "upstreams": {"github": "https://api.github.com"}}}' with the secret `wrangler secret put KEYCARD_ZONE_ACME_CLIENT_SECRET` (or KEYCARD_ZONE_ACME_PRIVATE_KEY)"#;
+
+/// The zones one deployment serves, each with its own [`Config`] (issuer, credentials,
+/// upstreams, resource id).
+///
+/// * Without `KEYCARD_ZONES`: one unnamed zone read from the classic variables
+///   (`KEYCARD_ISSUER`, `KEYCARD_RESOURCE_URL`, …), served at `/mcp`, exactly as before.
+/// * With `KEYCARD_ZONES` (a JSON object, zone name → settings): each zone is served at
+///   `/{zone}/mcp`, its protected-resource metadata at
+///   `/.well-known/oauth-protected-resource/{zone}/mcp` (RFC 9728 path-inserted form), and
+///   its resource id defaults to `https://<origin>/{zone}/mcp`. A zone's settings are the
+///   JSON members `issuer`, `client_id`, `resource_url`, `upstreams`, `extra_issuers`,
+///   `resource_id`, `resource_name`, `required_scopes`, `scopes_supported` (same meaning
+///   and syntax as the `KEYCARD_*` variable of that name; lists may be JSON arrays), each
+///   of which may instead be the variable `KEYCARD_ZONE_<ZONE>_<NAME>` (zone name upper
+///   cased, `-` and `.` as `_`). Its secrets are only variables:
+///   `KEYCARD_ZONE_<ZONE>_CLIENT_SECRET` or `KEYCARD_ZONE_<ZONE>_PRIVATE_KEY`. Limits,
+///   caches and origins (`KEYCARD_MAX_*`, `KEYCARD_PUBLIC_ORIGINS`, …) are shared.
+///
+/// ```
+/// use keycard_core::config::Zones;
+///
+/// let env = |name: &str| match name {
+///     "KEYCARD_ZONES" => Some(r#"{"acme": {"issuer": "https://acme.keycard.cloud",
+///         "client_id": "mcp", "resource_url": "https://api.github.com"},
+///         "globex": {"issuer": "https://globex.keycard.cloud", "client_id": "mcp",
+///         "resource_url": "https://api.github.com"}}"#.to_owned()),
+///     "KEYCARD_ZONE_ACME_CLIENT_SECRET" | "KEYCARD_ZONE_GLOBEX_CLIENT_SECRET" => {
+///         Some("s3cr3t".to_owned())
+///     }
+///     _ => None,
+/// };
+/// let zones = Zones::from_env(env).unwrap();
+/// assert_eq!(zones.len(), 2);
+/// assert_eq!(zones.get("globex").unwrap().issuer, "https://globex.keycard.cloud");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zones {
+    configs: Vec<Config>,
+}
+
+impl From<Config> for Zones {
+    fn from(config: Config) -> Self {
+        Self {
+            configs: vec![config],
+        }
+    }
+}
+
+impl Zones {
+    /// Reads every zone through `get` (the Worker's `env`, or the process env): the
+    /// classic single zone when `KEYCARD_ZONES` is not set.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let Some(json) = get("KEYCARD_ZONES").filter(|v| !v.trim().is_empty()) else {
+            return Config::from_env(get).map(Self::from);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "KEYCARD_ZONES",
+            reason,
+        };
+        let value: serde_json::Value = serde_json::from_str(&json)
+            .map_err(|e| invalid(format!("not JSON ({e}); {ZONES_EXAMPLE}")))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(invalid(ZONES_EXAMPLE.into()));
+        };
+        let mut configs = Vec::with_capacity(map.len());
+        for (name, spec) in map {
+            let serde_json::Value::Object(members) = spec else {
+                return Err(invalid(format!(
+                    "zone {name:?} must be a JSON object; {ZONES_EXAMPLE}"
+                )));
+            };
+            configs.push(zone_config(&name, &members, &get)?);
+        }
+        Self::named(configs)
+    }
+
+    /// Named zones built in code (each [`Config::zone`] set, names unique and valid).
+    pub fn named(configs: Vec<Config>) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "KEYCARD_ZONES",
+            reason,
+        };
+        if configs.is_empty() {
+            return Err(invalid(
+                "names no zone; unset it for the single-zone configuration".into(),
+            ));
+        }
+        for (i, config) in configs.iter().enumerate() {
+            let Some(name) = config.zone.as_deref() else {
+                return Err(invalid(
+                    "every zone of a multi-zone deployment needs a name".into(),
+                ));
+            };
+            check_zone_name(name)?;
+            if configs[..i].iter().any(|c| c.zone.as_deref() == Some(name)) {
+                return Err(invalid(format!("the zone {name:?} is named twice")));
+            }
+        }
+        Ok(Self { configs })
+    }
+
+    /// How many zones.
+    pub fn len(&self) -> usize {
+        self.configs.len()
+    }
+
+    /// Never true (there is always at least one zone); for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        self.configs.is_empty()
+    }
+
+    /// The zone called `name`.
+    pub fn get(&self, name: &str) -> Option<&Config> {
+        self.configs
+            .iter()
+            .find(|c| c.zone.as_deref() == Some(name))
+    }
+
+    /// Every zone's configuration, in the order given.
+    pub fn iter(&self) -> std::slice::Iter<'_, Config> {
+        self.configs.iter()
+    }
+
+    /// Every zone's configuration, to adjust host-specific settings (e.g. [`Inflight`]).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Config> {
+        self.configs.iter_mut()
+    }
+
+    /// The configurations.
+    pub fn into_vec(self) -> Vec<Config> {
+        self.configs
+    }
+}
+
+/// `KEYCARD_ZONE_<ZONE>_`: the prefix of zone `name`'s own variables.
+pub fn zone_var_prefix(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect();
+    format!("KEYCARD_ZONE_{upper}_")
+}
+
+/// A zone name is a path segment: 1-64 of `a-z 0-9 - _ .`, not `.well-known`-like.
+fn check_zone_name(name: &str) -> Result<(), ConfigError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
+        && !matches!(name, "mcp" | "health");
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            name: "KEYCARD_ZONES",
+            reason: format!(
+                "zone name {name:?} must be 1-64 characters of a-z 0-9 - _ . (it is the path prefix /{{zone}}/mcp), not starting with '.', and not \"mcp\" or \"health\""
+            ),
+        })
+    }
+}
+
+/// One zone of `KEYCARD_ZONES`: its JSON `members` and `KEYCARD_ZONE_<ZONE>_*` variables
+/// stand for the classic variables, read by [`Config::from_env`].
+fn zone_config(
+    name: &str,
+    members: &serde_json::Map<String, serde_json::Value>,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    check_zone_name(name)?;
+    let prefix = zone_var_prefix(name);
+    let zone_error = |message: String| ConfigError::Zone {
+        zone: name.to_owned(),
+        message,
+    };
+    for key in members.keys() {
+        if ZONE_MEMBERS.iter().all(|(member, _)| member != key) {
+            let secret = matches!(key.as_str(), "client_secret" | "private_key");
+            return Err(zone_error(if secret {
+                format!(
+                    "KEYCARD_ZONES: zone {name:?} puts {key:?} in a var; secrets go in `wrangler secret put {prefix}{}` instead",
+                    key.to_ascii_uppercase()
+                )
+            } else {
+                format!(
+                    "KEYCARD_ZONES: zone {name:?} has an unknown member {key:?} (known: {})",
+                    ZONE_MEMBERS
+                        .iter()
+                        .map(|(m, _)| *m)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }));
+        }
+    }
+    // Each member as the string its variable would hold.
+    let mut values: Vec<(&'static str, String)> = Vec::new();
+    for (member, suffix) in ZONE_MEMBERS {
+        let Some(value) = members.get(*member) else {
+            continue;
+        };
+        let text = match (suffix, value) {
+            (_, serde_json::Value::String(s)) => s.clone(),
+            (&"UPSTREAMS", serde_json::Value::Object(_)) => value.to_string(),
+            (
+                &("EXTRA_ISSUERS" | "REQUIRED_SCOPES" | "SCOPES_SUPPORTED"),
+                serde_json::Value::Array(items),
+            ) => {
+                let sep = if *suffix == "EXTRA_ISSUERS" { "," } else { " " };
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_owned).ok_or_else(|| {
+                            zone_error(format!(
+                                "KEYCARD_ZONES: zone {name:?}: {member:?} must be a string or an array of strings"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(sep)
+            }
+            _ => {
+                return Err(zone_error(format!(
+                    "KEYCARD_ZONES: zone {name:?}: {member:?} has the wrong JSON type; {ZONES_EXAMPLE}"
+                )));
+            }
+        };
+        values.push((suffix, text));
+    }
+    let lookup = |name: &str| -> Option<String> {
+        let Some(suffix) = name.strip_prefix("KEYCARD_") else {
+            return get(name);
+        };
+        let per_zone =
+            ZONE_MEMBERS.iter().any(|(_, s)| *s == suffix) || ZONE_SECRETS.contains(&suffix);
+        if !per_zone {
+            return get(name);
+        }
+        let own = values
+            .iter()
+            .find(|(s, _)| *s == suffix)
+            .map(|(_, v)| v.clone())
+            .or_else(|| get(&format!("{prefix}{suffix}")));
+        match own {
+            Some(v) => Some(v),
+            None if ZONE_INHERITED.contains(&suffix) => get(name),
+            None => None,
+        }
+    };
+    if lookup("KEYCARD_ISSUER").is_none_or(|v| v.trim().is_empty()) {
+        return Err(zone_error(format!(
+            "zone {name:?} has no issuer: add \"issuer\": \"https://<zone-id>.keycard.cloud\" to its entry in KEYCARD_ZONES (or set {prefix}ISSUER)"
+        )));
+    }
+    let mut config =
+        Config::from_env(lookup).map_err(|e| zone_error(in_zone(name, &prefix, &e)))?;
+    config.zone = Some(name.to_owned());
+    Ok(config)
+}
+
+/// A [`Config::from_env`] error of zone `name`, reworded with the zone's own names.
+fn in_zone(name: &str, prefix: &str, error: &ConfigError) -> String {
+    if matches!(error, ConfigError::NoCredentials) {
+        return format!(
+            "zone {name:?} has no Keycard credentials: set either its \"client_id\" in KEYCARD_ZONES plus `wrangler secret put {prefix}CLIENT_SECRET`, or `openssl genrsa 2048 | wrangler secret put {prefix}PRIVATE_KEY` for web identity"
+        );
+    }
+    let mut message = error.to_string();
+    for suffix in ZONE_SECRETS {
+        message = message.replace(&format!("KEYCARD_{suffix}"), &format!("{prefix}{suffix}"));
+    }
+    for (member, suffix) in ZONE_MEMBERS {
+        message = message.replace(
+            &format!("KEYCARD_{suffix}"),
+            &format!("KEYCARD_ZONES[{name:?}].{member} (or {prefix}{suffix})"),
+        );
+    }
+    format!("zone {name:?}: {message}")
 }
 
 /// The largest cache bound accepted: the LRU caches reserve their table up front, so

@@ -40,9 +40,10 @@ pub mod resources;
 pub mod secret;
 pub mod server;
 pub mod tools;
+pub mod warm_up;
 
 pub use auth::Identity;
-pub use config::{Config, ConfigError, Credential};
+pub use config::{Config, ConfigError, Credential, Zones};
 pub use http::Gateway;
 pub use ports::{Clock, Crypto, HttpClient, Ports};
 pub use secret::{Secret, SecretString};

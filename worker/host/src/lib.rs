@@ -52,6 +52,8 @@ mod js;
 pub mod log;
 #[cfg(target_arch = "wasm32")]
 mod serve;
+#[cfg(target_arch = "wasm32")]
+mod warm_up;
 
 #[cfg(target_arch = "wasm32")]
 pub use clock::WorkerClock;
@@ -61,3 +63,5 @@ pub use crypto::WebCrypto;
 pub use http::FetchHttp;
 #[cfg(target_arch = "wasm32")]
 pub use serve::serve;
+#[cfg(target_arch = "wasm32")]
+pub use warm_up::warm_up;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use keycard_core::config::Inflight;
 use keycard_core::http::response;
 use keycard_core::ports::Ports;
-use keycard_core::{Config, Gateway, Server};
+use keycard_core::{Gateway, Server, Zones};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Result};
 
@@ -83,19 +83,22 @@ fn gateway(
         return Ok(g);
     }
     log::install(env_value(env, "KEYCARD_LOG").as_deref())?;
-    let mut config = Config::from_env(|name| env_value(env, name)).map_err(|e| e.to_string())?;
+    // One zone from the classic variables, or every zone of `KEYCARD_ZONES`.
+    let mut zones = Zones::from_env(|name| env_value(env, name)).map_err(|e| e.to_string())?;
     // workerd binds I/O to the request that started it: a request must never be woken by
     // another request's fetch (it would then run its own next fetch in that request's
     // context and hang when that request ends). Waiters re-check on their own timer.
-    config.inflight = Inflight::Poll {
-        interval: Duration::from_millis(2),
-    };
+    for config in zones.iter_mut() {
+        config.inflight = Inflight::Poll {
+            interval: Duration::from_millis(2),
+        };
+    }
     let ports = Ports {
         clock: Arc::new(WorkerClock),
         http: Arc::new(FetchHttp),
         crypto: Arc::new(WebCrypto),
     };
-    let built = Gateway::new(config, ports, app()).map_err(|e| e.to_string())?;
+    let built = Gateway::new(zones, ports, app()).map_err(|e| e.to_string())?;
     // Single-threaded isolate: no other request can have raced us here.
     Ok(GATEWAY.get_or_init(|| built))
 }

@@ -28,7 +28,7 @@ use crate::ports::{BoxFuture, HttpClient, HttpError, Ports};
 
 pub(crate) const ISS: &str = "https://zone.keycard.cloud";
 pub(crate) const RESOURCE: &str = "https://mcp.example.com";
-const NOW: u64 = 1_700_000_000;
+pub(crate) const NOW: u64 = 1_700_000_000;
 const JWKS_URL: &str = "https://zone.keycard.cloud/.well-known/jwks.json";
 
 macro_rules! key {
@@ -40,9 +40,9 @@ macro_rules! key {
         ))
     };
 }
-const ZONE_1: &str = key!("zone-1.pem");
+pub(crate) const ZONE_1: &str = key!("zone-1.pem");
 const ZONE_2: &str = key!("zone-2.pem");
-const OTHER_ZONE: &str = key!("other-zone.pem");
+pub(crate) const OTHER_ZONE: &str = key!("other-zone.pem");
 const ES256_ZONE: &str = key!("es256-zone.pem");
 
 fn der(pem: &str) -> Vec<u8> {
@@ -50,7 +50,7 @@ fn der(pem: &str) -> Vec<u8> {
     STANDARD.decode(b64).expect("fixture PEM")
 }
 
-fn rsa_jwk(pem: &str, kid: &str, alg: Option<&str>) -> Value {
+pub(crate) fn rsa_jwk(pem: &str, kid: &str, alg: Option<&str>) -> Value {
     use rsa::pkcs8::DecodePrivateKey as _;
     use rsa::traits::PublicKeyParts as _;
     let key = rsa::RsaPrivateKey::from_pkcs8_der(&der(pem)).expect("RSA fixture");

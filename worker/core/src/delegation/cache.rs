@@ -90,6 +90,11 @@ pub enum CacheKeying {
     /// The full key except the verified audience: a token of the same user for another
     /// MCP server resource (which the STS might refuse) gets the cached token.
     WithoutAudience,
+    /// The full key except issuer and audience — what a multi-zone server gets if it
+    /// shares one cache between zones keyed like a single-zone one: the same user name
+    /// and client in two zones share one token. Caught only across zones sharing a cache
+    /// (`Gateway::with_shared_cache`).
+    WithoutZone,
 }
 
 /// Counters since the cache was built.
@@ -234,6 +239,13 @@ impl TokenCache {
             CacheKeying::SingleSlot => return Some(CacheKey::default()),
             CacheKeying::WithoutAudience => {
                 return key.subject.as_ref().map(|_| CacheKey {
+                    audience: String::new(),
+                    ..key.clone()
+                });
+            }
+            CacheKeying::WithoutZone => {
+                return key.subject.as_ref().map(|_| CacheKey {
+                    issuer: String::new(),
                     audience: String::new(),
                     ..key.clone()
                 });

@@ -29,7 +29,7 @@ struct Inner {
     config: Arc<Config>,
     ports: Ports,
     exchanger: Arc<TokenExchanger>,
-    cache: TokenCache,
+    cache: Arc<TokenCache>,
     /// The configured upstreams, each with its base URL and origin parsed once.
     upstreams: Vec<Upstream>,
 }
@@ -89,6 +89,19 @@ impl UpstreamAccess {
         Self::with_cache(config, ports, discovery, cache)
     }
 
+    /// Like [`UpstreamAccess::with_cache_keying`] with a cache shared with other
+    /// handles (other zones): mutation testing of zone separation only.
+    #[cfg(feature = "naive-cache-demo")]
+    #[doc(hidden)]
+    pub fn with_shared_cache(
+        config: Arc<Config>,
+        ports: Ports,
+        discovery: Arc<Discovery>,
+        cache: Arc<TokenCache>,
+    ) -> Result<Self, ConfigError> {
+        Self::with_cache_arc(config, ports, discovery, cache)
+    }
+
     fn with_cache(
         config: Arc<Config>,
         ports: Ports,
@@ -96,6 +109,15 @@ impl UpstreamAccess {
         cache: TokenCache,
     ) -> Result<Self, ConfigError> {
         let cache = cache.with_inflight(config.inflight, config.limits.outbound_timeout);
+        Self::with_cache_arc(config, ports, discovery, Arc::new(cache))
+    }
+
+    fn with_cache_arc(
+        config: Arc<Config>,
+        ports: Ports,
+        discovery: Arc<Discovery>,
+        cache: Arc<TokenCache>,
+    ) -> Result<Self, ConfigError> {
         let credentials = ClientCredentials::new(
             &config.credential,
             ports.crypto.clone(),

@@ -30,15 +30,12 @@ pub fn apply_cors(headers: &mut HeaderMap) {
     );
 }
 
-/// The answer to an `OPTIONS` preflight on `path`: the methods that path accepts.
-pub fn preflight(path: &str) -> Response<Bytes> {
+/// The answer to an `OPTIONS` preflight: the methods the path accepts (`mcp`: it is an
+/// MCP endpoint, `/mcp` or a zone's `/{zone}/mcp`).
+pub fn preflight(mcp: bool) -> Response<Bytes> {
     let mut response = crate::http::response::no_content();
     let h = response.headers_mut();
-    let methods = if path == "/mcp" {
-        MCP_METHODS
-    } else {
-        OTHER_METHODS
-    };
+    let methods = if mcp { MCP_METHODS } else { OTHER_METHODS };
     h.insert(
         "access-control-allow-methods",
         HeaderValue::from_static(methods),

@@ -1,6 +1,6 @@
 //! The one entry point both hosts call: [`Gateway::handle`].
 //!
-//! Routing:
+//! Routing (single zone, the classic configuration):
 //!
 //! | path | method | what |
 //! |---|---|---|
@@ -10,6 +10,15 @@
 //! | `/.well-known/oauth-authorization-server` | `GET` | the issuer's RFC 8414 metadata, proxied |
 //! | `/.well-known/jwks.json` | `GET` | the Worker's public key (web-identity mode) |
 //! | `/mcp` | `POST` | MCP, after bearer verification |
+//!
+//! With named zones (`KEYCARD_ZONES`, see [`crate::config::Zones`]) each zone `z` has
+//! `/z/mcp`, `/.well-known/oauth-protected-resource/z/mcp` (RFC 9728 path-inserted form)
+//! and `/.well-known/oauth-authorization-server/z` (RFC 8414 path-inserted form); the
+//! root metadata paths and `/mcp` are 404 (they would not say which zone), and
+//! `/.well-known/jwks.json` serves every web-identity zone's public key. Each zone has its
+//! own keyring, discovery, credentials and token cache: a request is served entirely by
+//! the state of the zone its path names, so a token of zone A is checked against zone A's
+//! issuers and audience only when it is sent to `/A/mcp`.
 //!
 //! Before routing (all but `OPTIONS` and `/health`): a singleton header sent twice is
 //! refused (400), and with `KEYCARD_PUBLIC_ORIGINS` set a request for another origin
@@ -23,7 +32,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, header};
 
 use crate::auth::Authenticator;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Zones};
 use crate::delegation::cache::CacheStats;
 use crate::delegation::upstream::UpstreamAccess;
 use crate::http::response;
@@ -40,8 +49,16 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The Worker's isolate-wide state and request handler. Build one per isolate (the wasm
 /// host keeps it in a static) and share it across every request that isolate serves.
 pub struct Gateway {
-    config: Arc<Config>,
+    /// One state set per zone; the classic configuration has exactly one, unnamed.
+    zones: Box<[ZoneState]>,
+    /// Whether the zones are named (served at `/{zone}/mcp`).
+    named: bool,
     ports: Ports,
+}
+
+/// Everything one zone owns. Nothing in here is shared with another zone.
+struct ZoneState {
+    config: Arc<Config>,
     mcp: Endpoint,
     /// RFC 8414 discovery of the issuers (shared by the keyring and the exchange client).
     discovery: Arc<Discovery>,
@@ -52,32 +69,65 @@ pub struct Gateway {
     upstream: UpstreamAccess,
 }
 
-impl std::fmt::Debug for Gateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway")
-            .field("issuer", &self.config.issuer)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Gateway {
-    /// A gateway for `config`, talking to the world through `ports`, serving `server`.
-    ///
-    /// Fails with a [`ConfigError`] a deployer can act on when the configuration is
-    /// unusable (e.g. `KEYCARD_PRIVATE_KEY` is not a PEM RSA key, or a tool calls an
-    /// upstream that is not configured).
-    pub fn new(config: Config, ports: Ports, server: Server) -> Result<Self, ConfigError> {
+impl ZoneState {
+    fn new(
+        config: Config,
+        ports: &Ports,
+        server: Server,
+        make_upstream: &dyn Fn(Arc<Config>, Arc<Discovery>) -> Result<UpstreamAccess, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         check_upstreams(&config, &server)?;
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
-        let upstream = UpstreamAccess::new(config.clone(), ports.clone(), discovery.clone())?;
+        let upstream = make_upstream(config.clone(), discovery.clone())?;
         Ok(Self {
             upstream,
             mcp: Endpoint::new(config.clone(), server),
             auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
             discovery,
             config,
-            ports,
+        })
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.config.zone.as_deref()
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Gateway");
+        if self.named {
+            let zones: Vec<_> = self.zones.iter().filter_map(ZoneState::name).collect();
+            d.field("zones", &zones);
+        } else {
+            d.field("issuer", &self.zones[0].config.issuer);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+/// What a path routes to.
+enum Route<'a> {
+    Mcp(&'a ZoneState),
+    Prm(&'a ZoneState),
+    AsMetadata(&'a ZoneState),
+    Jwks,
+    /// A metadata path that exists only per zone (multi-zone root documents).
+    NeedsZone,
+    NotFound,
+}
+
+impl Gateway {
+    /// A gateway for `zones` (a [`Config`] for the classic single zone, or [`Zones`]),
+    /// talking to the world through `ports`, serving `server` in every zone.
+    ///
+    /// Fails with a [`ConfigError`] a deployer can act on when the configuration is
+    /// unusable (e.g. `KEYCARD_PRIVATE_KEY` is not a PEM RSA key, or a tool calls an
+    /// upstream that is not configured in some zone).
+    pub fn new(zones: impl Into<Zones>, ports: Ports, server: Server) -> Result<Self, ConfigError> {
+        Self::build(zones.into(), ports, server, &|config, ports, discovery| {
+            UpstreamAccess::new(config, ports, discovery)
         })
     }
 
@@ -86,48 +136,124 @@ impl Gateway {
     #[cfg(feature = "naive-cache-demo")]
     #[doc(hidden)]
     pub fn with_cache_keying(
-        config: Config,
+        zones: impl Into<Zones>,
         ports: Ports,
         server: Server,
         keying: crate::delegation::cache::CacheKeying,
     ) -> Result<Self, ConfigError> {
-        check_upstreams(&config, &server)?;
-        let config = Arc::new(config);
-        let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
-        let upstream = UpstreamAccess::with_cache_keying(
-            config.clone(),
-            ports.clone(),
-            discovery.clone(),
-            keying,
-        )?;
+        Self::build(zones.into(), ports, server, &|config, ports, discovery| {
+            UpstreamAccess::with_cache_keying(config, ports, discovery, keying)
+        })
+    }
+
+    /// Like [`Gateway::with_cache_keying`], with ONE token cache shared by every zone
+    /// (instead of one per zone): with the real keying (issuer and audience in the key)
+    /// the zones still never meet; a naive keying shows what separation by construction
+    /// prevents. Mutation testing only.
+    #[cfg(feature = "naive-cache-demo")]
+    #[doc(hidden)]
+    pub fn with_shared_cache(
+        zones: impl Into<Zones>,
+        ports: Ports,
+        server: Server,
+        keying: crate::delegation::cache::CacheKeying,
+    ) -> Result<Self, ConfigError> {
+        let zones = zones.into();
+        let first = zones.iter().next().cloned().ok_or(ConfigError::Invalid {
+            name: "KEYCARD_ZONES",
+            reason: "names no zone".into(),
+        })?;
+        let shared = Arc::new(
+            crate::delegation::cache::TokenCache::with_keying(
+                &first.cache,
+                ports.clock.clone(),
+                keying,
+            )
+            .with_inflight(first.inflight, first.limits.outbound_timeout),
+        );
+        Self::build(zones, ports, server, &|config, ports, discovery| {
+            UpstreamAccess::with_shared_cache(config, ports, discovery, shared.clone())
+        })
+    }
+
+    fn build(
+        zones: Zones,
+        ports: Ports,
+        server: Server,
+        make_upstream: &dyn Fn(
+            Arc<Config>,
+            Ports,
+            Arc<Discovery>,
+        ) -> Result<UpstreamAccess, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let configs = zones.into_vec();
+        let named = configs.iter().any(|c| c.zone.is_some());
+        if named && configs.iter().any(|c| c.zone.is_none()) || !named && configs.len() != 1 {
+            return Err(ConfigError::Invalid {
+                name: "KEYCARD_ZONES",
+                reason: "either one unnamed zone or only named zones".into(),
+            });
+        }
+        let states = configs
+            .into_iter()
+            .map(|config| {
+                ZoneState::new(config, &ports, server.clone(), &|config, discovery| {
+                    make_upstream(config, ports.clone(), discovery)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            upstream,
-            mcp: Endpoint::new(config.clone(), server),
-            auth: Authenticator::new(config.clone(), ports.clone(), discovery.clone()),
-            discovery,
-            config,
+            zones: states.into_boxed_slice(),
+            named,
             ports,
         })
     }
 
     /// The server it serves.
     pub fn server(&self) -> &Server {
-        self.mcp.server()
+        self.zones[0].mcp.server()
     }
 
-    /// The configuration this gateway runs with.
+    /// The configuration this gateway runs with: the first zone's (the deployment-wide
+    /// settings — limits, caches, origins — are the same in every zone).
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.zones[0].config
     }
 
-    /// The token cache's counters (entries, hits, misses, exchanges, evictions…).
+    /// Every zone's configuration.
+    pub fn zone_configs(&self) -> impl Iterator<Item = &Config> {
+        self.zones.iter().map(|z| &*z.config)
+    }
+
+    /// The token caches' counters (entries, hits, misses, exchanges, evictions…), summed
+    /// over the zones.
     pub fn cache_stats(&self) -> CacheStats {
-        self.upstream.cache_stats()
+        let mut total = CacheStats::default();
+        for zone in self.zones.iter() {
+            let s = zone.upstream.cache_stats();
+            total.entries += s.entries;
+            total.hits += s.hits;
+            total.misses += s.misses;
+            total.exchanges += s.exchanges;
+            total.joined += s.joined;
+            total.uncacheable += s.uncacheable;
+            total.evictions += s.evictions;
+            total.invalidations += s.invalidations;
+        }
+        total
     }
 
-    /// Delegated upstream access (credentials, exchange, token cache).
+    /// Delegated upstream access (credentials, exchange, token cache) of the first zone.
     pub fn upstream(&self) -> &UpstreamAccess {
-        &self.upstream
+        &self.zones[0].upstream
+    }
+
+    /// Delegated upstream access of the zone called `zone`.
+    pub fn zone_upstream(&self, zone: &str) -> Option<&UpstreamAccess> {
+        self.zones
+            .iter()
+            .find(|z| z.name() == Some(zone))
+            .map(|z| &z.upstream)
     }
 
     /// Handles one request. `request.uri()` must be absolute (scheme and authority): the
@@ -143,7 +269,7 @@ impl Gateway {
             Some(too_large) => too_large,
             None => {
                 let budget =
-                    Budget::starting_now(&*self.ports.clock, self.config.limits.request_budget);
+                    Budget::starting_now(&*self.ports.clock, self.config().limits.request_budget);
                 self.route(request, budget).await
             }
         };
@@ -153,7 +279,7 @@ impl Gateway {
 
     /// 431 when the headers are larger than `max_header_bytes` (see [`header_bytes`]).
     fn check_header_size(&self, headers: &http::HeaderMap) -> Option<Response<Bytes>> {
-        let limits = &self.config.limits;
+        let limits = &self.config().limits;
         let size = header_bytes(headers, limits.max_token_bytes);
         if size <= limits.max_header_bytes {
             return None;
@@ -166,15 +292,66 @@ impl Gateway {
         Some(response::headers_too_large(limits.max_header_bytes))
     }
 
+    /// The zone named by the path segment `name`.
+    fn named_zone(&self, name: &str) -> Option<&ZoneState> {
+        if !self.named {
+            return None;
+        }
+        self.zones.iter().find(|z| z.name() == Some(name))
+    }
+
+    /// What `path` routes to. The classic `/mcp` is decided by one comparison, without
+    /// allocating.
+    fn classify(&self, path: &str) -> Route<'_> {
+        if !self.named {
+            let zone = &self.zones[0];
+            return match path {
+                "/mcp" => Route::Mcp(zone),
+                PRM_PATH | PRM_MCP_PATH => Route::Prm(zone),
+                AS_METADATA_PATH => Route::AsMetadata(zone),
+                JWKS_PATH => Route::Jwks,
+                _ => Route::NotFound,
+            };
+        }
+        match path {
+            JWKS_PATH => return Route::Jwks,
+            PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH | "/mcp" => return Route::NeedsZone,
+            _ => {}
+        }
+        if let Some(name) = path
+            .strip_prefix(PRM_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix("/mcp"))
+        {
+            return self.named_zone(name).map_or(Route::NotFound, Route::Prm);
+        }
+        if let Some(name) = path
+            .strip_prefix(AS_METADATA_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            return self
+                .named_zone(name)
+                .map_or(Route::NotFound, Route::AsMetadata);
+        }
+        if let Some(name) = path
+            .strip_prefix('/')
+            .and_then(|rest| rest.strip_suffix("/mcp"))
+        {
+            return self.named_zone(name).map_or(Route::NotFound, Route::Mcp);
+        }
+        Route::NotFound
+    }
+
     async fn route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
-        let path = request.uri().path().to_owned();
+        let path = request.uri().path();
+        let route = self.classify(path);
         if request.method() == Method::OPTIONS {
-            return crate::http::cors::preflight(&path);
+            return crate::http::cors::preflight(matches!(route, Route::Mcp(_)));
         }
         if path == "/health" {
             return response::ok_json(&serde_json::json!({ "status": "ok" }));
         }
-        if path != "/mcp"
+        if !matches!(route, Route::Mcp(_))
             && let Some(name) = crate::mcp::transport::duplicate_singleton(request.headers())
         {
             return response::duplicate_header(name);
@@ -182,47 +359,58 @@ impl Gateway {
         if let Some(refused) = self.check_origin_pinned(&request) {
             return refused;
         }
-        match path.as_str() {
-            "/mcp" => self.mcp_route(request, budget).await,
-            PRM_PATH | PRM_MCP_PATH | AS_METADATA_PATH if request.method() != Method::GET => {
+        match route {
+            Route::Mcp(zone) => self.mcp_route(zone, request, budget).await,
+            Route::Prm(_) | Route::AsMetadata(_) | Route::Jwks
+                if request.method() != Method::GET =>
+            {
                 response::method_not_allowed("GET, OPTIONS")
             }
-            PRM_PATH | PRM_MCP_PATH => match request_origin(&request) {
+            Route::Prm(zone) => match request_origin(&request) {
                 Some(origin) => crate::oauth::metadata::protected_resource_response(
-                    &self.config,
-                    &self.resource_id(Some(&origin)),
-                    &origin,
+                    &zone.config,
+                    &zone.resource_id(Some(&origin)),
+                    &zone.as_base(&origin),
                     request.headers(),
                 ),
                 None => response::not_absolute(),
             },
-            AS_METADATA_PATH => {
+            Route::AsMetadata(zone) => {
                 let origin = request_origin(&request);
                 crate::oauth::metadata::authorization_server_response(
-                    &self.config,
-                    &self.discovery,
-                    &self.resource_id(origin.as_deref()),
-                    origin.as_deref(),
+                    &zone.config,
+                    &zone.discovery,
+                    &zone.resource_id(origin.as_deref()),
+                    origin.as_deref().map(|o| zone.as_base(o)).as_deref(),
                 )
                 .await
             }
-            JWKS_PATH if request.method() != Method::GET => {
-                response::method_not_allowed("GET, OPTIONS")
-            }
-            JWKS_PATH => self.jwks_response(),
-            _ => response::not_found(&format!("no route for {path}")),
+            Route::Jwks => self.jwks_response(),
+            Route::NeedsZone => response::not_found(&format!(
+                "this server serves several zones: use /{{zone}}/mcp and its metadata at {PRM_PATH}/{{zone}}/mcp (zones: {})",
+                self.zone_configs()
+                    .filter_map(|c| c.zone.as_deref())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Route::NotFound => response::not_found(&format!("no route for {path}")),
         }
     }
 
-    async fn mcp_route(&self, request: Request<Bytes>, budget: Budget) -> Response<Bytes> {
-        if let Some(early) = self.mcp.precheck(&request) {
+    async fn mcp_route(
+        &self,
+        zone: &ZoneState,
+        request: Request<Bytes>,
+        budget: Budget,
+    ) -> Response<Bytes> {
+        if let Some(early) = zone.mcp.precheck(&request) {
             return early;
         }
         let Some(origin) = request_origin(&request) else {
             return response::not_absolute();
         };
-        let resource_id = self.resource_id(Some(&origin));
-        let identity = match self
+        let resource_id = zone.resource_id(Some(&origin));
+        let identity = match zone
             .auth
             .authenticate_within(request.headers(), &resource_id, budget)
             .await
@@ -231,16 +419,16 @@ impl Gateway {
             Err(err) => {
                 return response::auth_error(
                     &err,
-                    &crate::oauth::metadata::resource_metadata_url(&origin),
-                    &self.config.required_scopes,
+                    &crate::oauth::metadata::zone_resource_metadata_url(&origin, zone.name()),
+                    &zone.config.required_scopes,
                 );
             }
         };
-        let access = self
+        let access = zone
             .upstream
             .for_resource_id(resource_id)
             .with_budget(budget);
-        self.mcp.handle(&request, identity, access).await
+        zone.mcp.handle(&request, identity, access).await
     }
 
     /// With `KEYCARD_PUBLIC_ORIGINS` set, every request (but `OPTIONS` and `/health`) must
@@ -249,48 +437,77 @@ impl Gateway {
     /// request's origin comes from its URI: on Workers the routed URL, on a native host the
     /// client's `Host` header or absolute-form target, which a client chooses freely.
     fn check_origin_pinned(&self, request: &Request<Bytes>) -> Option<Response<Bytes>> {
-        if self.config.public_origins.is_empty() {
+        let config = self.config();
+        if config.public_origins.is_empty() {
             return None;
         }
         match request_origin(request) {
-            Some(origin) if self.config.serves_origin(&origin) => None,
+            Some(origin) if config.serves_origin(&origin) => None,
             Some(origin) => {
                 tracing::info!(origin = %origin.chars().take(200).collect::<String>(), "request for an origin this server does not serve");
-                Some(response::misdirected(&origin, &self.config.public_origins))
+                Some(response::misdirected(&origin, &config.public_origins))
             }
             None => Some(response::not_absolute()),
         }
     }
 
-    /// `GET /.well-known/jwks.json`: the web-identity public key Keycard verifies our
-    /// `private_key_jwt` assertions with; 404 in client-secret mode.
+    /// `GET /.well-known/jwks.json`: the web-identity public keys Keycard verifies our
+    /// `private_key_jwt` assertions with (every web-identity zone's); 404 when every zone
+    /// uses a client secret.
     fn jwks_response(&self) -> Response<Bytes> {
-        match self.upstream.public_jwks() {
-            Some(jwks) => {
-                let body = serde_json::to_value(&jwks).unwrap_or_default();
-                let mut response = response::ok_json(&body);
-                response.headers_mut().insert(
-                    header::CACHE_CONTROL,
-                    http::HeaderValue::from_static("public, max-age=300"),
-                );
-                response
+        let mut keys: Vec<serde_json::Value> = Vec::new();
+        for zone in self.zones.iter() {
+            if let Some(jwks) = zone.upstream.public_jwks()
+                && let Ok(serde_json::Value::Object(mut doc)) = serde_json::to_value(&jwks)
+                && let Some(serde_json::Value::Array(zone_keys)) = doc.remove("keys")
+            {
+                for key in zone_keys {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
             }
-            None => response::not_found(
+        }
+        if keys.is_empty() {
+            return response::not_found(
                 "this server authenticates to Keycard with a client secret and publishes no keys (set KEYCARD_PRIVATE_KEY for web identity)",
-            ),
+            );
+        }
+        let mut response = response::ok_json(&serde_json::json!({ "keys": keys }));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public, max-age=300"),
+        );
+        response
+    }
+}
+
+impl ZoneState {
+    /// This zone's resource identifier for a request at `request_origin`: its
+    /// `resource_id` if set, else the request origin (as the seed guide registers the
+    /// Worker's URL in Keycard) for the classic zone, `origin/{zone}/mcp` for a named
+    /// one. [`Gateway::check_origin_pinned`] has already matched the origin against
+    /// `KEYCARD_PUBLIC_ORIGINS` when those are set.
+    fn resource_id(&self, request_origin: Option<&str>) -> String {
+        if let Some(id) = &self.config.resource_id {
+            return id.clone();
+        }
+        match (request_origin, self.name()) {
+            (Some(origin), None) => origin.to_owned(),
+            (Some(origin), Some(zone)) => format!("{origin}/{zone}/mcp"),
+            (None, _) => String::new(),
         }
     }
 
-    /// This server's resource identifier for `request`: `KEYCARD_RESOURCE_ID` if set, else
-    /// the request origin (as the seed guide registers the Worker's URL in Keycard), which
-    /// [`Gateway::check_origin_pinned`] has already matched against
-    /// `KEYCARD_PUBLIC_ORIGINS` when those are set.
-    fn resource_id(&self, request_origin: Option<&str>) -> String {
-        self.config
-            .resource_id
-            .clone()
-            .or_else(|| request_origin.map(str::to_owned))
-            .unwrap_or_default()
+    /// The base URL this zone's proxied authorization-server metadata is served under
+    /// (the 2025-03-26 compatibility rewrite): the origin, plus `/{zone}` for a named zone
+    /// (its document then lives at the RFC 8414 path-inserted
+    /// `/.well-known/oauth-authorization-server/{zone}`).
+    fn as_base<'a>(&self, origin: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.name() {
+            None => std::borrow::Cow::Borrowed(origin),
+            Some(zone) => std::borrow::Cow::Owned(format!("{origin}/{zone}")),
+        }
     }
 }
 

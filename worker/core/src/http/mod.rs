@@ -13,3 +13,5 @@ pub use gateway::Gateway;
 mod limits_tests;
 #[cfg(test)]
 mod origin_tests;
+#[cfg(test)]
+mod zones_tests;

@@ -27,6 +27,7 @@ const URL: &str = "https://mcp.example.com/mcp";
 
 fn config() -> Config {
     Config {
+        zone: None,
         issuer: "https://zone.keycard.test".into(),
         trusted_issuers: vec!["https://zone.keycard.test".into()],
         resource_id: None,

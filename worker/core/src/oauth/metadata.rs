@@ -40,6 +40,24 @@ pub fn resource_metadata_url(origin: &str) -> String {
     format!("{}{PRM_MCP_PATH}", origin.trim_end_matches('/'))
 }
 
+/// The `resource_metadata` URL advertised in challenges for `zone` (`None`: the classic
+/// single zone, [`resource_metadata_url`]) at `origin`: the RFC 9728 path-inserted
+/// `/.well-known/oauth-protected-resource/{zone}/mcp`.
+///
+/// ```
+/// use keycard_core::oauth::metadata::zone_resource_metadata_url;
+/// assert_eq!(
+///     zone_resource_metadata_url("https://mcp.example", Some("acme")),
+///     "https://mcp.example/.well-known/oauth-protected-resource/acme/mcp"
+/// );
+/// ```
+pub fn zone_resource_metadata_url(origin: &str, zone: Option<&str>) -> String {
+    match zone {
+        None => resource_metadata_url(origin),
+        Some(zone) => format!("{}{PRM_PATH}/{zone}/mcp", origin.trim_end_matches('/')),
+    }
+}
+
 /// Whether the request comes from a 2025-03-26 client (`MCP-Protocol-Version`).
 pub fn is_legacy_auth_client(headers: &HeaderMap) -> bool {
     headers
