@@ -64,12 +64,13 @@ fail() {
 
 # worker_config FILE PORT: writes a wrangler config for the already-built Worker (no
 # build step), with the [vars] given as NAME=VALUE lines on stdin (VALUE @path: the
-# file's contents).
+# file's contents). $WORKER_MAIN picks another built Worker (default: the demo Worker's
+# worker/build/index.js).
 worker_config() {
   local file="$1"
   {
     echo "name = \"keycard-mcp-worker-e2e\""
-    echo "main = \"$ROOT/worker/build/index.js\""
+    echo "main = \"${WORKER_MAIN:-$ROOT/worker/build/index.js}\""
     echo "compatibility_date = \"2025-04-01\""
     echo "[vars]"
     while IFS='=' read -r name value; do

@@ -1,15 +1,19 @@
-//! Tools for checking the checker: correct ones that must pass a [`super::LeakTest`]
-//! with zero leaks, and **deliberately leaky** ones that must fail it (mutation checks,
-//! e.g. a template's CI swapping [`leaky_memo_tool`] in and asserting that its leak test
-//! fails).
+//! Tools and resources for checking the checker: correct ones that must pass a
+//! [`super::LeakTest`] with zero leaks, and **deliberately leaky** ones that must fail it
+//! (mutation checks, e.g. a template's CI swapping [`leaky_memo_tool`] in and asserting
+//! that its leak test fails).
 //!
-//! The leaky tools are bugs on purpose. Never deploy them.
+//! The leaky tools and resources are bugs on purpose. Never deploy them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use keycard_core::resources::Resource;
 use keycard_core::tools::{NoArgs, Tool, ToolContext, ToolError};
+
+/// The URI of [`delegated_profile_resource`] and [`leaky_memo_resource`].
+pub const PROFILE_RESOURCE_URI: &str = "upstream://profile";
 
 /// Fetches `GET /user` from the default upstream on the caller's behalf and returns the
 /// body as text: a correct delegated tool (`"upstream_profile"`).
@@ -127,6 +131,42 @@ pub fn leaky_context_tool() -> Tool {
                 let api = ctx.default_upstream();
                 let response = api.fetch(api.get("/user").body(Bytes::new())?).await?;
                 Ok::<_, ToolError>(format!("upstream status {}", response.status().as_u16()))
+            }
+        })
+}
+
+/// The caller's profile as a resource ([`PROFILE_RESOURCE_URI`]): reading it fetches
+/// `GET /user` from the default upstream on the caller's behalf and returns the body as
+/// JSON text. A correct delegated resource.
+pub fn delegated_profile_resource() -> Resource {
+    Resource::new(PROFILE_RESOURCE_URI)
+        .name("profile")
+        .description("Your profile from the upstream API, as it answered.")
+        .mime_type("application/json")
+        .upstream(keycard_core::config::DEFAULT_UPSTREAM)
+        .handler(|ctx: ToolContext| async move { fetch_profile(&ctx).await })
+}
+
+/// **LEAKY ON PURPOSE** ([`PROFILE_RESOURCE_URI`], a drop-in for
+/// [`delegated_profile_resource`]): memoises the upstream's answer in one process-wide
+/// slot keyed by nothing, as [`leaky_memo_tool`] does, so every later reader gets the
+/// first reader's profile. The canary oracle catches it.
+pub fn leaky_memo_resource() -> Resource {
+    let memo: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    Resource::new(PROFILE_RESOURCE_URI)
+        .name("profile")
+        .description("Your profile from the upstream API (memoised: LEAKY ON PURPOSE).")
+        .mime_type("application/json")
+        .upstream(keycard_core::config::DEFAULT_UPSTREAM)
+        .handler(move |ctx: ToolContext| {
+            let memo = memo.clone();
+            async move {
+                if let Some(hit) = memo.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+                    return Ok::<_, ToolError>(hit);
+                }
+                let body = fetch_profile(&ctx).await?;
+                *memo.lock().unwrap_or_else(PoisonError::into_inner) = Some(body.clone());
+                Ok(body)
             }
         })
 }

@@ -5,9 +5,9 @@
 //! [`LeakTest`] starts two embedded mock Keycard zones and N isolates (threads, each
 //! with its own [`keycard_core::Gateway`] serving a clone of your
 //! [`keycard_core::Server`], like a Worker's isolates), mints a token for every user of
-//! an adversarial population, and sends seeded, interleaved `tools/call` requests. It
-//! judges every answer without knowing your tools' output formats, from what it
-//! controls:
+//! an adversarial population, and sends seeded, interleaved `tools/call` and
+//! `resources/read` requests. It judges every answer without knowing your tools' or
+//! resources' output formats, from what it controls:
 //!
 //! * **Canaries.** The mock upstreams every delegated call reaches (any path under
 //!   `ctx.upstream(..)`'s base URL: an upstream a tool declares as `calendar` is the mock
@@ -115,11 +115,49 @@ pub struct CallSeed {
 
 type ArgsFn = Arc<dyn Fn(&CallSeed) -> Value + Send + Sync>;
 
+/// What one kind of request does.
+#[derive(Clone)]
+enum CallKind {
+    /// `tools/call` of [`CallSpec::name`] with these arguments.
+    Tool(ArgsFn),
+    /// `resources/read` of the URI [`CallSpec::name`].
+    Resource,
+}
+
 #[derive(Clone)]
 struct CallSpec {
-    tool: String,
+    /// The tool's name or the resource's URI.
+    name: String,
     weight: u32,
-    args: ArgsFn,
+    kind: CallKind,
+}
+
+impl CallSpec {
+    /// The key of this call in [`LeakReport::per_tool`] and [`Leak::tool`]: the tool's
+    /// name, or `resources/read <uri>`.
+    fn label(&self) -> String {
+        match self.kind {
+            CallKind::Tool(_) => self.name.clone(),
+            CallKind::Resource => format!("resources/read {}", self.name),
+        }
+    }
+
+    fn body(&self, id: u64, seed: &CallSeed) -> Value {
+        match &self.kind {
+            CallKind::Tool(args) => json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "tools/call",
+                "params": { "name": self.name, "arguments": args(seed) },
+            }),
+            CallKind::Resource => json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "resources/read",
+                "params": { "uri": self.name },
+            }),
+        }
+    }
 }
 
 /// Why a leak test could not run (leaks are not errors: they are in the report).
@@ -134,6 +172,14 @@ pub enum HarnessError {
         /// The name asked for.
         name: String,
         /// The server's tools.
+        available: String,
+    },
+    /// A read names a URI no resource or resource template of the server serves.
+    #[error("the server has no resource {uri:?} (it has: {available})")]
+    UnknownResource {
+        /// The URI asked for.
+        uri: String,
+        /// The server's resource URIs and URI templates.
         available: String,
     },
     /// The mock zones.
@@ -160,23 +206,27 @@ pub enum HarnessError {
 /// A leak test of a [`Server`]: configure with the builder methods, then
 /// [`run`](Self::run). Defaults: 500 users, 10,000 requests, 4 isolates, 64 requests in
 /// flight, seed 0, random routing, 0–2 ms of upstream/STS latency jitter, every tool
-/// called with `{}`.
+/// called with `{}` and every static resource read.
 ///
 /// ```no_run
 /// use emulator::harness::LeakTest;
-/// use emulator::harness::examples::{delegated_profile_tool, plain_echo_tool};
+/// use emulator::harness::examples::{
+///     PROFILE_RESOURCE_URI, delegated_profile_resource, delegated_profile_tool, plain_echo_tool,
+/// };
 /// use keycard_core::Server;
 ///
 /// # async fn leak_test() -> Result<(), emulator::harness::HarnessError> {
 /// let server = Server::new("my-server", "1.0.0")
 ///     .tool(delegated_profile_tool())
-///     .tool(plain_echo_tool());
+///     .tool(plain_echo_tool())
+///     .resource(delegated_profile_resource());
 /// let report = LeakTest::new(server)
 ///     .users(500)
 ///     .requests(10_000)
 ///     .isolates(2)
 ///     .tool_call("upstream_profile", serde_json::json!({}))
 ///     .tool_call_with("echo", |seed| serde_json::json!({ "text": seed.random.to_string() }))
+///     .resource_read(PROFILE_RESOURCE_URI)
 ///     .run()
 ///     .await?;
 /// report.assert_no_leaks();
@@ -210,7 +260,7 @@ impl std::fmt::Debug for LeakTest {
             .field("seed", &self.seed)
             .field(
                 "calls",
-                &self.calls.iter().map(|c| &c.tool).collect::<Vec<_>>(),
+                &self.calls.iter().map(CallSpec::label).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -306,8 +356,9 @@ impl LeakTest {
         self
     }
 
-    /// Calls `tool` with these arguments (weight 1). Call several times to mix tools;
-    /// without any, every tool of the server is called with `{}`.
+    /// Calls `tool` with these arguments (weight 1). Call several times (and
+    /// [`resource_read`](Self::resource_read)) to mix requests; without any, every tool
+    /// of the server is called with `{}` and every static resource is read.
     pub fn tool_call(self, tool: impl Into<String>, args: Value) -> Self {
         self.weighted_call(tool, 1, move |_: &CallSeed| args.clone())
     }
@@ -330,9 +381,27 @@ impl LeakTest {
         args: impl Fn(&CallSeed) -> Value + Send + Sync + 'static,
     ) -> Self {
         self.calls.push(CallSpec {
-            tool: tool.into(),
+            name: tool.into(),
             weight,
-            args: Arc::new(args),
+            kind: CallKind::Tool(Arc::new(args)),
+        });
+        self
+    }
+
+    /// Reads the resource `uri` (`resources/read`, weight 1): a static resource's URI or
+    /// one a resource template matches. A resource whose handler calls an upstream on the
+    /// caller's behalf is judged like a delegated tool (canaries and upstream tokens); in
+    /// the report its key is `resources/read <uri>`.
+    pub fn resource_read(self, uri: impl Into<String>) -> Self {
+        self.weighted_resource_read(uri, 1)
+    }
+
+    /// Reads the resource `uri`, `weight` times as often as a weight-1 call.
+    pub fn weighted_resource_read(mut self, uri: impl Into<String>, weight: u32) -> Self {
+        self.calls.push(CallSpec {
+            name: uri.into(),
+            weight,
+            kind: CallKind::Resource,
         });
         self
     }
@@ -352,29 +421,41 @@ impl LeakTest {
             return invalid("concurrency");
         }
         if self.calls.is_empty() {
-            let names: Vec<String> = self
-                .server
-                .tools()
-                .iter()
-                .map(|t| t.definition().name.clone())
-                .collect();
-            if names.is_empty() {
-                return Err(HarnessError::Invalid("the server has no tools".into()));
-            }
-            for tool in names {
+            for tool in self.server.tools().iter() {
                 self.calls.push(CallSpec {
-                    tool,
+                    name: tool.definition().name.clone(),
                     weight: 1,
-                    args: Arc::new(|_: &CallSeed| json!({})),
+                    kind: CallKind::Tool(Arc::new(|_: &CallSeed| json!({}))),
                 });
+            }
+            for resource in self.server.resources() {
+                self.calls.push(CallSpec {
+                    name: resource.uri().to_owned(),
+                    weight: 1,
+                    kind: CallKind::Resource,
+                });
+            }
+            if self.calls.is_empty() {
+                return Err(HarnessError::Invalid(
+                    "the server has no tools and no static resources".into(),
+                ));
             }
         }
         for call in &self.calls {
-            if self.server.tools().get(&call.tool).is_none() {
-                return Err(HarnessError::UnknownTool {
-                    name: call.tool.clone(),
-                    available: self.server.tools().names(),
-                });
+            match call.kind {
+                CallKind::Tool(_) if self.server.tools().get(&call.name).is_none() => {
+                    return Err(HarnessError::UnknownTool {
+                        name: call.name.clone(),
+                        available: self.server.tools().names(),
+                    });
+                }
+                CallKind::Resource if !serves(&self.server, &call.name) => {
+                    return Err(HarnessError::UnknownResource {
+                        uri: call.name.clone(),
+                        available: resource_names(&self.server),
+                    });
+                }
+                _ => {}
             }
         }
         if self.calls.iter().all(|c| c.weight == 0) {
@@ -471,13 +552,7 @@ impl LeakTest {
                     user,
                     random: rng.r#gen(),
                 };
-                let spec = &self.calls[call];
-                let body = json!({
-                    "jsonrpc": "2.0",
-                    "id": next,
-                    "method": "tools/call",
-                    "params": { "name": spec.tool, "arguments": (spec.args)(&seed) },
-                });
+                let body = self.calls[call].body(next, &seed);
                 judge.assign(next, user, call);
                 let target = if in_b(&callers[user]) { &url_b } else { &url };
                 let request = build_request(target, &callers[user], next, body);
@@ -509,8 +584,15 @@ impl LeakTest {
         judge.upstream(&zones);
         if multi {
             // Every subject's token on the other zone's path: 401, never served.
-            let body = json!({"jsonrpc": "2.0", "id": 0, "method": "tools/call",
-                "params": {"name": self.calls[0].tool, "arguments": {}}});
+            // (The first call, a tool call or a read: refused before it is dispatched.)
+            let body = self.calls[0].body(
+                0,
+                &CallSeed {
+                    request: 0,
+                    user: 0,
+                    random: 0,
+                },
+            );
             for (user, caller) in callers.iter().enumerate() {
                 if caller.who.sub.is_none() {
                     continue;
@@ -580,6 +662,31 @@ fn gateway_env(
     Ok(env)
 }
 
+/// Whether `server` answers `resources/read` of `uri`: a static resource's URI or one a
+/// resource template matches.
+fn serves(server: &Server, uri: &str) -> bool {
+    server.resources().iter().any(|r| r.uri() == uri)
+        || server
+            .resource_templates()
+            .iter()
+            .any(|t| t.matches(uri).is_some())
+}
+
+/// The server's resource URIs and URI templates, for an error message.
+fn resource_names(server: &Server) -> String {
+    let names: Vec<&str> = server
+        .resources()
+        .iter()
+        .map(|r| r.uri())
+        .chain(server.resource_templates().iter().map(|t| t.uri_template()))
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Both zones as named zones `a` (primary) and `b` (secondary) of `KEYCARD_ZONES`, each
 /// with its own issuer and secret, and the same upstreams (the demo upstreams live at
 /// the primary zone and trust the secondary as a peer).
@@ -616,14 +723,26 @@ fn multi_zone_env(
     Ok(env)
 }
 
-/// `KEYCARD_UPSTREAMS` pointing every upstream name the server's tools declare (other
-/// than the default) at a mock upstream of `zone`: `calendar` at its calendar, every
-/// other name at its GitHub-like upstream.
+/// `KEYCARD_UPSTREAMS` pointing every upstream name the server's tools, resources and
+/// resource templates declare (other than the default) at a mock upstream of `zone`:
+/// `calendar` at its calendar, every other name at its GitHub-like upstream.
 pub(crate) fn named_upstreams(server: &Server, zone: &EmbeddedZone) -> Option<String> {
     let names: std::collections::BTreeSet<&str> = server
         .tools()
         .iter()
         .flat_map(|t| t.definition().upstreams.iter().map(String::as_str))
+        .chain(
+            server
+                .resources()
+                .iter()
+                .flat_map(|r| r.upstreams().iter().map(String::as_str)),
+        )
+        .chain(
+            server
+                .resource_templates()
+                .iter()
+                .flat_map(|t| t.upstreams().iter().map(String::as_str)),
+        )
         .filter(|n| *n != DEFAULT_UPSTREAM)
         .collect();
     if names.is_empty() {
@@ -759,7 +878,7 @@ impl<'a> Judge<'a> {
         if self.leaks.len() < LEAK_SAMPLES {
             self.leaks.push(Leak {
                 request: id,
-                tool: self.calls[call as usize].tool.clone(),
+                tool: self.calls[call as usize].label(),
                 caller: self.callers[user as usize].who.clone(),
                 kind,
             });
@@ -917,7 +1036,7 @@ impl<'a> Judge<'a> {
             .collect();
         let mut per_tool = std::collections::BTreeMap::new();
         for (spec, tally) in self.calls.iter().zip(self.per_call) {
-            let entry: &mut Tally = per_tool.entry(spec.tool.clone()).or_default();
+            let entry: &mut Tally = per_tool.entry(spec.label()).or_default();
             merge(entry, &tally);
         }
         LeakReport {

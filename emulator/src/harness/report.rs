@@ -108,7 +108,7 @@ pub enum LeakKind {
 pub struct Leak {
     /// The request's index in the run (its tag).
     pub request: u64,
-    /// The tool called.
+    /// The tool called (its name), or the resource read (`resources/read <uri>`).
     pub tool: String,
     /// Who made the request.
     pub caller: Who,
@@ -166,7 +166,7 @@ pub struct LeakReport {
     pub isolates: usize,
     /// All requests.
     pub total: Tally,
-    /// Per tool, by name.
+    /// Per tool, by name, and per resource read, by `resources/read <uri>`.
     pub per_tool: BTreeMap<String, Tally>,
     /// Leaks found (all of them counted, see [`Self::leaks`] for the first ones).
     pub leak_count: u64,

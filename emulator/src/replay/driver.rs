@@ -270,10 +270,10 @@ impl FaultTrack {
             } => {
                 self.failed.entry(request.principal).or_insert(self.judged);
             }
-            Verdict::Ok { .. } if request.op == Op::GithubUser => {
+            Verdict::Ok { .. } if matches!(request.op, Op::GithubUser | Op::ProfileResource) => {
                 let jti = serde_json::from_slice::<serde_json::Value>(body)
                     .ok()
-                    .and_then(|v| v.get("result").and_then(identity::structured))
+                    .and_then(|v| v.get("result").and_then(identity::profile))
                     .and_then(|s| identity::upstream_identity(&s))
                     .map(|seen| seen.jti);
                 let Some(jti) = jti else { return };
@@ -302,8 +302,14 @@ fn body_for(op: Op) -> Bytes {
         Op::Whoami | Op::BadToken => ("whoami", "tools/call"),
         Op::GithubUser => ("github_user", "tools/call"),
         Op::ToolsList => ("", "tools/list"),
+        Op::ProfileResource => (
+            crate::harness::examples::PROFILE_RESOURCE_URI,
+            "resources/read",
+        ),
     };
-    let value = if method == "tools/list" {
+    let value = if method == "resources/read" {
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"uri": name}})
+    } else if method == "tools/list" {
         serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})
     } else {
         serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method,

@@ -48,6 +48,24 @@ pub fn structured(result: &Value) -> Option<Value> {
         .filter(Value::is_object)
 }
 
+/// The JSON object in the first text contents of a `resources/read` result (a delegated
+/// resource's upstream answer).
+pub fn resource_json(result: &Value) -> Option<Value> {
+    let text = result
+        .get("contents")?
+        .as_array()?
+        .iter()
+        .find_map(|c| c.get("text").and_then(Value::as_str))?;
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(Value::is_object)
+}
+
+/// The upstream profile in a `github_user` result or a `profile_resource` read.
+pub fn profile(result: &Value) -> Option<Value> {
+    resource_json(result).or_else(|| structured(result))
+}
+
 /// The concatenated text blocks of a tool result (error messages).
 pub fn text(result: &Value) -> String {
     result

@@ -110,7 +110,8 @@ pub enum Verdict {
     Ok {
         /// Identity in the answer.
         seen: Option<Who>,
-        /// For `github_user`: whether this upstream token was seen before (a cache hit).
+        /// For `github_user` and `profile_resource`: whether this upstream token was seen
+        /// before (a cache hit).
         reused_token: Option<bool>,
     },
     /// No success; `expected` says whether a refusal was due.
@@ -259,6 +260,12 @@ impl Oracle {
         audit: &dyn AuditSource,
     ) -> Verdict {
         let Some(result) = body.get("result") else {
+            if expect.op == Op::ProfileResource
+                && let Some(message) = body.pointer("/error/message").and_then(Value::as_str)
+            {
+                // A read is a JSON-RPC request: a refused delegation is a JSON-RPC error.
+                return refusal_kind(expect, message, may_be_expired);
+            }
             return Verdict::Error {
                 kind: "jsonrpc_error",
                 expected: false,
@@ -309,11 +316,11 @@ impl Oracle {
                     reused_token: None,
                 }
             }
-            Op::GithubUser => {
+            Op::GithubUser | Op::ProfileResource => {
                 if is_error {
                     return refusal_kind(expect, &identity::text(result), may_be_expired);
                 }
-                let Some(seen) = identity::structured(result)
+                let Some(seen) = identity::profile(result)
                     .as_ref()
                     .and_then(identity::upstream_identity)
                 else {

@@ -20,7 +20,8 @@ pub struct Tally {
     pub requests: u64,
     /// Successes.
     pub ok: u64,
-    /// `github_user` successes served with an upstream token seen before.
+    /// `github_user` and `profile_resource` successes served with an upstream token seen
+    /// before.
     pub cache_hits: u64,
     /// Non-successes by kind.
     pub errors_by_kind: BTreeMap<&'static str, u64>,
@@ -85,7 +86,8 @@ pub struct Summary {
     pub subjects: u64,
     /// Distinct upstream tokens observed (token exchanges whose result reached a user).
     pub exchanges: u64,
-    /// `github_user` successes served with an already-seen upstream token.
+    /// `github_user` and `profile_resource` successes served with an already-seen upstream
+    /// token.
     pub cache_hits: u64,
     /// Token-exchange issuances recorded by the zones' audit logs (in-process zones only).
     #[serde(skip_serializing_if = "Option::is_none")]

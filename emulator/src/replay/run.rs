@@ -69,7 +69,9 @@ pub struct ReplayArgs {
     /// Seed of the generator, routing and zone latency.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Op weights, e.g. `whoami=45,github_user=45,tools_list=5,bad_token=5`.
+    /// Op weights, e.g. `whoami=45,github_user=45,tools_list=5,bad_token=5`; add
+    /// `profile_resource=N` to read the delegated resource the in-process server serves
+    /// (a `--target` must serve `upstream://profile` too).
     #[arg(
         long,
         default_value = "whoami=45,github_user=45,tools_list=5,bad_token=5"
@@ -394,14 +396,22 @@ fn gateway_env(
     Ok(env)
 }
 
+/// The server every in-process isolate serves: the demo tools (`whoami`, `github_user`)
+/// and the delegated resource `profile_resource` reads
+/// ([`crate::harness::examples::delegated_profile_resource`]).
+fn replay_server() -> keycard_core::Server {
+    keycard_core::Server::demo().resource(crate::harness::examples::delegated_profile_resource())
+}
+
 fn make_gateway(
     config: &keycard_core::Config,
     ports: &keycard_core::Ports,
     naive: Option<NaiveCache>,
 ) -> Result<Gateway, String> {
     match naive {
-        None => Gateway::new(config.clone(), ports.clone(), keycard_core::Server::demo())
-            .map_err(|e| e.to_string()),
+        None => {
+            Gateway::new(config.clone(), ports.clone(), replay_server()).map_err(|e| e.to_string())
+        }
         #[cfg(feature = "naive-cache-demo")]
         Some(kind) => {
             use keycard_core::delegation::cache::CacheKeying;
@@ -410,13 +420,8 @@ fn make_gateway(
                 NaiveCache::SubResourceString => CacheKeying::SubResourceString,
                 NaiveCache::SingleSlot => CacheKeying::SingleSlot,
             };
-            Gateway::with_cache_keying(
-                config.clone(),
-                ports.clone(),
-                keycard_core::Server::demo(),
-                keying,
-            )
-            .map_err(|e| e.to_string())
+            Gateway::with_cache_keying(config.clone(), ports.clone(), replay_server(), keying)
+                .map_err(|e| e.to_string())
         }
         #[cfg(not(feature = "naive-cache-demo"))]
         Some(_) => Err("naive caches need feature naive-cache-demo".into()),

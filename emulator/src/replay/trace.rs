@@ -60,11 +60,23 @@ pub enum Op {
     ToolsList,
     /// `tools/call whoami` with a token whose signature is broken (expects 401).
     BadToken,
+    /// `resources/read` of a delegated resource
+    /// ([`PROFILE_RESOURCE_URI`](crate::harness::examples::PROFILE_RESOURCE_URI): token
+    /// exchange + upstream call, the upstream's profile as the contents), judged like
+    /// `github_user`. Weight 0 unless `--mix` names it: only a server that serves that
+    /// resource can answer it (the in-process replay's does; the demo Worker's does not).
+    ProfileResource,
 }
 
 impl Op {
     /// Every op, in `--mix` order.
-    pub const ALL: [Op; 4] = [Op::Whoami, Op::GithubUser, Op::ToolsList, Op::BadToken];
+    pub const ALL: [Op; 5] = [
+        Op::Whoami,
+        Op::GithubUser,
+        Op::ToolsList,
+        Op::BadToken,
+        Op::ProfileResource,
+    ];
 
     /// The `--mix` name.
     pub fn name(self) -> &'static str {
@@ -73,6 +85,7 @@ impl Op {
             Op::GithubUser => "github_user",
             Op::ToolsList => "tools_list",
             Op::BadToken => "bad_token",
+            Op::ProfileResource => "profile_resource",
         }
     }
 }

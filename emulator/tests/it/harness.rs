@@ -1,11 +1,12 @@
-//! The leak harness on tools it has never seen: correct tools pass with zero leaks over
-//! 10,000 requests and 500+ users; deliberately leaky tools (mutation check) are caught.
+//! The leak harness on tools and resources it has never seen: correct ones pass with zero
+//! leaks over 10,000 requests and 500+ users; deliberately leaky ones (mutation check) are
+//! caught.
 
 use std::time::Instant;
 
 use emulator::harness::examples::{
-    delegated_profile_tool, leaky_context_tool, leaky_memo_tool, leaky_wrong_key_tool,
-    plain_echo_tool,
+    PROFILE_RESOURCE_URI, delegated_profile_resource, delegated_profile_tool, leaky_context_tool,
+    leaky_memo_resource, leaky_memo_tool, leaky_wrong_key_tool, plain_echo_tool,
 };
 use emulator::harness::{HarnessError, LeakKind, LeakReport, LeakTest};
 use keycard_core::Server;
@@ -137,4 +138,75 @@ async fn unknown_tools_and_zero_knobs_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, HarnessError::Invalid(_)), "{err}");
+}
+
+/// The per-call key of the profile resource in the report.
+fn profile_read() -> String {
+    format!("resources/read {PROFILE_RESOURCE_URI}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_delegated_resource_read_alongside_tools_has_no_leaks() {
+    let started = Instant::now();
+    let server = correct_server().resource(delegated_profile_resource());
+    let report = LeakTest::new(server)
+        .users(500)
+        .requests(6_000)
+        .isolates(2)
+        .seed(5)
+        .tool_call("upstream_profile", json!({}))
+        .resource_read(PROFILE_RESOURCE_URI)
+        .tool_call_with("echo", |seed| json!({ "text": seed.random.to_string() }))
+        .run()
+        .await
+        .unwrap();
+    eprintln!("{report}in {:.2}s", started.elapsed().as_secs_f64());
+    report.assert_no_leaks();
+    let read = &report.per_tool[&profile_read()];
+    // The reads reached the upstream with the reader's own token and returned its data.
+    assert!(read.requests > 1_500 && read.own_canary > 1_000, "{report}");
+    assert_eq!(
+        report.upstream_attributed, report.upstream_calls,
+        "{report}"
+    );
+    assert!(
+        report.upstream_calls >= read.own_canary + report.per_tool["upstream_profile"].own_canary,
+        "{report}"
+    );
+    // Readers the delegation refuses (tokens without sub) are JSON-RPC errors, never 5xx.
+    assert!(report.total.http_errors.is_empty(), "{report}");
+    assert!(read.protocol_errors < read.requests / 20, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_memo_keyed_by_nothing_is_caught_by_the_canaries() {
+    let started = Instant::now();
+    let report = LeakTest::new(Server::new("leaky", "0.0.0").resource(leaky_memo_resource()))
+        .users(500)
+        .requests(2_000)
+        .seed(3)
+        .run() // no calls given: every static resource is read
+        .await
+        .unwrap();
+    eprintln!("{report}in {:.2}s", started.elapsed().as_secs_f64());
+    report.assert_leaks();
+    assert!(report.leak_count > 1_000, "{report}");
+    assert!(
+        report.leaks.iter().all(|l| l.tool == profile_read()
+            && matches!(&l.kind, LeakKind::ForeignCanary { owner: Some(_), .. })),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_resources_are_refused() {
+    let err = LeakTest::new(correct_server().resource(delegated_profile_resource()))
+        .resource_read("upstream://nope")
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HarnessError::UnknownResource { uri, available } if uri == "upstream://nope" && available.contains(PROFILE_RESOURCE_URI)),
+        "{err}"
+    );
 }

@@ -33,6 +33,64 @@ async fn in_process_replay_has_no_leaks_and_uses_the_cache() {
     assert!(s.errors_by_kind.get("bad_token").copied().unwrap_or(0) > 0);
 }
 
+/// Only `profile_resource`: `resources/read` of a delegated resource.
+fn resource_reads() -> emulator::replay::generate::Mix {
+    "profile_resource=1".parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_replay_of_a_delegated_resource_has_no_leaks() {
+    let args = ReplayArgs {
+        users: 200,
+        requests: 3_000,
+        concurrency: 128,
+        isolates: 4,
+        seed: 9,
+        mix: resource_reads(),
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.requests, 3_000);
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.unexpected_successes, 0, "{s:?}");
+    // Every read that succeeded carried an upstream profile the oracle judged (its
+    // identity and token id): exchanges happened and the cache served repeats.
+    assert!(s.ok > 2_500, "{s:?}");
+    assert!(s.exchanges > 200 && s.cache_hits > 1_000, "{s:?}");
+    assert_eq!(s.zone_exchanges, Some(s.exchanges), "{s:?}");
+    // Refused delegations (JSON-RPC errors for a read) were all due.
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    assert!(s.errors_by_kind.get("no_subject").copied().unwrap_or(0) > 0);
+}
+
+#[cfg(feature = "naive-cache-demo")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_naive_cache_behind_a_delegated_resource_is_caught() {
+    let args = ReplayArgs {
+        users: 40,
+        requests: 1_500,
+        concurrency: 64,
+        isolates: 2,
+        seed: 3,
+        mix: resource_reads(),
+        naive_cache: Some(NaiveCache::SingleSlot),
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    assert!(outcome.summary.leaks > 0, "{:?}", outcome.summary);
+    assert!(
+        outcome
+            .leaks
+            .iter()
+            .all(|l| l.op == emulator::replay::trace::Op::ProfileResource),
+        "{:?}",
+        outcome.leaks
+    );
+}
+
 #[cfg(feature = "naive-cache-demo")]
 async fn naive(kind: NaiveCache) -> u64 {
     let args = ReplayArgs {

@@ -37,6 +37,11 @@ pub const RED_PIXEL_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAf
 pub const NO_SERVER_TO_CLIENT: &str = "this server is stateless and answers every request with \
      JSON: it cannot send server-to-client requests (sampling/createMessage, elicitation/create)";
 
+/// The URI of [`delegated_profile`], the same as the leak harness's
+/// (`emulator::harness::examples::PROFILE_RESOURCE_URI`), so that
+/// `emulator replay --mix profile_resource=N --target <this server>` reads it.
+pub const PROFILE_RESOURCE_URI: &str = "upstream://profile";
+
 /// The PNG bytes of [`RED_PIXEL_PNG_BASE64`].
 pub fn red_pixel_png() -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -264,11 +269,37 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
+/// Not a suite fixture: a **delegated** resource ([`PROFILE_RESOURCE_URI`]). Reading it
+/// fetches `GET /user` from the default upstream (`KEYCARD_RESOURCE_URL`) with a token
+/// Keycard issued for the reader, and returns the upstream's answer as JSON text. The
+/// leak replays read it through reused isolates (natively and under workerd).
+pub fn delegated_profile() -> Resource {
+    Resource::new(PROFILE_RESOURCE_URI)
+        .name("profile")
+        .description("Your profile from the upstream API, fetched on your behalf.")
+        .mime_type("application/json")
+        .upstream(keycard_core::config::DEFAULT_UPSTREAM)
+        .handler(|ctx: ToolContext| async move {
+            let api = ctx.default_upstream();
+            let response = api
+                .fetch(api.get("/user").body(Default::default())?)
+                .await?;
+            if !response.status().is_success() {
+                return Err(ToolError::new(format!(
+                    "the upstream answered HTTP {}",
+                    response.status().as_u16()
+                )));
+            }
+            Ok(String::from_utf8_lossy(response.body()).into_owned())
+        })
+}
+
 /// The fixture server: [`tools`], the static resources `test://static-text`,
 /// `test://static-binary` and `test://watched-resource`, the template
 /// `test://template/{id}/data` (with completion of `id`), and the prompts
 /// `test_simple_prompt`, `test_prompt_with_arguments` (with completion),
-/// `test_prompt_with_embedded_resource` and `test_prompt_with_image`.
+/// `test_prompt_with_embedded_resource` and `test_prompt_with_image`; and, for the leak
+/// replays, the delegated resource [`delegated_profile`].
 pub fn conformance_server() -> Server {
     Server::new("keycard-conformance-server", env!("CARGO_PKG_VERSION"))
         .instructions("The MCP conformance suite's fixtures, served through Keycard.")
@@ -298,6 +329,7 @@ pub fn conformance_server() -> Server {
                     Ok::<_, ToolError>("Watched resource content.")
                 }),
         )
+        .resource(delegated_profile())
         .resource_template(
             ResourceTemplate::new("test://template/{id}/data")
                 .name("template-data")
