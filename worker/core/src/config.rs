@@ -327,6 +327,13 @@ fn parse_upstreams(json: &str) -> Result<Vec<UpstreamConfig>, ConfigError> {
 impl Config {
     /// Reads the configuration through `get` (the Worker's `env`, or the process env).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_env_dyn(&get)
+    }
+
+    /// [`Config::from_env`], compiled once whatever the caller's closure (the warm-up and
+    /// the host then run the same code; see [`crate::warm_up`]).
+    #[inline(never)]
+    fn from_env_dyn(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_owned())
@@ -572,8 +579,14 @@ impl Zones {
     /// Reads every zone through `get` (the Worker's `env`, or the process env): the
     /// classic single zone when `KEYCARD_ZONES` is not set.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_env_dyn(&get)
+    }
+
+    /// [`Zones::from_env`], compiled once whatever the caller's closure.
+    #[inline(never)]
+    fn from_env_dyn(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let Some(json) = get("KEYCARD_ZONES").filter(|v| !v.trim().is_empty()) else {
-            return Config::from_env(get).map(Self::from);
+            return Config::from_env_dyn(get).map(Self::from);
         };
         let invalid = |reason: String| ConfigError::Invalid {
             name: "KEYCARD_ZONES",

@@ -44,7 +44,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
 use crate::auth::jwk::Jwk;
-use crate::config::Config;
+use crate::config::Zones;
 use crate::http::Gateway;
 use crate::ports::{
     BoxFuture, Clock, Crypto, CryptoError, HttpClient, HttpError, JwsAlg, Ports, SecretBytes,
@@ -179,7 +179,8 @@ const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 const TOOLS_CALL: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":" warm-up ","arguments":{}}}"#;
 
 fn gateway(server: Server) -> Result<Gateway, crate::ConfigError> {
-    let config = Config::from_env(|name| {
+    // `Zones::from_env`, as the hosts read their configuration.
+    let zones = Zones::from_env(|name| {
         let value = match name {
             "KEYCARD_ISSUER" => ISSUER,
             "KEYCARD_RESOURCE_URL" => "https://api.warm-up.invalid",
@@ -194,7 +195,7 @@ fn gateway(server: Server) -> Result<Gateway, crate::ConfigError> {
         http: Arc::new(StandInZone),
         crypto: Arc::new(MarkerCrypto),
     };
-    Gateway::new(config, ports, server)
+    Gateway::new(zones, ports, server)
 }
 
 fn request(method: Method, path: &str, bearer: Option<&str>, body: &'static str) -> Request<Bytes> {

@@ -125,49 +125,64 @@ async fn into_http(
     req: &web_sys::Request,
     max_body: usize,
 ) -> Result<std::result::Result<http::Request<Bytes>, String>> {
-    let Ok(head) = String::from_utf8(js::request_head(req).to_vec()) else {
-        return Ok(Err("the request head is not UTF-8".into()));
+    let (builder, has_body) = match request_head(req) {
+        Ok(head) => head,
+        Err(problem) => return Ok(Err(problem)),
     };
-    let mut lines = head.splitn(3, '\n');
-    let (method, url, headers) = match (lines.next(), lines.next(), lines.next()) {
-        (Some(m), Some(u), Some(h)) => (m, u, h),
-        _ => return Ok(Err("the request head is malformed".into())),
-    };
-    let mut builder = http::Request::builder().method(method).uri(url);
-    for (name, value) in js::header_lines(headers) {
-        // Parsed once here; the builder takes the typed values as they are.
-        let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
-            return Ok(Err(format!("header name {name:?} is not a valid token")));
-        };
-        let Ok(value) = http::HeaderValue::from_str(value) else {
-            // Never echo the value: it may be a credential.
-            return Ok(Err(format!(
-                "the value of header {name:?} contains a control character"
-            )));
-        };
-        builder = builder.header(header, value);
-    }
-    let body = match method {
-        "GET" | "HEAD" | "OPTIONS" => Bytes::new(),
-        _ => {
-            let promise = req.array_buffer().map_err(worker::Error::from)?;
-            let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
-            let bytes = js_sys::Uint8Array::new(&buffer);
-            let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
-            Bytes::from(bytes.subarray(0, keep.min(bytes.length())).to_vec())
-        }
+    let body = if has_body {
+        let promise = req.array_buffer().map_err(worker::Error::from)?;
+        let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
+        let bytes = js_sys::Uint8Array::new(&buffer);
+        let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
+        Bytes::from(bytes.subarray(0, keep.min(bytes.length())).to_vec())
+    } else {
+        Bytes::new()
     };
     Ok(builder
         .body(body)
         .map_err(|e| format!("the request head was refused: {e}")))
 }
 
+/// The request's method, URI and headers as an `http` builder, and whether its body is
+/// to be read; `Err` names what the HTTP types refused. Never inlined, so the warm-up
+/// (`crate::warm_up`) compiles the very function requests run.
+#[inline(never)]
+pub(crate) fn request_head(
+    req: &web_sys::Request,
+) -> std::result::Result<(http::request::Builder, bool), String> {
+    let Ok(head) = String::from_utf8(js::request_head(req).to_vec()) else {
+        return Err("the request head is not UTF-8".into());
+    };
+    let mut lines = head.splitn(3, '\n');
+    let (method, url, headers) = match (lines.next(), lines.next(), lines.next()) {
+        (Some(m), Some(u), Some(h)) => (m, u, h),
+        _ => return Err("the request head is malformed".into()),
+    };
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in js::header_lines(headers) {
+        // Parsed once here; the builder takes the typed values as they are.
+        let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            return Err(format!("header name {name:?} is not a valid token"));
+        };
+        let Ok(value) = http::HeaderValue::from_str(value) else {
+            // Never echo the value: it may be a credential.
+            return Err(format!(
+                "the value of header {name:?} contains a control character"
+            ));
+        };
+        builder = builder.header(header, value);
+    }
+    let has_body = !matches!(method, "GET" | "HEAD" | "OPTIONS");
+    Ok((builder, has_body))
+}
+
 /// The core's response as a JS `Response`, built in one boundary crossing. A streamed
 /// body (an MCP call's SSE answer) becomes a `ReadableStream` pulling the core's stream
 /// chunk by chunk (polled in request `log_id`'s log context, since the call keeps running
 /// after this returns); when the client goes away workerd cancels it, which drops the
-/// stream and with it the call.
-fn from_http(
+/// stream and with it the call. Never inlined, like [`request_head`].
+#[inline(never)]
+pub(crate) fn from_http(
     response: http::Response<Body<'static>>,
     log_id: Option<std::rc::Rc<str>>,
 ) -> Result<web_sys::Response> {

@@ -25,4 +25,23 @@ pub fn warm_up(app: impl FnOnce() -> Server) {
     // level comes from `env`, which startup does not have). The core's unit tests check
     // that every step completes.
     let _report = keycard_core::warm_up::warm_up(app());
+    // The host's own synchronous steps, on a request and a response built in memory
+    // (allowed at startup): reading the head across the boundary and parsing it, and
+    // building the JS `Response`. Failures are ignored: nothing here can throw or trap.
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    if let Ok(headers) = web_sys::Headers::new() {
+        let _ = headers.set("content-type", "application/json");
+        let _ = headers.set("accept", "application/json, text/event-stream");
+        let _ = headers.set("authorization", "Bearer warm-up");
+        init.set_headers(&headers);
+    }
+    if let Ok(request) =
+        web_sys::Request::new_with_str_and_init("https://mcp.warm-up.invalid/mcp", &init)
+    {
+        let _ = crate::serve::request_head(&request);
+    }
+    let response = keycard_core::http::response::malformed_request("warm-up")
+        .map(keycard_core::http::body::Body::Full);
+    let _ = crate::serve::from_http(response, None);
 }
