@@ -78,12 +78,19 @@ impl ZoneState {
     ) -> Result<Self, ConfigError> {
         let (server, left_out) = server.offered_where(|u| config.upstream(u).is_some());
         for (tool, upstream) in &left_out {
-            tracing::info!(
-                zone = config.zone.as_deref().unwrap_or(""),
-                tool = %tool,
-                upstream = %upstream,
-                "tool not offered: its upstream is not configured"
-            );
+            match &config.zone {
+                Some(zone) => tracing::info!(
+                    zone = %zone,
+                    tool = %tool,
+                    upstream = %upstream,
+                    "tool not offered: its upstream is not configured"
+                ),
+                None => tracing::info!(
+                    tool = %tool,
+                    upstream = %upstream,
+                    "tool not offered: its upstream is not configured"
+                ),
+            }
         }
         check_upstreams(&config, &server)?;
         let config = Arc::new(config);
