@@ -225,7 +225,8 @@ impl Gateway {
         })
     }
 
-    /// The server it serves.
+    /// The server it serves, as offered in the first zone (without the
+    /// [`Server::tool_if_configured`] tools that zone lacks an upstream for).
     pub fn server(&self) -> &Server {
         self.zones[0].mcp.server()
     }
