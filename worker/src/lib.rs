@@ -1,10 +1,14 @@
 //! This repository's Worker, written as any user of `keycard-worker` writes theirs: the
-//! tools (here the two built-in demo tools and `count`, which shows logging and progress
+//! tools (here the built-in demo tools and `count`, which shows logging and progress
 //! during a call), the `#[event(fetch)]` entry and the `#[event(start)]` warm-up.
+//!
+//! `whoami` and `github_user` need only the seed configuration (`KEYCARD_RESOURCE_URL`).
+//! `my_day` calls two upstreams, `github` and `calendar`; it is offered where both are
+//! configured (`KEYCARD_UPSTREAMS`, or a zone's `upstreams`) and left out elsewhere.
 #![cfg(target_arch = "wasm32")]
 
 use keycard_worker::core::Server;
-use keycard_worker::core::tools::builtin::{github_user, whoami};
+use keycard_worker::core::tools::builtin::{github_user, my_day, whoami};
 use keycard_worker::core::tools::{LogLevel, NoArgs, Tool, ToolContext, ToolError};
 use worker::{Context, Env, Result, event};
 
@@ -14,6 +18,7 @@ fn app() -> Server {
         .tool(whoami())
         .tool(github_user())
         .tool(count())
+        .tool_if_configured(my_day())
 }
 
 /// Counts to three, logging each step and reporting progress: the client sees them while

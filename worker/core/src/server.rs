@@ -58,6 +58,9 @@ pub struct Server {
     resources: Vec<Resource>,
     templates: Vec<ResourceTemplate>,
     prompts: Vec<Prompt>,
+    /// Tools added with [`Server::tool_if_configured`]: offered only in the zones that
+    /// configure every upstream they declare.
+    conditional: Vec<String>,
 }
 
 impl Server {
@@ -72,6 +75,7 @@ impl Server {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            conditional: Vec::new(),
         }
     }
 
@@ -96,16 +100,61 @@ impl Server {
         self
     }
 
-    /// Adds a tool (one with the same name is replaced).
+    /// Adds a tool (one with the same name is replaced). Every upstream it declares
+    /// must be configured: otherwise the gateway does not start (a configuration error
+    /// naming the tool and the missing upstream).
     pub fn tool(mut self, tool: Tool) -> Self {
+        let name = &tool.definition().name;
+        self.conditional.retain(|n| n != name);
         self.tools.insert(tool);
         self
+    }
+
+    /// Adds a tool that is offered only where every upstream it declares is configured
+    /// (one with the same name is replaced). In a zone that lacks one of them, the tool is
+    /// left out — `tools/list` does not show it, a call is an unknown tool — instead of
+    /// being a configuration error; a log line at startup says which upstream is missing.
+    /// For optional features, e.g. `my_day`, which needs a `calendar` upstream that
+    /// not every deployment has.
+    pub fn tool_if_configured(mut self, tool: Tool) -> Self {
+        let name = tool.definition().name.clone();
+        self.tools.insert(tool);
+        if !self.conditional.contains(&name) {
+            self.conditional.push(name);
+        }
+        self
+    }
+
+    /// This server as offered where `configured(name)` tells which upstreams exist: the
+    /// [`Server::tool_if_configured`] tools missing an upstream are removed, each
+    /// reported as `(tool, missing upstream)`.
+    pub(crate) fn offered_where(
+        &self,
+        configured: impl Fn(&str) -> bool,
+    ) -> (Self, Vec<(String, String)>) {
+        let mut server = self.clone();
+        let mut left_out = Vec::new();
+        server.tools.retain(|tool| {
+            let def = tool.definition();
+            if !self.conditional.contains(&def.name) {
+                return true;
+            }
+            match def.upstreams.iter().find(|u| !configured(u)) {
+                Some(missing) => {
+                    left_out.push((def.name.clone(), missing.clone()));
+                    false
+                }
+                None => true,
+            }
+        });
+        server.conditional.clear();
+        (server, left_out)
     }
 
     /// Adds several tools.
     pub fn tools_from(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
         for tool in tools {
-            self.tools.insert(tool);
+            self = self.tool(tool);
         }
         self
     }

@@ -77,6 +77,22 @@ impl ZoneState {
         server: Server,
         make_upstream: &dyn Fn(Arc<Config>, Arc<Discovery>) -> Result<UpstreamAccess, ConfigError>,
     ) -> Result<Self, ConfigError> {
+        let (server, left_out) = server.offered_where(|u| config.upstream(u).is_some());
+        for (tool, upstream) in &left_out {
+            match &config.zone {
+                Some(zone) => tracing::info!(
+                    zone = %zone,
+                    tool = %tool,
+                    upstream = %upstream,
+                    "tool not offered: its upstream is not configured"
+                ),
+                None => tracing::info!(
+                    tool = %tool,
+                    upstream = %upstream,
+                    "tool not offered: its upstream is not configured"
+                ),
+            }
+        }
         check_upstreams(&config, &server)?;
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
@@ -210,7 +226,8 @@ impl Gateway {
         })
     }
 
-    /// The server it serves.
+    /// The server it serves, as offered in the first zone (without the
+    /// [`Server::tool_if_configured`] tools that zone lacks an upstream for).
     pub fn server(&self) -> &Server {
         self.zones[0].mcp.server()
     }
@@ -569,15 +586,22 @@ fn check_upstreams(config: &Config, server: &Server) -> Result<(), ConfigError> 
         );
     for (kind, what, upstreams) in declared {
         if let Some(missing) = upstreams.iter().find(|u| config.upstream(u).is_none()) {
-            let (name, how) = if missing == crate::config::DEFAULT_UPSTREAM {
-                ("KEYCARD_RESOURCE_URL", "set it to that API's base URL")
-            } else {
-                ("KEYCARD_UPSTREAMS", "add it there")
+            let (name, how) = match (missing == crate::config::DEFAULT_UPSTREAM, &config.zone) {
+                (true, None) => ("KEYCARD_RESOURCE_URL", "set it to that API's base URL"),
+                (false, None) => ("KEYCARD_UPSTREAMS", "add it there"),
+                // Named zones: the zone's own setting (`KEYCARD_ZONES["z"].…`).
+                (true, Some(_)) => ("KEYCARD_ZONES", "set the zone's resource_url"),
+                (false, Some(_)) => ("KEYCARD_ZONES", "add it to the zone's upstreams"),
             };
+            let zone = config
+                .zone
+                .as_deref()
+                .map(|z| format!("in zone {z:?}, "))
+                .unwrap_or_default();
             return Err(ConfigError::Invalid {
                 name,
                 reason: format!(
-                    "{kind} `{what}` calls the upstream {missing:?}, which is not configured ({how}; configured: {})",
+                    "{zone}{kind} `{what}` calls the upstream {missing:?}, which is not configured ({how}; configured: {})",
                     config.upstream_names()
                 ),
             });

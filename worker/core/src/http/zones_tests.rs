@@ -490,3 +490,80 @@ fn zone_config_errors_name_the_zones_own_variable() {
     ));
     assert!(m.contains("KEYCARD_ZONE_ACME_CLIENT_SECRET"), "{m}");
 }
+
+/// `Server::tool_if_configured`: a tool is offered in the zones that configure all its
+/// upstreams and left out (not a configuration error) in the others; `Server::tool`
+/// with the same tool stays a configuration error; the classic single zone without the
+/// upstreams builds and does not list it.
+#[tokio::test]
+async fn a_conditional_tool_is_offered_only_in_zones_with_its_upstreams() {
+    use crate::tools::builtin::my_day;
+    const CALENDAR: &str = "https://calendar.test";
+    let env = |name: &str| match name {
+        "KEYCARD_ZONES" => Some(format!(
+            r#"{{"acme": {{"issuer": "{ISS_A}", "client_id": "acme-app", "resource_url": "{UPSTREAM}",
+                           "upstreams": {{"github": "{UPSTREAM}", "calendar": "{CALENDAR}"}}}},
+                "globex": {{"issuer": "{ISS_B}", "client_id": "globex-app", "resource_url": "{UPSTREAM}",
+                            "upstreams": {{"github": "{UPSTREAM}"}}}}}}"#
+        )),
+        other => zones_env(other),
+    };
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let names = |r: &http::Response<Bytes>| -> Vec<String> {
+        let b = body(r);
+        b["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{b}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let (_, ports) = world();
+    let server = Server::demo().tool_if_configured(my_day());
+    let g = Gateway::new(Zones::from_env(env).unwrap(), ports, server).unwrap();
+    let acme = token(ISS_A, &format!("{ORIGIN}/acme/mcp"), "alice");
+    let globex = token(ISS_B, &format!("{ORIGIN}/globex/mcp"), "alice");
+    let r = g.handle(post("/acme/mcp", &acme, list.clone())).await;
+    assert_eq!(names(&r), ["whoami", "github_user", "my_day"]);
+    let r = g.handle(post("/globex/mcp", &globex, list.clone())).await;
+    assert_eq!(names(&r), ["whoami", "github_user"]);
+    let r = g.handle(post("/globex/mcp", &globex, call("my_day"))).await;
+    let b = body(&r);
+    assert_eq!(b["result"]["isError"], json!(true), "{b}");
+    assert!(b.to_string().contains("my_day"), "{b}");
+
+    // Registered unconditionally, the missing upstream is a configuration error.
+    let (_, ports) = world();
+    let err = Gateway::new(
+        Zones::from_env(env).unwrap(),
+        ports,
+        Server::demo().tool(my_day()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("my_day") && err.contains("calendar") && err.contains("globex"),
+        "{err}"
+    );
+    // `tool` after `tool_if_configured` makes it unconditional again.
+    let (_, ports) = world();
+    let server = Server::demo().tool_if_configured(my_day()).tool(my_day());
+    assert!(Gateway::new(Zones::from_env(env).unwrap(), ports, server).is_err());
+
+    // The classic single zone (the seed's four variables): builds, without my_day.
+    let single = |name: &str| match name {
+        "KEYCARD_ISSUER" => Some(ISS_A.to_owned()),
+        "KEYCARD_RESOURCE_URL" => Some(UPSTREAM.to_owned()),
+        "KEYCARD_CLIENT_ID" => Some("acme-app".to_owned()),
+        "KEYCARD_CLIENT_SECRET" => Some("acme-secret".to_owned()),
+        _ => None,
+    };
+    let (_, ports) = world();
+    let server = Server::demo().tool_if_configured(my_day());
+    let g = Gateway::new(Zones::from_env(single).unwrap(), ports, server).unwrap();
+    let r = g
+        .handle(post("/mcp", &token(ISS_A, ORIGIN, "alice"), list))
+        .await;
+    assert_eq!(names(&r), ["whoami", "github_user"]);
+}

@@ -647,6 +647,11 @@ impl ToolRegistry {
         }
     }
 
+    /// Keeps only the tools `keep` accepts.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&Tool) -> bool) {
+        self.tools.retain(keep);
+    }
+
     /// The tool called `name`.
     pub fn get(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|t| t.definition.name == name)
