@@ -76,6 +76,15 @@ pub(crate) fn config_error(message: &str) {
     worker::console_error!("{line}");
 }
 
+/// Runs `f` with request `id` as the log context (the synchronous counterpart of
+/// [`in_request`]).
+pub(crate) fn with_request<T>(id: &Rc<str>, f: impl FnOnce() -> T) -> T {
+    let previous = CURRENT.with(|c| c.replace(Some(id.clone())));
+    let result = f();
+    CURRENT.with(|c| *c.borrow_mut() = previous);
+    result
+}
+
 /// Runs `fut` with `id` ([`request_id`]) as the current request on every poll (no
 /// allocation: the future is pinned on this stack frame).
 pub(crate) async fn in_request<F: Future>(id: Rc<str>, fut: F) -> F::Output {

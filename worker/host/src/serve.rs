@@ -55,21 +55,42 @@ pub async fn serve(
         Ok(g) => g,
         Err(message) => return config_error(&message),
     };
-    let request = match into_http(&req, gateway.config().limits.max_body_bytes).await? {
-        Ok(request) => request,
+    let (builder, has_body) = match request_head(&req) {
+        Ok(head) => head,
         Err(problem) => {
             return from_http(response::malformed_request(&problem).map(Body::Full), None);
         }
     };
+    let mut head = match builder.body(()) {
+        Ok(head) => head,
+        Err(e) => {
+            let problem = format!("the request head was refused: {e}");
+            return from_http(response::malformed_request(&problem).map(Body::Full), None);
+        }
+    };
     let request_id = log::request_id(
-        request
-            .headers()
+        head.headers()
             .get("cf-ray")
             .and_then(|v| v.to_str().ok())
             .map(std::rc::Rc::<str>::from),
     );
+    // A request refused from its head (a 401 above all) is answered before its body is
+    // read: no `arrayBuffer()`, no await.
+    let body = if has_body {
+        if let Some(answer) = log::with_request(&request_id, || gateway.answer_from_head(&mut head))
+        {
+            return from_http(answer.map(Body::Full), Some(request_id));
+        }
+        read_body(&req, gateway.config().limits.max_body_bytes).await?
+    } else {
+        Bytes::new()
+    };
     // Boxed: the request path is then one function, shared with `warm_up` (see there).
-    let response = log::in_request(request_id.clone(), gateway.handle_boxed(request)).await;
+    let response = log::in_request(
+        request_id.clone(),
+        gateway.handle_boxed(head.map(|()| body)),
+    )
+    .await;
     from_http(response, Some(request_id))
 }
 
@@ -117,30 +138,16 @@ fn config_error(message: &str) -> Result<web_sys::Response> {
     from_http(response::misconfigured(message).map(Body::Full), None)
 }
 
-/// The request as the core takes it: its head in one boundary crossing
-/// ([`js::request_head`]), and the body. At most `max_body + 1` bytes of the body are
-/// copied into wasm memory (which never shrinks), enough for the core to answer 413.
-/// The inner `Err` names what the HTTP types refused (answered 400, never 500).
-async fn into_http(
-    req: &web_sys::Request,
-    max_body: usize,
-) -> Result<std::result::Result<http::Request<Bytes>, String>> {
-    let (builder, has_body) = match request_head(req) {
-        Ok(head) => head,
-        Err(problem) => return Ok(Err(problem)),
-    };
-    let body = if has_body {
-        let promise = req.array_buffer().map_err(worker::Error::from)?;
-        let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
-        let bytes = js_sys::Uint8Array::new(&buffer);
-        let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
-        Bytes::from(bytes.subarray(0, keep.min(bytes.length())).to_vec())
-    } else {
-        Bytes::new()
-    };
-    Ok(builder
-        .body(body)
-        .map_err(|e| format!("the request head was refused: {e}")))
+/// The body, of which at most `max_body + 1` bytes are copied into wasm memory (which
+/// never shrinks): enough for the core to answer 413.
+async fn read_body(req: &web_sys::Request, max_body: usize) -> Result<Bytes> {
+    let promise = req.array_buffer().map_err(worker::Error::from)?;
+    let buffer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
+    let bytes = js_sys::Uint8Array::new(&buffer);
+    let keep = u32::try_from(max_body.saturating_add(1)).unwrap_or(u32::MAX);
+    Ok(Bytes::from(
+        bytes.subarray(0, keep.min(bytes.length())).to_vec(),
+    ))
 }
 
 /// The request's method, URI and headers as an `http` builder, and whether its body is

@@ -178,7 +178,7 @@ pub struct ClaimRules<'a> {
 }
 
 /// A token that passed every front-half check; only the signature remains.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CheckedToken {
     /// The identity the claims describe (not yet proven by a signature).
     pub identity: Identity,

@@ -80,6 +80,18 @@ impl Authenticator {
         resource_id: &str,
         budget: Budget,
     ) -> Result<Identity, AuthError> {
+        let pre = self.precheck(headers, resource_id)?;
+        self.finish_within(pre, budget).await
+    }
+
+    /// The synchronous half of authentication: the bearer and every claim check (issuer,
+    /// times, audience, client), no key and no I/O. A host may run it before reading the
+    /// request body, so a refused token costs no body read.
+    pub fn precheck(
+        &self,
+        headers: &http::HeaderMap,
+        resource_id: &str,
+    ) -> Result<Prechecked, AuthError> {
         let token = bearer_token(headers)?;
         let rules = ClaimRules {
             max_token_bytes: self.config.limits.max_token_bytes,
@@ -89,6 +101,27 @@ impl Authenticator {
             leeway_secs: self.config.limits.leeway_secs,
         };
         let checked = check_token(&token, &rules)?;
+        Ok(Prechecked {
+            inner: Arc::new(PrecheckedInner {
+                authorization: headers.get(http::header::AUTHORIZATION).cloned(),
+                resource_id: resource_id.to_owned(),
+                token,
+                checked,
+            }),
+        })
+    }
+
+    /// The asynchronous half: the issuer's key (fetched through the keyring when not
+    /// cached), the signature, the required scopes.
+    pub async fn finish_within(
+        &self,
+        pre: Prechecked,
+        budget: Budget,
+    ) -> Result<Identity, AuthError> {
+        let PrecheckedInner { token, checked, .. } = match Arc::try_unwrap(pre.inner) {
+            Ok(inner) => inner,
+            Err(shared) => PrecheckedInner::clone(&shared),
+        };
         let key = self
             .keyring
             .key_within(&checked.identity.issuer, &checked.kid, checked.alg, budget)
@@ -117,6 +150,38 @@ impl Authenticator {
             });
         }
         Ok(identity)
+    }
+}
+
+/// A request's bearer token after [`Authenticator::precheck`]: every claim checked, the
+/// signature not yet. Only this crate makes one; it can travel in the request's
+/// extensions from a host's early check to [`crate::Gateway::handle`], which uses it only
+/// for the same `Authorization` header and resource.
+#[derive(Clone)]
+pub struct Prechecked {
+    inner: Arc<PrecheckedInner>,
+}
+
+#[derive(Clone)]
+struct PrecheckedInner {
+    authorization: Option<http::HeaderValue>,
+    resource_id: String,
+    token: crate::secret::SecretString,
+    checked: crate::auth::jwt::CheckedToken,
+}
+
+impl Prechecked {
+    /// Whether this was checked for exactly this `Authorization` header and resource.
+    pub fn is_for(&self, headers: &http::HeaderMap, resource_id: &str) -> bool {
+        self.inner.resource_id == resource_id
+            && self.inner.authorization.as_ref() == headers.get(http::header::AUTHORIZATION)
+            && headers.get_all(http::header::AUTHORIZATION).iter().count() == 1
+    }
+}
+
+impl std::fmt::Debug for Prechecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prechecked").finish_non_exhaustive()
     }
 }
 

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, header};
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Prechecked};
 use crate::config::{Config, ConfigError, Zones};
 use crate::delegation::cache::CacheStats;
 use crate::delegation::upstream::UpstreamAccess;
@@ -439,21 +439,14 @@ impl Gateway {
     async fn mcp_route<'a>(
         &'a self,
         zone: &'a ZoneState,
-        request: Request<Bytes>,
+        mut request: Request<Bytes>,
         budget: Budget,
     ) -> Response<Body<'a>> {
-        if let Some(early) = zone.mcp.precheck(&request) {
-            return early.map(Body::Full);
-        }
-        let Some(origin) = request_origin(&request) else {
-            return response::not_absolute().map(Body::Full);
+        let (origin, resource_id, pre) = match self.mcp_head(zone, &mut request) {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused.map(Body::Full),
         };
-        let resource_id = zone.resource_id(Some(&origin));
-        let identity = match zone
-            .auth
-            .authenticate_within(request.headers(), &resource_id, budget)
-            .await
-        {
+        let identity = match zone.auth.finish_within(pre, budget).await {
             Ok(identity) => identity,
             Err(err) => {
                 return response::auth_error(
@@ -468,7 +461,87 @@ impl Gateway {
             .upstream
             .for_resource_id(resource_id)
             .with_budget(budget);
+        // The body's own size is checked here, after authentication (see `mcp_head`).
         zone.mcp.handle(&request, identity, access).await
+    }
+
+    /// Everything `POST /mcp` decides from the request head, in order: the transport
+    /// checks that need no body (see [`crate::mcp::transport::check_head`]), the origin and
+    /// resource id, and the synchronous half of authentication (every claim; the
+    /// signature comes later). A [`Prechecked`] a host's [`Gateway::answer_from_head`] left
+    /// in the request's extensions for this very header and resource is used instead of
+    /// checking again. `Err` is the whole answer.
+    // The `Err` is the whole answer, built once and returned as it is; boxing it would
+    // only add an allocation to every refusal.
+    #[allow(clippy::result_large_err)]
+    fn mcp_head<B>(
+        &self,
+        zone: &ZoneState,
+        request: &mut Request<B>,
+    ) -> Result<(String, String, Prechecked), Response<Bytes>> {
+        if let Some(refused) = zone.mcp.precheck_head(request) {
+            return Err(refused);
+        }
+        let Some(origin) = request_origin(request) else {
+            return Err(response::not_absolute());
+        };
+        let resource_id = zone.resource_id(Some(&origin));
+        let early = request
+            .extensions_mut()
+            .remove::<Prechecked>()
+            .filter(|pre| pre.is_for(request.headers(), &resource_id));
+        let pre = match early {
+            Some(pre) => pre,
+            None => zone
+                .auth
+                .precheck(request.headers(), &resource_id)
+                .map_err(|err| {
+                    response::auth_error(
+                        &err,
+                        &crate::oauth::metadata::zone_resource_metadata_url(&origin, zone.name()),
+                        &zone.config.required_scopes,
+                    )
+                })?,
+        };
+        Ok((origin, resource_id, pre))
+    }
+
+    /// The answer to a request that can be answered from its head alone, before its
+    /// body is read: `Some` only when [`Gateway::handle`] gives this very response to this
+    /// request whatever its body (today: a `POST` to an MCP path refused by the transport
+    /// checks or by its bearer token: missing, malformed, expired, for another resource…).
+    /// `None`: read the body, then call [`Gateway::handle`] (or
+    /// [`Gateway::handle_boxed`]) with this same request and its body; the token checks
+    /// done here are then not repeated.
+    ///
+    /// Hosts that read bodies lazily call it first, so a refused request costs no body
+    /// read (the wasm host saves an `arrayBuffer()` await on every 401).
+    pub fn answer_from_head(&self, head: &mut Request<()>) -> Option<Response<Bytes>> {
+        if head.method() != Method::POST {
+            return None;
+        }
+        let answer = match self.check_header_size(head.headers()) {
+            Some(too_large) => too_large,
+            None => {
+                let Route::Mcp(zone) = self.classify(head.uri().path()) else {
+                    return None;
+                };
+                if let Some(refused) = self.check_origin_pinned(head) {
+                    refused
+                } else {
+                    match self.mcp_head(zone, head) {
+                        Ok((_, _, pre)) => {
+                            head.extensions_mut().insert(pre);
+                            return None;
+                        }
+                        Err(refused) => refused,
+                    }
+                }
+            }
+        };
+        let mut answer = answer;
+        crate::http::cors::apply_cors(answer.headers_mut());
+        Some(answer)
     }
 
     /// With `KEYCARD_PUBLIC_ORIGINS` set, every request (but `OPTIONS` and `/health`) must
@@ -476,7 +549,7 @@ impl Gateway {
     /// before anything — resource id, metadata, audience — is derived from it. The
     /// request's origin comes from its URI: on Workers the routed URL, on a native host the
     /// client's `Host` header or absolute-form target, which a client chooses freely.
-    fn check_origin_pinned(&self, request: &Request<Bytes>) -> Option<Response<Bytes>> {
+    fn check_origin_pinned<B>(&self, request: &Request<B>) -> Option<Response<Bytes>> {
         let config = self.config();
         if config.public_origins.is_empty() {
             return None;
@@ -631,7 +704,7 @@ pub fn header_bytes(headers: &http::HeaderMap, max_token_bytes: usize) -> usize 
 }
 
 /// The origin (`scheme://host[:port]`) of an absolute request URI.
-fn request_origin(request: &Request<Bytes>) -> Option<String> {
+fn request_origin<B>(request: &Request<B>) -> Option<String> {
     crate::http::resource::uri_origin(request.uri())
 }
 

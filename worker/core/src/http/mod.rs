@@ -11,6 +11,8 @@ pub mod response;
 pub use gateway::Gateway;
 
 #[cfg(test)]
+mod head_tests;
+#[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod origin_tests;

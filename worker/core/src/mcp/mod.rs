@@ -87,6 +87,14 @@ impl Endpoint {
             .map(|e| response::transport_error(&e))
     }
 
+    /// [`Endpoint::precheck`] on the request head alone (see [`transport::check_head`]):
+    /// what the gateway checks before authentication.
+    pub fn precheck_head<B>(&self, request: &http::Request<B>) -> Option<http::Response<Bytes>> {
+        transport::check_head(&self.config, request)
+            .err()
+            .map(|e| response::transport_error(&e))
+    }
+
     /// Handles an authenticated `POST /mcp` by `identity`; tools delegate through
     /// `access` (bound to this request's budget). Runs [`Endpoint::precheck`] again, so it
     /// is safe to call on its own. The body is [`Body::Full`] except for a call that

@@ -5,7 +5,7 @@
 //! | method other than `POST` (`GET`, `DELETE`, …) | 405, `Allow: POST, OPTIONS` (no SSE stream, no sessions) |
 //! | a [`SINGLETON_HEADERS`] header sent more than once | 400 |
 //! | `Origin` present and not allowed (DNS rebinding) | 403 |
-//! | `Content-Length` or body over the limit | 413 (the header is checked first, before the body is read) |
+//! | `Content-Length` or body over the limit | 413 (the header before authentication and before the body is read; a body over the limit without `Content-Length` after authentication) |
 //! | `Accept` present without `application/json`, `application/*` or `*/*` | 406 |
 //! | `Content-Type` present and not `application/json` | 415 |
 //!
@@ -81,6 +81,15 @@ pub fn duplicate_singleton(headers: &http::HeaderMap) -> Option<&'static str> {
 
 /// Runs every identity-free check, in order: method, origin, size, accept, content type.
 pub fn check(config: &Config, request: &Request<Bytes>) -> Result<(), TransportError> {
+    check_head(config, request)?;
+    check_body(config, request.body())
+}
+
+/// [`check`] without the body: everything decided by the request head (the announced
+/// `Content-Length` included). The gateway runs it before authentication, and the
+/// body's own size after (so a request that is refused from its head alone is refused
+/// the same way whether or not its body was read).
+pub fn check_head<B>(config: &Config, request: &Request<B>) -> Result<(), TransportError> {
     if request.method() != Method::POST {
         return Err(TransportError::MethodNotAllowed(
             request.method().as_str().to_owned(),
@@ -106,9 +115,6 @@ pub fn check(config: &Config, request: &Request<Bytes>) -> Result<(), TransportE
             return Err(TransportError::PayloadTooLarge { limit });
         }
     }
-    if request.body().len() > limit {
-        return Err(TransportError::PayloadTooLarge { limit });
-    }
     if !accepts_json(request) {
         return Err(TransportError::NotAcceptable);
     }
@@ -128,8 +134,17 @@ pub fn check(config: &Config, request: &Request<Bytes>) -> Result<(), TransportE
     Ok(())
 }
 
+/// The body's own size (a body sent without `Content-Length`, or longer than announced).
+pub fn check_body(config: &Config, body: &[u8]) -> Result<(), TransportError> {
+    let limit = config.limits.max_body_bytes;
+    if body.len() > limit {
+        return Err(TransportError::PayloadTooLarge { limit });
+    }
+    Ok(())
+}
+
 /// Whether `Accept` admits `application/json`. No `Accept` header means anything.
-fn accepts_json(request: &Request<Bytes>) -> bool {
+fn accepts_json<B>(request: &Request<B>) -> bool {
     if request.headers().get(header::ACCEPT).is_none() {
         return true;
     }
@@ -184,7 +199,7 @@ fn normalize_origin(origin: &str) -> String {
     origin
 }
 
-fn origin_allowed(config: &Config, request: &Request<Bytes>, origin: &str) -> bool {
+fn origin_allowed<B>(config: &Config, request: &Request<B>, origin: &str) -> bool {
     let origin = normalize_origin(origin);
     if origin == "null" && !config.allowed_origins.iter().any(|o| o.trim() == "null") {
         return false;
@@ -200,9 +215,9 @@ fn origin_allowed(config: &Config, request: &Request<Bytes>, origin: &str) -> bo
 
 /// This server's own origins (canonical): `KEYCARD_PUBLIC_ORIGINS` when set, else the
 /// request URI's origin; plus `KEYCARD_RESOURCE_ID`'s origin. Never the `Host` header.
-fn own_origins<'a>(
+fn own_origins<'a, B>(
     config: &'a Config,
-    request: &Request<Bytes>,
+    request: &Request<B>,
 ) -> impl Iterator<Item = String> + 'a {
     let routed = if config.public_origins.is_empty() {
         crate::http::resource::uri_origin(request.uri())
