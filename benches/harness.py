@@ -141,7 +141,10 @@ def main() -> None:
     ap.add_argument("--target", action="append", required=True, help="name=url@pid")
     ap.add_argument("--wasm")
     ap.add_argument("--zone", help="the mock zone's URL: mix 3's exchanges are counted in its audit log")
+    ap.add_argument("--mixes", help="comma-separated mix ids to run (default: all)")
+    ap.add_argument("--results-name", default="results.json")
     a = ap.parse_args()
+    mixes = [m for m in MIXES if not a.mixes or m[0] in a.mixes.split(",")]
 
     targets = {}
     for t in a.target:
@@ -151,12 +154,12 @@ def main() -> None:
     tokens = open(a.tokens).read().split()
     one, users = tokens[0], tokens[1:]
     slots = {}  # (target, round) -> disjoint slice of user tokens for mix 3
-    token_targets = {n for m in MIXES if m[5] == "each" for n in m[7] if n not in ("hello", "fetch")}
+    token_targets = {n for m in mixes if m[5] == "each" for n in m[7] if n not in ("hello", "fetch")}
     per = max(1, len(users) // (a.rounds * max(1, len(token_targets))))
     exchange_ratios = {}  # target -> [exchanges per request, per round] for mix 3
 
     results = {}
-    for mix_id, title, method, path, body, mode, expect, names in MIXES:
+    for mix_id, title, method, path, body, mode, expect, names in mixes:
         for name in names:
             if name not in ("hello", "fetch"):
                 tok = {"one": one, "bad": "bad.token.value", "each": users[0], "none": None}[mode]
@@ -216,8 +219,9 @@ def main() -> None:
 
     summary = {}
     print()
+    print(f"{a.conns} connections")
     print(f"{'mix':<40} {'worker':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} {'non-2xx':>8}")
-    for mix_id, title, *_rest in MIXES:
+    for mix_id, title, *_rest in mixes:
         row = {}
         for name, runs in results[mix_id].items():
             med = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req")}
@@ -250,9 +254,9 @@ def main() -> None:
         summary["wasm"] = {"raw_bytes": raw, "gzip_bytes": gz}
         print(f"\nRust Worker wasm: {raw} bytes raw, {gz} bytes gzip")
     summary["settings"] = {"rounds": a.rounds, "secs": a.secs, "conns": a.conns, "nproc": os.cpu_count()}
-    with open(os.path.join(a.out, "results.json"), "w") as f:
+    with open(os.path.join(a.out, a.results_name), "w") as f:
         json.dump(summary, f, indent=2)
-    print(f"results: {os.path.join(a.out, 'results.json')}")
+    print(f"results: {os.path.join(a.out, a.results_name)}")
 
 
 if __name__ == "__main__":
