@@ -24,7 +24,10 @@ use crate::zone::Zone;
 type Params = HashMap<String, String>;
 
 fn field<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
-    params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
 }
 
 fn missing(what: &str) -> Response {

@@ -138,8 +138,11 @@ mod tests {
     #[test]
     fn custom_templates_and_bad_ones() {
         assert_eq!(
-            consent_url("https://console.example/grant/{resource}?app={client_id}", &who())
-                .unwrap(),
+            consent_url(
+                "https://console.example/grant/{resource}?app={client_id}",
+                &who()
+            )
+            .unwrap(),
             "https://console.example/grant/https%3A%2F%2Fapi.github.com?app=mcp-app"
         );
         assert_eq!(consent_url("not a url {user}", &who()), None);

@@ -18,8 +18,8 @@ use crate::auth::jwk::JwkSet;
 use crate::config::UpstreamConfig;
 use crate::config::{Config, ConfigError};
 use crate::delegation::DelegationError;
-use crate::delegation::consent;
 use crate::delegation::cache::{CacheKey, CacheStats, TokenCache};
+use crate::delegation::consent;
 use crate::delegation::credentials::ClientCredentials;
 use crate::delegation::exchange::{ExchangeError, ExchangeInput, TokenExchanger, UpstreamToken};
 use crate::oauth::discovery::Discovery;
@@ -685,7 +685,11 @@ mod tests {
         assert!(!format!("{err} {err:?}").contains("bearer-of-mallory"));
         assert_eq!((w.exchanges(), w.access.cache().len()), (1, 0));
 
-        let response = w.access.fetch("default", &mallory, get_user()).await.unwrap();
+        let response = w
+            .access
+            .fetch("default", &mallory, get_user())
+            .await
+            .unwrap();
         assert_eq!(saw(&response), "Bearer up-2");
         assert_eq!((w.exchanges(), w.upstream_calls()), (2, 1));
     }
@@ -709,7 +713,9 @@ mod tests {
             .unwrap()
         };
         assert_eq!(
-            with("https://console.example/{client_id}/grant?r={resource}").consent_url.as_deref(),
+            with("https://console.example/{client_id}/grant?r={resource}")
+                .consent_url
+                .as_deref(),
             Some("https://console.example/{client_id}/grant?r={resource}")
         );
         assert_eq!(config(false).consent_url, None);

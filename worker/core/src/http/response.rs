@@ -193,9 +193,7 @@ pub fn transport_error(err: &TransportError) -> Response<Bytes> {
 pub fn rpc_status(error: &RpcError, era: Era) -> StatusCode {
     match (error, era) {
         (RpcError::Internal(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
-        (RpcError::HandlerFailed(_) | RpcError::UrlElicitationRequired { .. }, _) => {
-            StatusCode::OK
-        }
+        (RpcError::HandlerFailed(_) | RpcError::UrlElicitationRequired { .. }, _) => StatusCode::OK,
         (RpcError::MethodNotFound(_), Era::Modern) => StatusCode::NOT_FOUND,
         (
             RpcError::MethodNotFound(_)

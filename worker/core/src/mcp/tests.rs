@@ -1066,9 +1066,7 @@ async fn missing_consent_is_a_url_elicitation_only_for_declaring_clients() {
         )
     };
     let url_caps = json!({"elicitation": {"url": {}}});
-    let with_caps = |caps: &Value| {
-        json!({"name": "github_user", "_meta": {"io.modelcontextprotocol/clientCapabilities": caps}})
-    };
+    let with_caps = |caps: &Value| json!({"name": "github_user", "_meta": {"io.modelcontextprotocol/clientCapabilities": caps}});
     let mut modern_url = modern("tools/call", json!({"name": "github_user"}));
     {
         let mut body: Value = serde_json::from_slice(modern_url.body()).unwrap();
@@ -1076,12 +1074,35 @@ async fn missing_consent_is_a_url_elicitation_only_for_declaring_clients() {
         *modern_url.body_mut() = Bytes::from(body.to_string());
     }
     let cases = [
-        ("2025-11-25_url", legacy("tools/call", with_caps(&url_caps), Some("2025-11-25"))),
+        (
+            "2025-11-25_url",
+            legacy("tools/call", with_caps(&url_caps), Some("2025-11-25")),
+        ),
         ("2026-07-28_url", modern_url),
-        ("2025-11-25_undeclared", legacy("tools/call", json!({"name": "github_user"}), Some("2025-11-25"))),
-        ("2025-11-25_form_only", legacy("tools/call", with_caps(&json!({"elicitation": {}})), Some("2025-11-25"))),
-        ("2025-06-18_url", legacy("tools/call", with_caps(&url_caps), Some("2025-06-18"))),
-        ("2026-07-28_undeclared", modern("tools/call", json!({"name": "github_user"}))),
+        (
+            "2025-11-25_undeclared",
+            legacy(
+                "tools/call",
+                json!({"name": "github_user"}),
+                Some("2025-11-25"),
+            ),
+        ),
+        (
+            "2025-11-25_form_only",
+            legacy(
+                "tools/call",
+                with_caps(&json!({"elicitation": {}})),
+                Some("2025-11-25"),
+            ),
+        ),
+        (
+            "2025-06-18_url",
+            legacy("tools/call", with_caps(&url_caps), Some("2025-06-18")),
+        ),
+        (
+            "2026-07-28_undeclared",
+            modern("tools/call", json!({"name": "github_user"})),
+        ),
     ];
     for (name, req) in cases {
         let fake = no_consent();
