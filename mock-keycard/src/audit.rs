@@ -1,11 +1,14 @@
-//! The audit log: one `credentials:issue` event per issuance or refusal at the token endpoint.
+//! The audit log: one `credentials:issue` event per issuance or refusal at the token
+//! endpoint, and one `consent:grant` event per consent given on the consent page.
 
 use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-/// The only event type.
+/// A token issued or refused at the token endpoint.
 pub const CREDENTIALS_ISSUE: &str = "credentials:issue";
+/// A user granted consent on the consent page (`POST /consent`).
+pub const CONSENT_GRANT: &str = "consent:grant";
 
 /// Whether a token was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,12 +20,12 @@ pub enum Outcome {
     Refused,
 }
 
-/// One `credentials:issue` event with the identity chain.
+/// One audit event (`credentials:issue` or `consent:grant`) with the identity chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// Monotonic sequence number within the zone.
     pub seq: u64,
-    /// Always [`CREDENTIALS_ISSUE`].
+    /// [`CREDENTIALS_ISSUE`] or [`CONSENT_GRANT`].
     pub event: String,
     /// Unix time, seconds.
     pub time: i64,

@@ -29,6 +29,7 @@ mod audit;
 mod authorize;
 pub mod canary;
 mod config;
+mod consent;
 pub mod corpus;
 mod discovery;
 mod error;
@@ -47,7 +48,7 @@ mod token;
 mod upstream;
 mod zone;
 
-pub use audit::{AuditEvent, AuditFilter, CREDENTIALS_ISSUE, Outcome};
+pub use audit::{AuditEvent, AuditFilter, CONSENT_GRANT, CREDENTIALS_ISSUE, Outcome};
 pub use canary::{CANARY_PREFIX, CORRELATION_HEADER, UpstreamCall, find_canaries};
 pub use config::{
     ApplicationConfig, ConfigError, DEFAULT_ZONE_TOML, KeysConfig, Lifetimes, PeerConfig, Profile,

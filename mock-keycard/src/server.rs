@@ -16,7 +16,7 @@ use crate::config::ZoneConfig;
 use crate::faults::{Endpoint, inject};
 use crate::upstream::{CALENDAR_PATH, UPSTREAM_PATH};
 use crate::zone::{Zone, ZoneError};
-use crate::{admin, authorize, discovery, register, token, upstream};
+use crate::{admin, authorize, consent, discovery, register, token, upstream};
 
 /// The zone's whole HTTP surface as one router (testable with `tower::ServiceExt::oneshot`).
 ///
@@ -29,6 +29,7 @@ use crate::{admin, authorize, discovery, register, token, upstream};
 /// | `POST /register` | RFC 7591 dynamic registration |
 /// | `GET /upstream/github/user`, any `/upstream/github/*` | demo upstream (per-user canaries) |
 /// | `GET /audit`, `/audit.html` | audit log (`?sub=&client_id=&outcome=&jti=&resource=`) |
+/// | `GET,POST /consent` | consent page (URL-mode elicitation target) |
 /// | `POST /admin/rotate`, `GET,POST,DELETE /admin/faults`, `POST /admin/consent`, `POST /admin/mcp-resource`, `GET /admin/users` | mock admin |
 /// | `POST /dev/token` | mock token mint |
 pub fn app(zone: Zone) -> Router {
@@ -85,6 +86,7 @@ pub fn app(zone: Zone) -> Router {
                 .delete(admin::clear_faults),
         )
         .route("/admin/consent", post(admin::consent))
+        .route("/consent", get(consent::get).post(consent::post))
         .route("/admin/mcp-resource", post(admin::mcp_resource))
         .route("/admin/users", get(admin::users))
         .route("/dev/token", post(admin::dev_token))

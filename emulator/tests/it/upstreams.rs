@@ -114,7 +114,7 @@ async fn consent_to_one_upstream_gets_its_result_and_a_named_error_for_the_other
     let message = errors[0]["error"].as_str().unwrap();
     assert!(
         message.starts_with(
-            "You have not granted access to the \"calendar\" upstream in Keycard: sign in again and grant access"
+            "You have not granted access to the \"calendar\" upstream in Keycard: open http://zone.test/consent?user=bob&client_id=mcp-worker&resource=http%3A%2F%2Fzone.test%2Fupstream%2Fcalendar to grant access"
         ),
         "{message}"
     );

@@ -156,6 +156,10 @@ pub struct Config {
     /// How a request that finds a fetch already in flight (token exchange, JWKS,
     /// discovery) waits for it. See [`Inflight`].
     pub inflight: Inflight,
+    /// The consent-page URL template (`KEYCARD_CONSENT_URL`) a delegated call sends the
+    /// user to when the zone refuses an exchange for missing consent; `None` means
+    /// [`crate::delegation::consent::DEFAULT_CONSENT_URL_TEMPLATE`] (the mock zone's page).
+    pub consent_url: Option<String>,
 }
 
 /// How concurrent misses share one in-flight fetch.
@@ -500,6 +504,7 @@ impl Config {
             jwks: JwksConfig::default(),
             cache,
             inflight: Inflight::default(),
+            consent_url: var("KEYCARD_CONSENT_URL"),
         })
     }
 }

@@ -9,6 +9,7 @@
 //! and retries once with a fresh exchange.
 
 pub mod cache;
+pub mod consent;
 pub mod credentials;
 pub mod exchange;
 pub mod pem;
@@ -50,6 +51,20 @@ pub enum DelegationError {
     Refused {
         /// The OAuth error code (`invalid_grant`, `invalid_target`, …).
         error: String,
+        /// The STS's `error_description`, if any.
+        description: Option<String>,
+    },
+    /// The STS refused the exchange because the user has not granted this upstream (see
+    /// [`consent`]): `url` is the zone's consent page for this user, application and
+    /// resource. Answered with URL-mode elicitation to clients that support it.
+    #[error("the user has not granted access to {resource}; consent at {url}")]
+    ConsentRequired {
+        /// The upstream's resource URL.
+        resource: String,
+        /// The consent page (from `KEYCARD_CONSENT_URL`); never pre-authenticated.
+        url: String,
+        /// A stable opaque id for the URL-mode elicitation.
+        elicitation_id: String,
         /// The STS's `error_description`, if any.
         description: Option<String>,
     },

@@ -19,6 +19,7 @@ use crate::config::UpstreamConfig;
 use crate::config::{Config, ConfigError};
 use crate::delegation::DelegationError;
 use crate::delegation::cache::{CacheKey, CacheStats, TokenCache};
+use crate::delegation::consent;
 use crate::delegation::credentials::ClientCredentials;
 use crate::delegation::exchange::{ExchangeError, ExchangeInput, TokenExchanger, UpstreamToken};
 use crate::oauth::discovery::Discovery;
@@ -223,7 +224,58 @@ impl UpstreamAccess {
                 Box::pin(async move { exchanger.exchange_within(&input, budget).await })
             })
             .await
-            .map_err(delegation_error)
+            .map_err(|e| self.delegation_error(e, identity, key))
+    }
+
+    /// The user-facing form of an exchange failure; a refusal for missing consent
+    /// becomes [`DelegationError::ConsentRequired`] with the consent page's URL.
+    fn delegation_error(
+        &self,
+        error: ExchangeError,
+        identity: &Identity,
+        key: &CacheKey,
+    ) -> DelegationError {
+        if let ExchangeError::Refused {
+            error: code,
+            description,
+            ..
+        } = &error
+            && consent::is_consent_refusal(code, description.as_deref())
+        {
+            let client_id = self
+                .inner
+                .exchanger
+                .credentials()
+                .client_id()
+                .or(self.resource_id.as_deref())
+                .unwrap_or(identity.resource.as_str());
+            let who = consent::ConsentSubject {
+                issuer: &identity.issuer,
+                user: identity.subject.as_deref().unwrap_or_default(),
+                client_id,
+                resource: &key.resource,
+            };
+            let template = self
+                .inner
+                .config
+                .consent_url
+                .as_deref()
+                .unwrap_or(consent::DEFAULT_CONSENT_URL_TEMPLATE);
+            match consent::consent_url(template, &who) {
+                Some(url) => {
+                    return DelegationError::ConsentRequired {
+                        resource: key.resource.clone(),
+                        url,
+                        elicitation_id: consent::elicitation_id(&who),
+                        description: description.clone(),
+                    };
+                }
+                None => tracing::warn!(
+                    "KEYCARD_CONSENT_URL does not produce an absolute http(s) URL; answering without a consent link"
+                ),
+            }
+        }
+        delegation_error(error)
     }
 
     /// The base URL of the upstream called `name`.
@@ -588,6 +640,85 @@ mod tests {
         assert_eq!((w.exchanges(), w.upstream_calls()), (2, 2));
         // Neither rejected token stays cached.
         assert_eq!(w.access.cache().len(), 0);
+    }
+
+    /// The zone refuses for missing consent; the user consents on the page; the retried
+    /// call exchanges afresh (the refusal was never cached) and succeeds.
+    #[tokio::test]
+    async fn a_retry_after_consent_exchanges_afresh() {
+        let w = world(
+            false,
+            |n| {
+                if n == 1 {
+                    json_response(
+                        400,
+                        json!({ "error": "invalid_grant", "error_description": "the user has not consented to https://api.github.com" }),
+                    )
+                } else {
+                    issuing(n)
+                }
+            },
+            |_| 200,
+        );
+        let mallory = identity(Some("mallory"));
+        let err = w
+            .access
+            .fetch("default", &mallory, get_user())
+            .await
+            .unwrap_err();
+        let DelegationError::ConsentRequired {
+            resource,
+            url,
+            elicitation_id,
+            description,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(resource, UPSTREAM);
+        assert_eq!(
+            url,
+            "https://zone.keycard.cloud/consent?user=mallory&client_id=my-app&resource=https%3A%2F%2Fapi.github.com"
+        );
+        assert!(elicitation_id.starts_with("consent-"));
+        assert!(description.as_deref().unwrap().contains("consented"));
+        assert!(!format!("{err} {err:?}").contains("bearer-of-mallory"));
+        assert_eq!((w.exchanges(), w.access.cache().len()), (1, 0));
+
+        let response = w
+            .access
+            .fetch("default", &mallory, get_user())
+            .await
+            .unwrap();
+        assert_eq!(saw(&response), "Bearer up-2");
+        assert_eq!((w.exchanges(), w.upstream_calls()), (2, 1));
+    }
+
+    /// `KEYCARD_CONSENT_URL` shapes the consent link; a template that yields no http(s)
+    /// URL falls back to the plain refusal.
+    #[test]
+    fn the_consent_template_is_configurable() {
+        let with = |template: &'static str| {
+            Config::from_env(move |k| {
+                match k {
+                    "KEYCARD_ISSUER" => Some(ISS),
+                    "KEYCARD_RESOURCE_URL" => Some(UPSTREAM),
+                    "KEYCARD_CLIENT_ID" => Some("my-app"),
+                    "KEYCARD_CLIENT_SECRET" => Some("s3cr3t"),
+                    "KEYCARD_CONSENT_URL" => Some(template),
+                    _ => None,
+                }
+                .map(str::to_owned)
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            with("https://console.example/{client_id}/grant?r={resource}")
+                .consent_url
+                .as_deref(),
+            Some("https://console.example/{client_id}/grant?r={resource}")
+        );
+        assert_eq!(config(false).consent_url, None);
     }
 
     #[tokio::test]
@@ -1203,8 +1334,8 @@ mod tests {
         );
         let refused = bob[1].1.as_ref().unwrap_err();
         assert!(
-            matches!(refused, crate::tools::ToolError::Delegation { upstream, error: DelegationError::Refused { error, .. } }
-                if upstream == "calendar" && error == "invalid_grant"),
+            matches!(refused, crate::tools::ToolError::Delegation { upstream, error: DelegationError::ConsentRequired { resource, url, .. } }
+                if upstream == "calendar" && resource == CALENDAR && url.contains("/consent?user=bob&client_id=my-app&resource=")),
             "{refused:?}"
         );
         let message = refused.to_string();

@@ -188,11 +188,12 @@ pub fn transport_error(err: &TransportError) -> Response<Bytes> {
 /// when the server itself failed ([`RpcError::Internal`]) and 200 when a resource,
 /// prompt or completion handler reported a failure ([`RpcError::HandlerFailed`]: the
 /// request was served, the answer is an error), in both eras, like the Python SDK's
-/// status table.
+/// status table. -32042 (URL elicitation required) is 200 too: the call was served and
+/// its answer is "consent first".
 pub fn rpc_status(error: &RpcError, era: Era) -> StatusCode {
     match (error, era) {
         (RpcError::Internal(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
-        (RpcError::HandlerFailed(_), _) => StatusCode::OK,
+        (RpcError::HandlerFailed(_) | RpcError::UrlElicitationRequired { .. }, _) => StatusCode::OK,
         (RpcError::MethodNotFound(_), Era::Modern) => StatusCode::NOT_FOUND,
         (
             RpcError::MethodNotFound(_)

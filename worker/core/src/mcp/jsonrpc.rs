@@ -78,6 +78,16 @@ pub enum RpcError {
     /// disagrees with the body.
     #[error("Header mismatch: {0}")]
     HeaderMismatch(String),
+    /// -32042 (`URLElicitationRequiredError`, 2025-11-25 and later): the request can be
+    /// retried once the user has completed the listed URL-mode elicitations (see
+    /// [`super::elicitation`]). The message is the plain explanation.
+    #[error("{message}")]
+    UrlElicitationRequired {
+        /// What the user must do, in words.
+        message: String,
+        /// The URL-mode elicitations (never empty).
+        elicitations: Vec<super::elicitation::UrlElicitation>,
+    },
     /// -32022 (2026-07-28 `UnsupportedProtocolVersionError`): `data` lists the supported
     /// versions.
     #[error("Unsupported protocol version: {requested:?}")]
@@ -99,6 +109,7 @@ impl RpcError {
             Self::ResourceNotFound { .. } => -32002,
             Self::HeaderMismatch(_) => -32020,
             Self::UnsupportedVersion { .. } => -32022,
+            Self::UrlElicitationRequired { .. } => -32042,
         }
     }
 
@@ -110,6 +121,9 @@ impl RpcError {
                 "requested": requested,
             })),
             Self::ResourceNotFound { uri } => Some(json!({ "uri": uri })),
+            Self::UrlElicitationRequired { elicitations, .. } => Some(json!({
+                "elicitations": elicitations.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+            })),
             _ => None,
         }
     }

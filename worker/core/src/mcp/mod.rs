@@ -26,6 +26,7 @@
 
 pub mod cancel;
 pub mod dispatch;
+pub mod elicitation;
 pub mod jsonrpc;
 pub mod notify;
 pub mod pagination;

@@ -52,6 +52,7 @@ fn config() -> Config {
         jwks: JwksConfig::default(),
         cache: CacheConfig::default(),
         inflight: crate::config::Inflight::default(),
+        consent_url: None,
     }
 }
 
@@ -1052,6 +1053,103 @@ async fn github_user_failures_never_leak_the_bearer() {
     );
     assert!(!text.contains("SECRET-BEARER"), "{text}");
     assert_eq!(a.json()["result"]["isError"], true);
+}
+
+/// Missing upstream consent, per era: -32042 with the consent page only to a client that
+/// declares URL-mode elicitation on the request; the `isError` text otherwise.
+#[tokio::test]
+async fn missing_consent_is_a_url_elicitation_only_for_declaring_clients() {
+    let no_consent = || {
+        FakeWorld::refusing(
+            "invalid_grant",
+            "the user has not consented to https://api.github.test".into(),
+        )
+    };
+    let url_caps = json!({"elicitation": {"url": {}}});
+    let with_caps = |caps: &Value| json!({"name": "github_user", "_meta": {"io.modelcontextprotocol/clientCapabilities": caps}});
+    let mut modern_url = modern("tools/call", json!({"name": "github_user"}));
+    {
+        let mut body: Value = serde_json::from_slice(modern_url.body()).unwrap();
+        body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = url_caps.clone();
+        *modern_url.body_mut() = Bytes::from(body.to_string());
+    }
+    let cases = [
+        (
+            "2025-11-25_url",
+            legacy("tools/call", with_caps(&url_caps), Some("2025-11-25")),
+        ),
+        ("2026-07-28_url", modern_url),
+        (
+            "2025-11-25_undeclared",
+            legacy(
+                "tools/call",
+                json!({"name": "github_user"}),
+                Some("2025-11-25"),
+            ),
+        ),
+        (
+            "2025-11-25_form_only",
+            legacy(
+                "tools/call",
+                with_caps(&json!({"elicitation": {}})),
+                Some("2025-11-25"),
+            ),
+        ),
+        (
+            "2025-06-18_url",
+            legacy("tools/call", with_caps(&url_caps), Some("2025-06-18")),
+        ),
+        (
+            "2026-07-28_undeclared",
+            modern("tools/call", json!({"name": "github_user"})),
+        ),
+    ];
+    for (name, req) in cases {
+        let fake = no_consent();
+        let a = send_with(&server(), req, &fake).await;
+        assert_eq!(a.status, StatusCode::OK, "{name}");
+        let body = a.json();
+        let text = body.to_string();
+        assert!(!text.contains(BEARER), "{name}: {text}");
+        assert!(!text.contains("up-1"), "{name}: {text}");
+        if name.ends_with("_url") && !name.starts_with("2025-06-18") {
+            assert_eq!(body["error"]["code"], -32042, "{name}: {text}");
+            let e = &body["error"]["data"]["elicitations"][0];
+            assert_eq!(e["mode"], "url");
+            assert_eq!(
+                e["url"],
+                "https://zone.keycard.test/consent?user=user-alice&client_id=worker&resource=https%3A%2F%2Fapi.github.test"
+            );
+        } else {
+            assert_eq!(body["result"]["isError"], true, "{name}: {text}");
+            assert!(
+                text.contains("open https://zone.keycard.test/consent?user=user-alice"),
+                "{name}: {text}"
+            );
+        }
+        insta::assert_json_snapshot!(format!("consent_{name}"), body);
+        // One refused exchange, no upstream call.
+        assert_eq!(fake.http.count_matching("/token"), 1, "{name}");
+        assert!(fake.upstream_requests().is_empty(), "{name}");
+    }
+}
+
+/// Other `invalid_grant` refusals (not about consent) never become an elicitation.
+#[tokio::test]
+async fn other_invalid_grants_stay_plain_errors() {
+    let fake = FakeWorld::refusing("invalid_grant", "subject token expired".into());
+    let a = send_with(
+        &server(),
+        legacy(
+            "tools/call",
+            json!({"name": "github_user", "_meta": {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {"url": {}}}}}),
+            Some("2025-11-25"),
+        ),
+        &fake,
+    )
+    .await;
+    assert_eq!(a.json()["result"]["isError"], true);
+    assert!(!a.json().to_string().contains("/consent"));
 }
 
 // ---------------------------------------------------------------- hostile input

@@ -69,6 +69,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::delegation::DelegationError;
+use crate::mcp::elicitation::UrlElicitation;
 use crate::ports::BoxFuture;
 
 pub mod builtin;
@@ -506,7 +507,27 @@ impl ToolError {
 
 impl From<ToolError> for ToolOutput {
     fn from(error: ToolError) -> Self {
-        ToolOutput::error(error.to_string())
+        let mut output = ToolOutput::error(error.to_string());
+        if let ToolError::Delegation {
+            upstream,
+            error:
+                DelegationError::ConsentRequired {
+                    url,
+                    elicitation_id,
+                    ..
+                },
+        } = error
+        {
+            output.url_elicitation = Some(Box::new(UrlElicitation {
+                elicitation_id,
+                url,
+                message: format!(
+                    "Grant this server access to the {:?} upstream in Keycard, then retry the call.",
+                    sanitize(&upstream)
+                ),
+            }));
+        }
+        output
     }
 }
 
@@ -557,6 +578,17 @@ pub fn delegation_message(upstream: &str, error: &DelegationError) -> String {
                     sanitize(other)
                 ),
             }
+        }
+        DelegationError::ConsentRequired {
+            url, description, ..
+        } => {
+            let said = description
+                .as_deref()
+                .map(|d| format!(" (Keycard said: {})", sanitize(d)))
+                .unwrap_or_default();
+            format!(
+                "You have not granted access to the {up:?} upstream in Keycard: open {url} to grant access, then try again{said}."
+            )
         }
         DelegationError::Unavailable(detail) => format!(
             "Keycard's token service is unavailable right now (for the {up:?} upstream: {}): try again in a moment.",

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::content::Content;
+use crate::mcp::elicitation::UrlElicitation;
 use crate::mcp::version::ProtocolVersion;
 
 /// A tool's result: content blocks, optional structured content, and whether it is an
@@ -30,6 +31,11 @@ pub struct ToolOutput {
     pub structured: Option<Value>,
     /// `isError`.
     pub is_error: bool,
+    /// Set when the error can be fixed by the user visiting a page (a delegated call
+    /// whose user has not consented upstream): `tools/call` answers clients that declare
+    /// URL-mode elicitation with -32042 instead of this result (see
+    /// [`crate::mcp::elicitation`]); others get the `isError` text.
+    pub url_elicitation: Option<Box<UrlElicitation>>,
 }
 
 impl ToolOutput {
@@ -57,7 +63,7 @@ impl ToolOutput {
                 serde_json::to_string(&value).unwrap_or_default(),
             )],
             structured: Some(value),
-            is_error: false,
+            ..Self::default()
         }
     }
 
@@ -65,8 +71,8 @@ impl ToolOutput {
     pub fn error(message: impl Into<String>) -> Self {
         Self {
             content: vec![Content::text(message)],
-            structured: None,
             is_error: true,
+            ..Self::default()
         }
     }
 
