@@ -74,11 +74,16 @@ pub async fn serve(
             .and_then(|v| v.to_str().ok())
             .map(std::rc::Rc::<str>::from),
     );
-    // A request refused from its head (a 401 above all) is answered before its body is
-    // read: no `arrayBuffer()`, no await.
+    // A request refused from its head (a 401 above all) is decided before its body is
+    // copied into wasm memory or parsed.
     let body = if has_body {
         if let Some(answer) = log::with_request(&request_id, || gateway.answer_from_head(&mut head))
         {
+            // The body is still consumed (not copied into wasm): workerd answers a POST
+            // whose body was left unread markedly slower (measured with an empty Rust
+            // Worker: ~0.36 against ~0.2 ms CPU per request).
+            let promise = req.array_buffer().map_err(worker::Error::from)?;
+            JsFuture::from(promise).await.map_err(worker::Error::from)?;
             return from_http(answer.map(Body::Full), Some(request_id));
         }
         read_body(&req, gateway.config().limits.max_body_bytes).await?
