@@ -12,6 +12,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { HeadlessProvider } from "./headless-provider.mjs";
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const args = Object.fromEntries(
@@ -25,39 +26,6 @@ function fail(msg) {
   process.exit(1);
 }
 
-class HeadlessProvider {
-  constructor(user) {
-    this.user = user;
-    this.redirect = "http://127.0.0.1:1/callback";
-    this.pendingCode = undefined;
-  }
-  get redirectUrl() { return this.redirect; }
-  get clientMetadata() {
-    return {
-      client_name: "ts-sdk-smoke",
-      redirect_uris: [this.redirect],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-  clientInformation() { return this.info; }
-  saveClientInformation(info) { this.info = info; }
-  tokens() { return this.saved; }
-  saveTokens(t) { this.saved = t; }
-  saveCodeVerifier(v) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
-  async redirectToAuthorization(authorizationUrl) {
-    authorizationUrl.searchParams.set("login_hint", this.user);
-    const res = await fetch(authorizationUrl, { redirect: "manual" });
-    const location = res.headers.get("location");
-    if (!location) fail(`authorize did not redirect (status ${res.status})`);
-    const code = new URL(location).searchParams.get("code");
-    if (!code) fail(`authorize redirect carried no code: ${location}`);
-    this.pendingCode = code;
-  }
-}
-
 async function connect() {
   if (args.token) {
     const transport = new StreamableHTTPClientTransport(url, {
@@ -68,7 +36,7 @@ async function connect() {
     return client;
   }
   if (!args["oauth-user"]) fail("give --token or --oauth-user");
-  const provider = new HeadlessProvider(args["oauth-user"]);
+  const provider = new HeadlessProvider(args["oauth-user"], { clientName: "ts-sdk-smoke" });
   let transport = new StreamableHTTPClientTransport(url, { authProvider: provider });
   let client = new Client({ name: "ts-sdk-smoke", version: "1.0.0" });
   try {

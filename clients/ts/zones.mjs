@@ -20,6 +20,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { HeadlessProvider } from "./headless-provider.mjs";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -44,42 +45,6 @@ function fail(msg) {
 /// The path-inserted PRM URL of an MCP endpoint (RFC 9728 §3.1).
 const prmUrlOf = (endpoint) => `${endpoint.origin}/.well-known/oauth-protected-resource${endpoint.pathname}`;
 const challengeOf = (res) => res.headers.get("www-authenticate") ?? "";
-
-class HeadlessProvider {
-  constructor(user) {
-    this.user = user;
-    this.redirect = "http://127.0.0.1:1/callback";
-    this.pendingCode = undefined;
-  }
-  get redirectUrl() { return this.redirect; }
-  get clientMetadata() {
-    return {
-      client_name: "ts-sdk-zones",
-      redirect_uris: [this.redirect],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-  clientInformation() { return this.info; }
-  saveClientInformation(info) { this.info = info; }
-  tokens() { return this.saved; }
-  saveTokens(t) { this.saved = t; }
-  saveCodeVerifier(v) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
-  async redirectToAuthorization(authorizationUrl) {
-    if (authorizationUrl.origin !== new URL(issuer).origin) fail(`authorize at ${authorizationUrl.origin}, not the zone's issuer ${issuer}`);
-    const resource = authorizationUrl.searchParams.get("resource");
-    if (resource !== url.href) fail(`authorize asks for resource ${resource}, not ${url.href}`);
-    authorizationUrl.searchParams.set("login_hint", this.user);
-    const res = await fetch(authorizationUrl, { redirect: "manual" });
-    const location = res.headers.get("location");
-    if (!location) fail(`authorize did not redirect (status ${res.status})`);
-    const code = new URL(location).searchParams.get("code");
-    if (!code) fail(`authorize redirect carried no code (status ${res.status})`);
-    this.pendingCode = code;
-  }
-}
 
 async function discovery() {
   const res = await fetch(url, { method: "POST", headers: MCP_HEADERS, body: INIT });
@@ -128,7 +93,15 @@ function checkMyDay(day) {
 
 try {
   const prmUrl = await discovery();
-  const provider = new HeadlessProvider(user);
+  const provider = new HeadlessProvider(user, {
+    clientName: "ts-sdk-zones",
+    // The authorize step must go to this zone's issuer, for this zone's resource.
+    check(authorizationUrl) {
+      if (authorizationUrl.origin !== new URL(issuer).origin) fail(`authorize at ${authorizationUrl.origin}, not the zone's issuer ${issuer}`);
+      const resource = authorizationUrl.searchParams.get("resource");
+      if (resource !== url.href) fail(`authorize asks for resource ${resource}, not ${url.href}`);
+    },
+  });
   const client = await connect(provider);
 
   const { tools } = await client.listTools();

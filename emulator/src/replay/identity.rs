@@ -38,21 +38,20 @@ pub fn structured(result: &Value) -> Option<Value> {
     if let Some(s) = result.get("structuredContent").filter(|v| v.is_object()) {
         return Some(s.clone());
     }
-    let text = result
-        .get("content")?
-        .as_array()?
-        .iter()
-        .find_map(|c| c.get("text").and_then(Value::as_str))?;
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .filter(Value::is_object)
+    first_text_object(result, "content")
 }
 
 /// The JSON object in the first text contents of a `resources/read` result (a delegated
 /// resource's upstream answer).
 pub fn resource_json(result: &Value) -> Option<Value> {
+    first_text_object(result, "contents")
+}
+
+/// The JSON object in the first `text` entry of `result[list]` (a tool result's
+/// `content`, a resource read's `contents`).
+fn first_text_object(result: &Value, list: &str) -> Option<Value> {
     let text = result
-        .get("contents")?
+        .get(list)?
         .as_array()?
         .iter()
         .find_map(|c| c.get("text").and_then(Value::as_str))?;
