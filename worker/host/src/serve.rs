@@ -81,7 +81,7 @@ pub async fn serve(
         {
             // The body is still consumed (not copied into wasm): workerd answers a POST
             // whose body was left unread markedly slower (measured with an empty Rust
-            // Worker: ~0.36 against ~0.2 ms CPU per request).
+            // Worker under `wrk -t1 -c10`: 2564–2621 req/s unread, 4383–4712 read).
             let promise = req.array_buffer().map_err(worker::Error::from)?;
             JsFuture::from(promise).await.map_err(worker::Error::from)?;
             return from_http(answer.map(Body::Full), Some(request_id));
