@@ -39,6 +39,7 @@ pub mod prompts;
 pub mod resources;
 pub mod secret;
 pub mod server;
+pub mod session;
 pub mod tools;
 pub mod warm_up;
 

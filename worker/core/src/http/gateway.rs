@@ -55,6 +55,8 @@ pub struct Gateway {
     /// Whether the zones are named (served at `/{zone}/mcp`).
     named: bool,
     ports: Ports,
+    /// Sessions (`Mcp-Session-Id`), when the host provides a store.
+    sessions: Option<crate::session::Sessions>,
 }
 
 /// Everything one zone owns. Nothing in here is shared with another zone.
@@ -223,7 +225,39 @@ impl Gateway {
             zones: states.into_boxed_slice(),
             named,
             ports,
+            sessions: None,
         })
+    }
+
+    /// Turns sessions on (see [`crate::session`]): `initialize` in the legacy revisions
+    /// opens one in `store`, which lets tools ask the client for input and sampling
+    /// during a call ([`crate::tools::ToolContext::elicit`]). Without it the server is
+    /// stateless (2026-07-28 calls ask for input statelessly in both cases).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keycard_core::session::{MemorySessionStore, SessionSettings};
+    /// # fn demo(gateway: keycard_core::Gateway, clock: Arc<dyn keycard_core::ports::Clock>) {
+    /// let gateway = gateway.with_sessions(
+    ///     Arc::new(MemorySessionStore::new(clock, 10_000)),
+    ///     SessionSettings::default(),
+    /// );
+    /// assert!(gateway.has_sessions());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_sessions(
+        mut self,
+        store: Arc<dyn crate::session::SessionStore>,
+        settings: crate::session::SessionSettings,
+    ) -> Self {
+        self.sessions = Some(crate::session::Sessions { store, settings });
+        self
+    }
+
+    /// Whether sessions are on ([`Gateway::with_sessions`]).
+    pub fn has_sessions(&self) -> bool {
+        self.sessions.is_some()
     }
 
     /// The server it serves, as offered in the first zone (without the
