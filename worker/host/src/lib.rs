@@ -11,7 +11,9 @@
 //! * [`FetchHttp`], [`WorkerClock`], [`WebCrypto`]: the core's ports over `fetch`,
 //!   `Date.now()`/timers and WebCrypto, for a host of your own;
 //! * [`log`]: the core's `tracing` events as JSON lines on the Workers console, at the
-//!   level `KEYCARD_LOG` names.
+//!   level `KEYCARD_LOG` names;
+//! * [`session`]: MCP sessions (`Mcp-Session-Id`) in a Durable Object per session
+//!   ([`McpSession`], [`DurableSessionStore`]), on when the Worker binds `MCP_SESSIONS`.
 //!
 //! ```ignore
 //! use keycard_worker::core::Server;
@@ -53,6 +55,8 @@ pub mod log;
 #[cfg(target_arch = "wasm32")]
 mod serve;
 #[cfg(target_arch = "wasm32")]
+pub mod session;
+#[cfg(target_arch = "wasm32")]
 mod warm_up;
 
 #[cfg(target_arch = "wasm32")]
@@ -63,5 +67,7 @@ pub use crypto::WebCrypto;
 pub use http::FetchHttp;
 #[cfg(target_arch = "wasm32")]
 pub use serve::serve;
+#[cfg(target_arch = "wasm32")]
+pub use session::{DurableSessionStore, McpSession};
 #[cfg(target_arch = "wasm32")]
 pub use warm_up::warm_up;

@@ -15,10 +15,13 @@ use keycard_core::config::Inflight;
 use keycard_core::http::body::Body;
 use keycard_core::http::response;
 use keycard_core::ports::Ports;
+use keycard_core::session::SessionSettings;
 use keycard_core::{Gateway, Server, Zones};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Result};
 
+use crate::session::DurableSessionStore;
 use crate::{clock::WorkerClock, crypto::WebCrypto, http::FetchHttp, js, log};
 
 /// The isolate-wide state. A static, because that is what a Worker isolate is: module
@@ -131,9 +134,92 @@ fn gateway(
         http: Arc::new(FetchHttp),
         crypto: Arc::new(WebCrypto),
     };
-    let built = Gateway::new(zones, ports, app()).map_err(|e| e.to_string())?;
+    let sessions = sessions(env)?;
+    let mut built = Gateway::new(zones, ports, app()).map_err(|e| e.to_string())?;
+    if let Some((store, settings)) = sessions {
+        built = built.with_sessions(Arc::new(store), settings);
+    }
     // Single-threaded isolate: no other request can have raced us here.
     Ok(GATEWAY.get_or_init(|| built))
+}
+
+/// The Durable Object binding sessions live in.
+const SESSIONS_BINDING: &str = "MCP_SESSIONS";
+
+/// The `wrangler.toml` lines that bind [`SESSIONS_BINDING`] to the class.
+const SESSIONS_TOML: &str = "[[durable_objects.bindings]]\n\
+name = \"MCP_SESSIONS\"\n\
+class_name = \"McpSession\"\n\n\
+[[migrations]]\n\
+tag = \"v1\"\n\
+new_sqlite_classes = [\"McpSession\"]";
+
+/// Whether sessions are on, and with what store and settings.
+///
+/// * `KEYCARD_SESSIONS` unset (or `auto`): on exactly when `env` has the Durable Object
+///   binding `MCP_SESSIONS`;
+/// * `KEYCARD_SESSIONS=off`: off (stateless), binding or not;
+/// * `KEYCARD_SESSIONS=on`: on, and a configuration error without the binding;
+/// * `KEYCARD_SESSION_TTL_SECS`: how long an unused session lives (default
+///   [`SessionSettings::default`]'s).
+fn sessions(
+    env: &Env,
+) -> std::result::Result<Option<(DurableSessionStore, SessionSettings)>, String> {
+    let mode = env_value(env, "KEYCARD_SESSIONS").map(|m| m.trim().to_ascii_lowercase());
+    let required = match mode.as_deref() {
+        None | Some("" | "auto") => false,
+        Some("on") => true,
+        Some("off") => return Ok(None),
+        Some(other) => {
+            return Err(format!(
+                "KEYCARD_SESSIONS must be \"on\", \"off\" or unset (on when the Durable \
+                 Object binding {SESSIONS_BINDING} exists), not {other:?}"
+            ));
+        }
+    };
+    let env_js: &JsValue = env.as_ref();
+    let bound = js_sys::Reflect::get(env_js, &JsValue::from_str(SESSIONS_BINDING))
+        .is_ok_and(|v| !v.is_undefined() && !v.is_null());
+    if !bound {
+        if required {
+            return Err(format!(
+                "KEYCARD_SESSIONS is \"on\" but the Worker has no Durable Object binding \
+                 {SESSIONS_BINDING}. Add it to wrangler.toml:\n{SESSIONS_TOML}\n\
+                 (your crate must depend on keycard-worker, which exports the McpSession \
+                 class), or set KEYCARD_SESSIONS = \"off\" to serve statelessly"
+            ));
+        }
+        return Ok(None);
+    }
+    let namespace = env.durable_object(SESSIONS_BINDING).map_err(|e| {
+        format!(
+            "{SESSIONS_BINDING} is bound but is not a Durable Object namespace ({e}). \
+             Bind it to the McpSession class in wrangler.toml:\n{SESSIONS_TOML}\n\
+             or set KEYCARD_SESSIONS = \"off\" to serve statelessly"
+        )
+    })?;
+    let mut settings = SessionSettings::default();
+    if let Some(ttl) = env_value(env, "KEYCARD_SESSION_TTL_SECS") {
+        let secs = ttl
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                format!(
+                    "KEYCARD_SESSION_TTL_SECS must be a whole number of seconds above 0 (how \
+                 long an unused session lives; default {}), not {ttl:?}",
+                    settings.idle_ttl.as_secs()
+                )
+            })?;
+        settings.idle_ttl = Duration::from_secs(secs);
+        // A short TTL must still be pushed forward by the requests that use it.
+        settings.touch_every = settings.touch_every.min(settings.idle_ttl / 2);
+    }
+    Ok(Some((
+        DurableSessionStore::new(namespace, SESSIONS_BINDING),
+        settings,
+    )))
 }
 
 /// A deployment error, shown to the deployer (it names the variable and the fix; it
