@@ -65,13 +65,18 @@ fail() {
 # worker_config FILE PORT: writes a wrangler config for the already-built Worker (no
 # build step), with the [vars] given as NAME=VALUE lines on stdin (VALUE @path: the
 # file's contents). $WORKER_MAIN picks another built Worker (default: the demo Worker's
-# worker/build/index.js).
+# worker/build/index.js); WORKER_SESSIONS=1 adds the MCP_SESSIONS Durable Object binding
+# (class McpSession, exported by keycard-worker) and its migration.
 worker_config() {
   local file="$1"
   {
     echo "name = \"keycard-mcp-worker-e2e\""
     echo "main = \"${WORKER_MAIN:-$ROOT/worker/build/index.js}\""
     echo "compatibility_date = \"2025-04-01\""
+    if [ -n "${WORKER_SESSIONS:-}" ]; then
+      printf '%s\n' '[[durable_objects.bindings]]' 'name = "MCP_SESSIONS"' 'class_name = "McpSession"' \
+        '[[migrations]]' 'tag = "v1"' 'new_sqlite_classes = ["McpSession"]'
+    fi
     echo "[vars]"
     while IFS='=' read -r name value; do
       [ -n "$name" ] || continue
