@@ -37,6 +37,10 @@ static GATEWAY: OnceLock<Gateway> = OnceLock::new();
 /// configuration error is answered as a 500 naming the variable and the fix, logged, and
 /// not cached, so fixing a secret takes effect on the next request.
 ///
+/// MCP sessions (`Mcp-Session-Id`) are on when `env` has the Durable Object binding
+/// `MCP_SESSIONS` (class [`McpSession`](crate::McpSession)) and `KEYCARD_SESSIONS` is not
+/// `off`; see [`crate::session`]. Without the binding the server is stateless.
+///
 /// Never fails for a bad request: anything the runtime hands over gets a deliberate
 /// answer (a header the HTTP types refuse is a 400 `invalid_request`). The `Err` case is
 /// a runtime failure (the body could not be read, a `Response` could not be built).
