@@ -12,8 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 
 /// Request headers a browser may send (the preflight's `Access-Control-Allow-Headers`).
-pub const ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id";
+pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id";
 /// Response headers a browser may read.
 pub const EXPOSE_HEADERS: &str = "WWW-Authenticate, MCP-Protocol-Version, Mcp-Session-Id";
 /// Methods of `/mcp`.

@@ -486,7 +486,10 @@ impl Gateway {
         budget: Budget,
     ) -> Response<Body<'a>> {
         if request.method() == Method::DELETE && zone.mcp.has_sessions() {
-            return self.delete_session(zone, &request, budget).await.map(Body::Full);
+            return self
+                .delete_session(zone, &request, budget)
+                .await
+                .map(Body::Full);
         }
         let (origin, resource_id, pre) = match self.mcp_head(zone, &mut request) {
             Ok(admitted) => admitted,

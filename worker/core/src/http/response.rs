@@ -135,9 +135,10 @@ pub fn session_store_unavailable(error: &crate::session::SessionStoreError) -> R
             "error": { "code": -32603, "message": "the session store is unavailable; retry shortly" },
         }),
     );
-    response
-        .headers_mut()
-        .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
     response
 }
 

@@ -228,12 +228,10 @@ pub fn classify(value: Value) -> Result<Incoming, (Option<RequestId>, RpcError)>
                     id,
                     message: object,
                 }),
-                _ => {
-                    Err(invalid(
-                        &id,
-                        "expected a request (method and id), a notification (method) or a response (id and result or error)",
-                    ))
-                }
+                _ => Err(invalid(
+                    &id,
+                    "expected a request (method and id), a notification (method) or a response (id and result or error)",
+                )),
             };
         }
     };

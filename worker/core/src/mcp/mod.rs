@@ -138,7 +138,9 @@ impl Endpoint {
             || record.zone != layer.zone
             || record.owner != session::owner_of(identity)
         {
-            tracing::info!("a request named a session that is expired, of another zone or of another identity");
+            tracing::info!(
+                "a request named a session that is expired, of another zone or of another identity"
+            );
             return Err(response::session_not_found());
         }
         let mut record = record;
@@ -211,7 +213,9 @@ impl Endpoint {
         if headers.get(SESSION_HEADER).is_none() {
             return response::rpc_error(
                 None,
-                &RpcError::InvalidRequest("DELETE needs the Mcp-Session-Id header of the session to end".into()),
+                &RpcError::InvalidRequest(
+                    "DELETE needs the Mcp-Session-Id header of the session to end".into(),
+                ),
                 Era::Modern,
             );
         }
@@ -336,7 +340,8 @@ impl Endpoint {
                 return response::accepted().map(Body::Full);
             }
             Ok(Incoming::Request { id, method, params })
-                if method == "initialize" || (method == "logging/setLevel" && session.is_some()) =>
+                if method == "initialize"
+                    || (method == "logging/setLevel" && session.is_some()) =>
             {
                 return self
                     .stateful(headers, id, method, params, session, identity, access)
@@ -378,7 +383,15 @@ impl Endpoint {
                 None => response::accepted().map(Body::Full),
             };
         };
-        let work = self.call(version, method, params, identity, access, Some(notifier), input);
+        let work = self.call(
+            version,
+            method,
+            params,
+            identity,
+            access,
+            Some(notifier),
+            input,
+        );
         // The call may outlive this function (streamed): one box, for its future.
         let mut exchange = Exchange::new(self.calls.run(key, Box::pin(work)), notes);
         match exchange.next().await {
@@ -416,7 +429,10 @@ impl Endpoint {
         notifier: Option<Notifier>,
         input: InputChannel,
     ) -> Result<Value, RpcError> {
-        dispatch::dispatch(self, version, &method, params, identity, access, notifier, input).await
+        dispatch::dispatch(
+            self, version, &method, params, identity, access, notifier, input,
+        )
+        .await
     }
 
     /// `initialize` (which opens a session when they are on) and, in a session,
@@ -434,7 +450,11 @@ impl Endpoint {
     ) -> http::Response<Bytes> {
         let kept = params.clone().unwrap_or_default();
         let owner = identity.clone();
-        let message = Ok(Incoming::Request { id, method: method.clone(), params });
+        let message = Ok(Incoming::Request {
+            id,
+            method: method.clone(),
+            params,
+        });
         let answer = self.answer(headers, message, identity, access).await;
         let Answer::Result(_, result) = &answer else {
             return Self::respond(answer);

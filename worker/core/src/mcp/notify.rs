@@ -211,7 +211,9 @@ impl Notifier {
             return false;
         }
         self.sink
-            .unbounded_send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .unbounded_send(
+                json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }),
+            )
             .is_ok()
     }
 

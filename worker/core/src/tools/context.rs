@@ -14,10 +14,10 @@ use crate::config::DEFAULT_UPSTREAM;
 use crate::delegation::DelegationError;
 use crate::delegation::UpstreamAccess;
 use crate::mcp::notify::{LogLevel, Notifier};
-use crate::tools::input::{self, Ask, InputChannel};
-use crate::tools::{Elicited, Sampled, SamplingRequest};
 use crate::mcp::version::ProtocolVersion;
 use crate::tools::builtin::github_user::USER_AGENT;
+use crate::tools::input::{self, Ask, InputChannel};
+use crate::tools::{Elicited, Sampled, SamplingRequest};
 
 /// The verified caller of one tool call, and the way to act for them upstream.
 ///
@@ -162,7 +162,11 @@ impl ToolContext {
         let result = self
             .scope
             .input
-            .ask(self.scope.notifier.as_ref(), Ask::Form, serde_json::Value::Object(params))
+            .ask(
+                self.scope.notifier.as_ref(),
+                Ask::Form,
+                serde_json::Value::Object(params),
+            )
             .await?;
         input::elicited(&result)
     }
@@ -185,7 +189,11 @@ impl ToolContext {
         let result = self
             .scope
             .input
-            .ask(self.scope.notifier.as_ref(), Ask::Sampling, request.to_params())
+            .ask(
+                self.scope.notifier.as_ref(),
+                Ask::Sampling,
+                request.to_params(),
+            )
             .await?;
         Sampled::from_result(&result)
     }

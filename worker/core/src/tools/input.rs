@@ -20,9 +20,9 @@
 //! [`ToolContext::elicit`]: super::ToolContext::elicit
 //! [`ToolContext::sample`]: super::ToolContext::sample
 
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -134,7 +134,11 @@ impl SamplingRequest {
             params.insert("temperature".into(), json!(t));
         }
         if !self.model_hints.is_empty() {
-            let hints: Vec<Value> = self.model_hints.iter().map(|n| json!({ "name": n })).collect();
+            let hints: Vec<Value> = self
+                .model_hints
+                .iter()
+                .map(|n| json!({ "name": n }))
+                .collect();
             params.insert("modelPreferences".into(), json!({ "hints": hints }));
         }
         Value::Object(params)
@@ -350,7 +354,8 @@ impl InputChannel {
     pub(crate) fn pending(&self) -> Option<Map<String, Value>> {
         match self {
             Self::Stateless(state) => {
-                let pending = std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
+                let pending =
+                    std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
                 (!pending.is_empty()).then_some(pending)
             }
             _ => None,
