@@ -254,7 +254,7 @@ fn offered(server: &Endpoint, era: Era) -> Vec<&'static str> {
 }
 
 /// The capabilities declared in `era`: what is registered, nothing more.
-fn capabilities(server: &Endpoint) -> Value {
+fn capabilities(server: &Endpoint, era: Era) -> Value {
     let s = &server.server;
     let mut caps = Map::new();
     caps.insert("tools".into(), json!({ "listChanged": false }));
@@ -262,7 +262,16 @@ fn capabilities(server: &Endpoint) -> Value {
     // _meta names a log level), and the revisions require declaring it.
     caps.insert("logging".into(), json!({}));
     if s.has_resources() {
-        caps.insert("resources".into(), json!({ "listChanged": false }));
+        // Subscriptions live in a session (legacy revisions; 2026-07-28 removed them).
+        let subscribe = era == Era::Legacy && server.has_sessions();
+        caps.insert(
+            "resources".into(),
+            if subscribe {
+                json!({ "listChanged": false, "subscribe": true })
+            } else {
+                json!({ "listChanged": false })
+            },
+        );
     }
     if s.has_prompts() {
         caps.insert("prompts".into(), json!({ "listChanged": false }));
@@ -393,7 +402,7 @@ fn initialize(server: &Endpoint, params: &Map<String, Value>) -> Result<Value, R
         .unwrap_or(ProtocolVersion::LATEST_LEGACY);
     Ok(json!({
         "protocolVersion": negotiated.as_str(),
-        "capabilities": capabilities(server),
+        "capabilities": capabilities(server, Era::Legacy),
         "serverInfo": server_info(server, negotiated.has_structured_tools()),
         "instructions": instructions(server),
     }))
@@ -403,7 +412,7 @@ fn discover(server: &Endpoint) -> Value {
     let info = server_info(server, true);
     json!({
         "supportedVersions": ProtocolVersion::supported_strings(),
-        "capabilities": capabilities(server),
+        "capabilities": capabilities(server, Era::Modern),
         "serverInfo": info,
         "instructions": instructions(server),
         "ttlMs": DISCOVER_TTL_MS,

@@ -185,6 +185,7 @@ impl Endpoint {
                 .to_owned(),
             client_capabilities: params.get("capabilities").cloned().unwrap_or(Value::Null),
             log_level: None,
+            subscriptions: Vec::new(),
             created_ms: now,
             expires_ms: now.saturating_add(millis(layer.sessions.settings.idle_ttl)),
         };
@@ -229,6 +230,54 @@ impl Endpoint {
         }
     }
 
+    /// `resources/subscribe` and `resources/unsubscribe` (legacy revisions, sessions
+    /// on): the URI is added to or removed from the session's subscriptions, `{}`.
+    async fn subscription(
+        &self,
+        headers: &http::HeaderMap,
+        id: &RequestId,
+        method: &str,
+        params: &Map<String, Value>,
+        session: Option<Active>,
+    ) -> http::Response<Bytes> {
+        let version = match version::resolve(headers, method, Some(params), true) {
+            Ok(v) => v,
+            Err(e) => return response::rpc_error(Some(id), &e, Era::Modern),
+        };
+        let refuse = |e: RpcError| response::rpc_error(Some(id), &e, version.era());
+        if version.era() == Era::Modern {
+            return refuse(RpcError::MethodNotFound(format!(
+                "{method} (removed in {}; this server offers subscriptions in sessions of the earlier revisions)",
+                version.as_str()
+            )));
+        }
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return refuse(RpcError::InvalidParams("params.uri must be a string".into()));
+        };
+        let (Some(mut active), Some(layer)) = (session, &self.sessions) else {
+            return refuse(RpcError::InvalidRequest(format!(
+                "{method} needs the session: send the Mcp-Session-Id that initialize returned"
+            )));
+        };
+        let subs = &mut active.record.subscriptions;
+        if method == "resources/subscribe" {
+            if !subs.iter().any(|u| u == uri) {
+                if subs.len() >= MAX_SUBSCRIPTIONS {
+                    return refuse(RpcError::InvalidParams(format!(
+                        "a session may subscribe to at most {MAX_SUBSCRIPTIONS} resources"
+                    )));
+                }
+                subs.push(uri.to_owned());
+            }
+        } else {
+            subs.retain(|u| u != uri);
+        }
+        if let Err(e) = layer.sessions.store.put(&active.id, &active.record).await {
+            return response::session_store_unavailable(&e);
+        }
+        response::rpc_result(id, serde_json::json!({}))
+    }
+
     /// How a call in `version` with `params` (in `session`, if any) can ask its client
     /// for input.
     fn input_channel(
@@ -265,6 +314,7 @@ impl Endpoint {
             store: layer.sessions.store.clone(),
             session_id: active.id.clone(),
             capabilities: active.record.client_capabilities.clone(),
+            subscriptions: active.record.subscriptions.clone(),
             request_prefix: format!("srv-{}", session::hex(&random)),
             timeout: layer.sessions.settings.answer_timeout,
             next: std::sync::atomic::AtomicU32::new(0),
@@ -341,7 +391,10 @@ impl Endpoint {
             }
             Ok(Incoming::Request { id, method, params })
                 if method == "initialize"
-                    || (method == "logging/setLevel" && session.is_some()) =>
+                    || (method == "logging/setLevel" && session.is_some())
+                    || (SUBSCRIPTION_METHODS.contains(&method.as_str())
+                        && self.sessions.is_some()
+                        && self.server.has_resources()) =>
             {
                 return self
                     .stateful(headers, id, method, params, session, identity, access)
@@ -436,7 +489,8 @@ impl Endpoint {
     }
 
     /// `initialize` (which opens a session when they are on) and, in a session,
-    /// `logging/setLevel` (whose level the session keeps).
+    /// `logging/setLevel` (whose level the session keeps) and `resources/subscribe` /
+    /// `resources/unsubscribe` (whose URIs it keeps).
     #[allow(clippy::too_many_arguments)]
     async fn stateful(
         &self,
@@ -449,6 +503,9 @@ impl Endpoint {
         access: UpstreamAccess,
     ) -> http::Response<Bytes> {
         let kept = params.clone().unwrap_or_default();
+        if SUBSCRIPTION_METHODS.contains(&method.as_str()) {
+            return self.subscription(headers, &id, &method, &kept, session).await;
+        }
         let owner = identity.clone();
         let message = Ok(Incoming::Request {
             id,
@@ -608,6 +665,12 @@ impl Endpoint {
         tracing::debug!(stopped, "notifications/cancelled");
     }
 }
+
+/// The subscription methods (legacy revisions, in a session).
+const SUBSCRIPTION_METHODS: [&str; 2] = ["resources/subscribe", "resources/unsubscribe"];
+
+/// The most resources one session may subscribe to.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
 
 /// `duration` in whole milliseconds.
 fn millis(duration: std::time::Duration) -> u64 {

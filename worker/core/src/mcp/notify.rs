@@ -188,6 +188,11 @@ impl Notifier {
         Some((notifier, notes))
     }
 
+    /// Sends the notification `method` (one the caller has decided the client wants).
+    pub(crate) fn notify(&self, method: &str, params: Value) -> bool {
+        self.send(method, params)
+    }
+
     fn send(&self, method: &str, params: Value) -> bool {
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
         if n >= MAX_NOTIFICATIONS {

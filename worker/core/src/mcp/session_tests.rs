@@ -46,6 +46,16 @@ fn fixture() -> Fixture {
                 }
             }),
         )
+        .resource(
+            crate::resources::Resource::new("test://watched")
+                .handler(|_ctx: ToolContext| async move { Ok::<_, ToolError>("v1") }),
+        )
+        .tool(
+            Tool::new("touch").handler(|ctx: ToolContext, _: NoArgs| async move {
+                let sent = ctx.resource_updated("test://watched");
+                Ok::<_, ToolError>(format!("notified: {sent}"))
+            }),
+        )
         .tool(
             Tool::new("muse").handler(|ctx: ToolContext, _: NoArgs| async move {
                 let answer = ctx
@@ -418,4 +428,39 @@ async fn a_2026_call_asks_with_input_required_and_finishes_on_the_retry() {
             .unwrap()
             .contains("did not declare")
     );
+}
+
+#[tokio::test]
+async fn subscriptions_live_in_the_session_and_updates_reach_its_calls() {
+    let f = fixture();
+    let init = send_as(&f, identity(), initialize(json!({}))).await;
+    assert_eq!(
+        init.json()["result"]["capabilities"]["resources"]["subscribe"],
+        true
+    );
+    let sid = init.headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let sub = |method: &str| legacy(method, json!({"uri": "test://watched"}), Some("2025-11-25"));
+    // Without the session there is nowhere to keep it.
+    let a = send_as(&f, identity(), sub("resources/subscribe")).await;
+    assert_eq!(a.json()["error"]["code"], -32600, "{:?}", a.json());
+    // Not subscribed yet: a tool's update goes nowhere.
+    let a = send_as(&f, identity(), with_session(call("touch"), &sid)).await;
+    assert_eq!(a.json()["result"]["content"][0]["text"], "notified: false");
+
+    let a = send_as(&f, identity(), with_session(sub("resources/subscribe"), &sid)).await;
+    assert_eq!(a.json()["result"], json!({}));
+    let record = f.store.get(&sid).await.unwrap().unwrap();
+    assert_eq!(record.subscriptions, ["test://watched"]);
+    let response = f
+        .endpoint
+        .handle(&with_session(call("touch"), &sid), identity(), FakeWorld::quiet().access)
+        .await;
+    let all: Vec<Value> = messages(response.into_body()).collect().await;
+    assert_eq!(all[0]["method"], "notifications/resources/updated");
+    assert_eq!(all[0]["params"]["uri"], "test://watched");
+    assert_eq!(all[1]["result"]["content"][0]["text"], "notified: true");
+
+    let a = send_as(&f, identity(), with_session(sub("resources/unsubscribe"), &sid)).await;
+    assert_eq!(a.json()["result"], json!({}));
+    assert!(f.store.get(&sid).await.unwrap().unwrap().subscriptions.is_empty());
 }

@@ -89,6 +89,26 @@ impl ToolContext {
         }
     }
 
+    /// Tells the client that the resource `uri` changed
+    /// (`notifications/resources/updated`), now, on the response stream of this call —
+    /// when the call belongs to a session that subscribed to `uri` (legacy revisions,
+    /// sessions on, `Accept` with `text/event-stream`). Returns whether it was sent.
+    ///
+    /// Call it from a tool that changed the resource, so the client reads it again. An
+    /// update that happens outside any call of the session reaches nobody: this server
+    /// keeps no standalone `GET` stream.
+    pub fn resource_updated(&self, uri: &str) -> bool {
+        let InputChannel::Session(link) = &self.scope.input else {
+            return false;
+        };
+        match &self.scope.notifier {
+            Some(n) if link.subscriptions.iter().any(|u| u == uri) => {
+                n.notify("notifications/resources/updated", serde_json::json!({ "uri": uri }))
+            }
+            _ => false,
+        }
+    }
+
     /// The 2026-07-28 questions this call asked without an answer yet (its
     /// `inputRequests`), if any.
     pub(crate) fn pending_input(&self) -> Option<serde_json::Map<String, serde_json::Value>> {

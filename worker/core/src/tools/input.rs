@@ -268,6 +268,8 @@ pub(crate) struct SessionLink {
     pub(crate) session_id: String,
     /// The client's capabilities, as declared at `initialize`.
     pub(crate) capabilities: Value,
+    /// The resources the session subscribed to.
+    pub(crate) subscriptions: Vec<String>,
     /// Unique per call: server request ids are `{prefix}-{n}`.
     pub(crate) request_prefix: String,
     pub(crate) timeout: Duration,
