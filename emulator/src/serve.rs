@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keycard_core::Gateway;
+use keycard_core::session::{MemorySessionStore, SessionSettings, SessionStore};
 use mock_keycard::ZoneConfig;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -205,8 +206,18 @@ pub async fn start_with_server(
     let max_body_bytes = config.limits.max_body_bytes;
     let ports = native_ports(Arc::new(http));
     let tools = server.tools().names();
+    // Sessions (`Mcp-Session-Id`, elicitation and sampling in the legacy revisions): one
+    // store shared by every isolate, as a Durable Object is shared by a Worker's isolates
+    // — a client's answer reaches the waiting call whichever isolate receives it.
+    // `KEYCARD_SESSIONS=off` runs stateless, as a Worker without the binding does.
+    let sessions = sessions_from(env.get("KEYCARD_SESSIONS"), &ports)?;
     let pool = Arc::new(IsolatePool::start(isolates, route, args.seed, move |_| {
-        Gateway::new(config.clone(), ports.clone(), server.clone()).map_err(|e| e.to_string())
+        let gateway = Gateway::new(config.clone(), ports.clone(), server.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(match &sessions {
+            Some(store) => gateway.with_sessions(store.clone(), SessionSettings::default()),
+            None => gateway,
+        })
     })?);
     let state = HostState {
         pool: pool.clone(),
@@ -232,6 +243,24 @@ pub async fn start_with_server(
         shutdown: Some(tx),
         task,
     })
+}
+
+/// The session store `KEYCARD_SESSIONS` asks for: on (the default) or `off`.
+fn sessions_from(
+    setting: Option<&str>,
+    ports: &keycard_core::ports::Ports,
+) -> Result<Option<Arc<dyn SessionStore>>, ServeError> {
+    match setting.map(str::trim) {
+        None | Some("" | "on") => Ok(Some(Arc::new(MemorySessionStore::new(
+            ports.clock.clone(),
+            100_000,
+        )))),
+        Some("off") => Ok(None),
+        Some(other) => Err(ServeError::Config(keycard_core::ConfigError::Invalid {
+            name: "KEYCARD_SESSIONS",
+            reason: format!("must be `on` or `off`, not {other:?}"),
+        })),
+    }
 }
 
 impl Server {

@@ -5,12 +5,10 @@
 //! Keycard zone) and prints the MCP URL and a token for `clients/conformance/run.sh`.
 //!
 //! Log and progress notifications during a call go out through `ToolContext::log` and
-//! `ToolContext::progress` (streamed on the call's SSE answer). What the suite checks but
-//! this stateless server cannot do yet (server-to-client sampling and elicitation,
-//! resource subscriptions, SSE sessions) is listed with its reason in
-//! `clients/conformance/expected-failures-full.yml`. The fixture tools for those
-//! scenarios are still registered, so the scenarios fail for that reason and not
-//! because a tool is missing.
+//! `ToolContext::progress` (streamed on the call's SSE answer); sampling and elicitation
+//! through `ToolContext::sample` and `ToolContext::elicit` (in a session, which the
+//! emulator and the Worker's Durable Object keep). What the suite checks but this server
+//! does not do is listed with its reason in `clients/conformance/expected-failures-full.yml`.
 //!
 //! ```
 //! let server = conformance_server::conformance_server();
@@ -26,16 +24,39 @@ use keycard_core::completion::CompletionRequest;
 use keycard_core::prompts::{Prompt, PromptMessage};
 use keycard_core::resources::{Resource, ResourceTemplate};
 use keycard_core::tools::{
-    Content, LogLevel, NoArgs, ResourceContents, Tool, ToolContext, ToolError, ToolOutput,
+    Content, Elicited, LogLevel, NoArgs, ResourceContents, SamplingRequest, Tool, ToolContext,
+    ToolError, ToolOutput,
 };
 use serde_json::json;
 
 /// A 1×1 red PNG (base64), the suite's suggested test image.
 pub const RED_PIXEL_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 
-/// Why the tools of the server-to-client scenarios fail here.
-pub const NO_SERVER_TO_CLIENT: &str = "this server is stateless and answers every request with \
-     JSON: it cannot send server-to-client requests (sampling/createMessage, elicitation/create)";
+/// The form `test_elicitation` asks for.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct UserInfo {
+    /// User's response
+    pub username: String,
+    /// User's email address
+    pub email: String,
+}
+
+/// Elicits with `schema` and summarises the answer as the suite's scenarios expect.
+async fn elicitation_summary(
+    ctx: ToolContext,
+    message: &str,
+    schema: serde_json::Value,
+) -> Result<String, ToolError> {
+    let answer = ctx.elicit_with_schema(message, schema).await?;
+    let action = answer.action();
+    Ok(match answer.accepted() {
+        Some(content) => format!(
+            "Elicitation completed: action={action}, content={}",
+            serde_json::Value::Object(content)
+        ),
+        None => format!("Elicitation completed: action={action}"),
+    })
+}
 
 /// The URI of [`delegated_profile`], the same as the leak harness's
 /// (`emulator::harness::examples::PROFILE_RESOURCE_URI`), so that
@@ -217,24 +238,87 @@ pub fn tools() -> Vec<Tool> {
                 Ok::<_, ToolError>("Tool execution completed")
             }),
         Tool::new("test_sampling")
-            .description("Would ask the client for an LLM completion (sampling/createMessage).")
-            .handler(|_ctx: ToolContext, _: SamplingArgs| async move {
-                Err::<String, _>(ToolError::new(NO_SERVER_TO_CLIENT))
+            .description("Asks the client's model to answer the prompt (sampling/createMessage).")
+            .handler(|ctx: ToolContext, args: SamplingArgs| async move {
+                let answer = ctx
+                    .sample(SamplingRequest::new(100).user(args.prompt))
+                    .await?;
+                Ok::<_, ToolError>(format!("LLM response: {}", answer.text()))
             }),
         Tool::new("test_elicitation")
-            .description("Would ask the user for input (elicitation/create).")
-            .handler(|_ctx: ToolContext, _: ElicitationArgs| async move {
-                Err::<String, _>(ToolError::new(NO_SERVER_TO_CLIENT))
+            .description("Asks the user for a username and an email (elicitation/create).")
+            .handler(|ctx: ToolContext, args: ElicitationArgs| async move {
+                let answer = ctx.elicit::<UserInfo>(args.message).await?;
+                Ok::<_, ToolError>(match answer {
+                    Elicited::Accepted(info) => format!(
+                        "User response: action=accept, content={{username: {}, email: {}}}",
+                        info.username, info.email
+                    ),
+                    other => format!("User response: action={}", other.action()),
+                })
             }),
         Tool::new("test_elicitation_sep1034_defaults")
-            .description("Would elicit with default values for every primitive type (SEP-1034).")
-            .handler(|_ctx: ToolContext, _: NoArgs| async move {
-                Err::<String, _>(ToolError::new(NO_SERVER_TO_CLIENT))
+            .description("Elicits with a default value for every primitive type (SEP-1034).")
+            .handler(|ctx: ToolContext, _: NoArgs| async move {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "name": { "type": "string", "description": "User name", "default": "John Doe" },
+                        "age": { "type": "integer", "description": "User age", "default": 30 },
+                        "score": { "type": "number", "description": "User score", "default": 95.5 },
+                        "status": {
+                            "type": "string",
+                            "description": "User status",
+                            "enum": ["active", "inactive", "pending"],
+                            "default": "active"
+                        },
+                        "verified": { "type": "boolean", "description": "Verification status", "default": true }
+                    },
+                    "required": []
+                });
+                elicitation_summary(ctx, "Please review and update the form fields with defaults", schema).await
             }),
         Tool::new("test_elicitation_sep1330_enums")
-            .description("Would elicit with every enum schema variant (SEP-1330).")
-            .handler(|_ctx: ToolContext, _: NoArgs| async move {
-                Err::<String, _>(ToolError::new(NO_SERVER_TO_CLIENT))
+            .description("Elicits with every enum schema variant (SEP-1330).")
+            .handler(|ctx: ToolContext, _: NoArgs| async move {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "untitledSingle": {
+                            "type": "string",
+                            "enum": ["option1", "option2", "option3"]
+                        },
+                        "titledSingle": {
+                            "type": "string",
+                            "oneOf": [
+                                { "const": "value1", "title": "First Option" },
+                                { "const": "value2", "title": "Second Option" },
+                                { "const": "value3", "title": "Third Option" }
+                            ]
+                        },
+                        "legacyEnum": {
+                            "type": "string",
+                            "enum": ["opt1", "opt2", "opt3"],
+                            "enumNames": ["Option One", "Option Two", "Option Three"]
+                        },
+                        "untitledMulti": {
+                            "type": "array",
+                            "items": { "type": "string", "enum": ["option1", "option2", "option3"] }
+                        },
+                        "titledMulti": {
+                            "type": "array",
+                            "items": {
+                                "anyOf": [
+                                    { "const": "value1", "title": "First Choice" },
+                                    { "const": "value2", "title": "Second Choice" },
+                                    { "const": "value3", "title": "Third Choice" }
+                                ]
+                            }
+                        }
+                    },
+                    "required": []
+                });
+                elicitation_summary(ctx, "Please choose from the enum fields", schema).await
             }),
         Tool::new("json_schema_2020_12_tool")
             .description("Tool with JSON Schema 2020-12 features")

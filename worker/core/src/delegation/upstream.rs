@@ -1283,6 +1283,7 @@ mod tests {
                 access.clone(),
                 crate::mcp::version::ProtocolVersion::V2025_11_25,
                 None,
+                crate::tools::InputChannel::Unavailable("test"),
             );
             let inner = inner.clone();
             let clock = clock.clone();

@@ -1,22 +1,22 @@
 //! CORS for every path: browsers (MCP Inspector, web clients) must be able to read the
 //! `WWW-Authenticate` challenge and the MCP headers.
 //!
-//! The preflight advertises only what the server accepts: `POST` on `/mcp` (no `GET`
-//! stream, no `DELETE` of a session: the transport answers those 405) and `GET` on the
+//! The preflight advertises what the server accepts: `POST` and `DELETE` (ending a
+//! session; 405 when sessions are off) on `/mcp` (no `GET` stream: 405) and `GET` on the
 //! metadata paths; request headers `Authorization`, `Content-Type`, `Accept` and the MCP
-//! headers this server reads (no `Mcp-Session-Id` or `Last-Event-ID`: there are no
-//! sessions and no resumable streams).
+//! headers this server reads, `Mcp-Session-Id` included (no `Last-Event-ID`: there are
+//! no resumable streams). `Mcp-Session-Id` is also exposed, so a browser client can
+//! read the id `initialize` issues.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 
 /// Request headers a browser may send (the preflight's `Access-Control-Allow-Headers`).
-pub const ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name";
+pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id";
 /// Response headers a browser may read.
-pub const EXPOSE_HEADERS: &str = "WWW-Authenticate, MCP-Protocol-Version";
+pub const EXPOSE_HEADERS: &str = "WWW-Authenticate, MCP-Protocol-Version, Mcp-Session-Id";
 /// Methods of `/mcp`.
-pub const MCP_METHODS: &str = "POST, OPTIONS";
+pub const MCP_METHODS: &str = "POST, DELETE, OPTIONS";
 /// Methods of every other path (metadata, JWKS, health).
 pub const OTHER_METHODS: &str = "GET, OPTIONS";
 

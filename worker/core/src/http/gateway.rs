@@ -251,7 +251,16 @@ impl Gateway {
         store: Arc<dyn crate::session::SessionStore>,
         settings: crate::session::SessionSettings,
     ) -> Self {
-        self.sessions = Some(crate::session::Sessions { store, settings });
+        let sessions = crate::session::Sessions { store, settings };
+        for zone in self.zones.iter_mut() {
+            zone.mcp.set_sessions(crate::mcp::SessionLayer {
+                sessions: sessions.clone(),
+                clock: self.ports.clock.clone(),
+                crypto: self.ports.crypto.clone(),
+                zone: zone.config.zone.clone(),
+            });
+        }
+        self.sessions = Some(sessions);
         self
     }
 
@@ -476,6 +485,12 @@ impl Gateway {
         mut request: Request<Bytes>,
         budget: Budget,
     ) -> Response<Body<'a>> {
+        if request.method() == Method::DELETE && zone.mcp.has_sessions() {
+            return self
+                .delete_session(zone, &request, budget)
+                .await
+                .map(Body::Full);
+        }
         let (origin, resource_id, pre) = match self.mcp_head(zone, &mut request) {
             Ok(admitted) => admitted,
             Err(refused) => return refused.map(Body::Full),
@@ -497,6 +512,38 @@ impl Gateway {
             .with_budget(budget);
         // The body's own size is checked here, after authentication (see `mcp_head`).
         zone.mcp.handle(&request, identity, access).await
+    }
+
+    /// `DELETE /mcp` with sessions on: the same origin and bearer checks as a POST, then
+    /// the session is ended (see [`crate::session`]).
+    async fn delete_session(
+        &self,
+        zone: &ZoneState,
+        request: &Request<Bytes>,
+        budget: Budget,
+    ) -> Response<Bytes> {
+        if let Err(e) = crate::mcp::transport::check_origin(&zone.config, request) {
+            return response::transport_error(&e);
+        }
+        let Some(origin) = request_origin(request) else {
+            return response::not_absolute();
+        };
+        let resource_id = zone.resource_id(Some(&origin));
+        let refused = |err: &crate::auth::AuthError| {
+            response::auth_error(
+                err,
+                &crate::oauth::metadata::zone_resource_metadata_url(&origin, zone.name()),
+                &zone.config.required_scopes,
+            )
+        };
+        let pre = match zone.auth.precheck(request.headers(), &resource_id) {
+            Ok(pre) => pre,
+            Err(err) => return refused(&err),
+        };
+        match zone.auth.finish_within(pre, budget).await {
+            Ok(identity) => zone.mcp.delete_session(request.headers(), &identity).await,
+            Err(err) => refused(&err),
+        }
     }
 
     /// Everything `POST /mcp` decides from the request head, in order: the transport

@@ -267,7 +267,7 @@ async fn the_preflight_advertises_only_what_each_path_accepts() {
     assert_eq!(mcp.status(), 204);
     assert_eq!(
         mcp.headers()["access-control-allow-methods"],
-        "POST, OPTIONS"
+        "POST, DELETE, OPTIONS"
     );
     let allowed = mcp.headers()["access-control-allow-headers"]
         .to_str()
@@ -279,10 +279,11 @@ async fn the_preflight_advertises_only_what_each_path_accepts() {
         "mcp-protocol-version",
         "mcp-method",
         "mcp-name",
+        "mcp-session-id",
     ] {
         assert!(allowed.contains(header), "{header} in {allowed}");
     }
-    for refused in ["mcp-session-id", "last-event-id"] {
+    for refused in ["last-event-id"] {
         assert!(!allowed.contains(refused), "{refused} in {allowed}");
     }
     let prm = g.handle(preflight(PRM)).await;

@@ -109,6 +109,39 @@ pub fn no_content() -> Response<Bytes> {
     response
 }
 
+/// 404 for a request naming a session that does not exist for it (never opened,
+/// expired, deleted, another zone's or another identity's — one answer for all): the
+/// client starts a new one with `initialize`. JSON-RPC error -32001 "Session not found",
+/// as the official SDKs answer.
+pub fn session_not_found() -> Response<Bytes> {
+    json_with(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": -32001, "message": "Session not found: send initialize without Mcp-Session-Id to start a new session" },
+        }),
+    )
+}
+
+/// 503 when the session store did not answer (the request is not guessed at).
+pub fn session_store_unavailable(error: &crate::session::SessionStoreError) -> Response<Bytes> {
+    tracing::warn!(error = %error, "session store unavailable");
+    let mut response = json_with(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": -32603, "message": "the session store is unavailable; retry shortly" },
+        }),
+    );
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 /// The HTTP status of an authentication failure.
 pub fn auth_status(err: &AuthError) -> StatusCode {
     match err.kind() {

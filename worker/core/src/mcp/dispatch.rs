@@ -45,7 +45,7 @@ use crate::completion::{self, CompletionRequest};
 use crate::delegation::UpstreamAccess;
 use crate::prompts::PromptError;
 use crate::resources::ResourceError;
-use crate::tools::{ToolContext, ToolError};
+use crate::tools::{InputChannel, ToolContext, ToolError};
 /// How long clients may cache `tools/list` and `server/discover` results (ms).
 pub const LIST_TTL_MS: u64 = 300_000;
 /// How long clients may cache `server/discover` results (ms).
@@ -73,10 +73,11 @@ pub(crate) async fn dispatch(
     identity: Identity,
     access: UpstreamAccess,
     notifier: Option<Notifier>,
+    input: InputChannel,
 ) -> Result<Value, RpcError> {
     let era = version.era();
     let s = &server.server;
-    let ctx = move || ToolContext::live(identity, access, version, notifier);
+    let ctx = move || ToolContext::live(identity, access, version, notifier, input);
     match (era, method) {
         (Era::Legacy, "initialize") => initialize(server, &params),
         (Era::Legacy, "ping") => Ok(json!({})),
@@ -101,9 +102,14 @@ pub(crate) async fn dispatch(
                 )));
             }
             tracing::debug!(tool = name, "tools/call");
-            let mut output = tools.call(name, ctx(), args).await;
+            let ctx = ctx();
+            let mut output = tools.call(name, ctx.clone(), args).await;
+            if let Some(asked) = ctx.pending_input() {
+                return Ok(input_required(asked));
+            }
             if let Some(elicitation) = output.url_elicitation.take()
-                && elicitation::accepts_url_elicitation(version, &params)
+                && (elicitation::accepts_url_elicitation(version, &params)
+                    || ctx.session_declares_url_elicitation())
             {
                 return Err(RpcError::UrlElicitationRequired {
                     message: output.all_text(),
@@ -132,17 +138,21 @@ pub(crate) async fn dispatch(
         (_, "resources/read") if s.has_resources() => {
             let uri = string_param(&params, "uri")?;
             tracing::debug!(uri, "resources/read");
+            let ctx = ctx();
             let read = if let Some(r) = s.resources().iter().find(|r| r.uri() == uri) {
-                r.read(ctx()).await
+                r.read(ctx.clone()).await
             } else if let Some(t) = s
                 .resource_templates()
                 .iter()
                 .find(|t| t.matches(uri).is_some())
             {
-                t.read(ctx(), uri).await
+                t.read(ctx.clone(), uri).await
             } else {
                 Err(ResourceError::NotFound(uri.to_owned()))
             };
+            if let Some(asked) = ctx.pending_input() {
+                return Ok(input_required(asked));
+            }
             let contents = read.map_err(|e| resource_error(e, era))?;
             let contents: Vec<Value> = contents.iter().map(|c| c.to_json()).collect();
             Ok(match era {
@@ -182,7 +192,12 @@ pub(crate) async fn dispatch(
                 }
             };
             tracing::debug!(prompt = name, "prompts/get");
-            let output = prompt.get(ctx(), args).await.map_err(|e| match e {
+            let ctx = ctx();
+            let output = prompt.get(ctx.clone(), args).await;
+            if let Some(asked) = ctx.pending_input() {
+                return Ok(input_required(asked));
+            }
+            let output = output.map_err(|e| match e {
                 PromptError::InvalidArguments(m) => RpcError::InvalidParams(m),
                 other => RpcError::HandlerFailed(other.to_string()),
             })?;
@@ -206,6 +221,12 @@ pub(crate) async fn dispatch(
             offered(server, era).join(", ")
         ))),
     }
+}
+
+/// The 2026-07-28 interim result of a call that asked the client for input: the client
+/// answers `inputRequests` and retries the call with `inputResponses`.
+fn input_required(asked: Map<String, Value>) -> Value {
+    json!({ "resultType": "input_required", "inputRequests": asked })
 }
 
 /// The methods this server answers in `era`.
@@ -233,7 +254,7 @@ fn offered(server: &Endpoint, era: Era) -> Vec<&'static str> {
 }
 
 /// The capabilities declared in `era`: what is registered, nothing more.
-fn capabilities(server: &Endpoint) -> Value {
+fn capabilities(server: &Endpoint, era: Era) -> Value {
     let s = &server.server;
     let mut caps = Map::new();
     caps.insert("tools".into(), json!({ "listChanged": false }));
@@ -241,7 +262,16 @@ fn capabilities(server: &Endpoint) -> Value {
     // _meta names a log level), and the revisions require declaring it.
     caps.insert("logging".into(), json!({}));
     if s.has_resources() {
-        caps.insert("resources".into(), json!({ "listChanged": false }));
+        // Subscriptions live in a session (legacy revisions; 2026-07-28 removed them).
+        let subscribe = era == Era::Legacy && server.has_sessions();
+        caps.insert(
+            "resources".into(),
+            if subscribe {
+                json!({ "listChanged": false, "subscribe": true })
+            } else {
+                json!({ "listChanged": false })
+            },
+        );
     }
     if s.has_prompts() {
         caps.insert("prompts".into(), json!({ "listChanged": false }));
@@ -372,7 +402,7 @@ fn initialize(server: &Endpoint, params: &Map<String, Value>) -> Result<Value, R
         .unwrap_or(ProtocolVersion::LATEST_LEGACY);
     Ok(json!({
         "protocolVersion": negotiated.as_str(),
-        "capabilities": capabilities(server),
+        "capabilities": capabilities(server, Era::Legacy),
         "serverInfo": server_info(server, negotiated.has_structured_tools()),
         "instructions": instructions(server),
     }))
@@ -382,7 +412,7 @@ fn discover(server: &Endpoint) -> Value {
     let info = server_info(server, true);
     json!({
         "supportedVersions": ProtocolVersion::supported_strings(),
-        "capabilities": capabilities(server),
+        "capabilities": capabilities(server, Era::Modern),
         "serverInfo": info,
         "instructions": instructions(server),
         "ttlMs": DISCOVER_TTL_MS,

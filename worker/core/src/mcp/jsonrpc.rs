@@ -39,8 +39,14 @@ pub enum Incoming {
         /// `params`, when present.
         params: Option<Map<String, Value>>,
     },
-    /// A response (to a server-initiated request): acknowledged with 202.
-    Response,
+    /// A response (to a server-initiated request): acknowledged with 202, and handed to
+    /// the call waiting for it when it belongs to a session.
+    Response {
+        /// The id of the server's request it answers.
+        id: RequestId,
+        /// The whole message (`result` or `error`).
+        message: Map<String, Value>,
+    },
 }
 
 /// A JSON-RPC error, with the code the MCP specification assigns to it. The `Display`
@@ -217,13 +223,15 @@ pub fn classify(value: Value) -> Result<Incoming, (Option<RequestId>, RpcError)>
         Some(_) => return Err(invalid(&id, "method must be a non-empty string")),
         None => {
             let is_response = object.contains_key("result") ^ object.contains_key("error");
-            return if is_response && id.is_some() {
-                Ok(Incoming::Response)
-            } else {
-                Err(invalid(
+            return match id {
+                Some(id) if is_response => Ok(Incoming::Response {
+                    id,
+                    message: object,
+                }),
+                _ => Err(invalid(
                     &id,
                     "expected a request (method and id), a notification (method) or a response (id and result or error)",
-                ))
+                )),
             };
         }
     };

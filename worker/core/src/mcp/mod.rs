@@ -42,7 +42,10 @@ use crate::config::Config;
 use crate::delegation::UpstreamAccess;
 use crate::http::body::{Body, BodyStream};
 use crate::http::response;
+use crate::ports::{Clock, Crypto};
 use crate::server::Server;
+use crate::session::{self, SESSION_HEADER, SessionRecord, Sessions};
+use crate::tools::{InputChannel, SessionLink, Stateless};
 use futures::StreamExt;
 use jsonrpc::{Incoming, RequestId, RpcError};
 use notify::{Event, Exchange, Notifier};
@@ -55,6 +58,23 @@ pub struct Endpoint {
     server: Server,
     /// The calls in flight in this isolate, for `notifications/cancelled`.
     calls: cancel::Registry,
+    /// Sessions, when on (see [`crate::session`]).
+    sessions: Option<SessionLayer>,
+}
+
+/// What the endpoint needs to keep sessions.
+pub(crate) struct SessionLayer {
+    pub(crate) sessions: Sessions,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) crypto: Arc<dyn Crypto>,
+    /// The zone this endpoint serves: a session belongs to one.
+    pub(crate) zone: Option<String>,
+}
+
+/// The session a request belongs to, checked.
+struct Active {
+    id: String,
+    record: SessionRecord,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -72,7 +92,233 @@ impl Endpoint {
             config,
             server,
             calls: cancel::Registry::default(),
+            sessions: None,
         }
+    }
+
+    /// Turns sessions on for this endpoint.
+    pub(crate) fn set_sessions(&mut self, layer: SessionLayer) {
+        self.sessions = Some(layer);
+    }
+
+    /// Whether sessions are on.
+    pub fn has_sessions(&self) -> bool {
+        self.sessions.is_some()
+    }
+
+    /// The session named by the request's `Mcp-Session-Id`, checked against `identity`:
+    /// `Ok(None)` without one (or without sessions, or in 2026-07-28, which ignores the
+    /// header); `Err` is the whole answer (404 for a session that is unknown, expired,
+    /// of another zone or of another identity — indistinguishably —, 503 when the store
+    /// fails).
+    async fn session_of(
+        &self,
+        headers: &http::HeaderMap,
+        identity: &Identity,
+    ) -> Result<Option<Active>, http::Response<Bytes>> {
+        let Some(layer) = &self.sessions else {
+            return Ok(None);
+        };
+        let Some(value) = headers.get(SESSION_HEADER) else {
+            return Ok(None);
+        };
+        if matches!(version::header_version(headers), Ok(v) if v.era() == Era::Modern) {
+            return Ok(None);
+        }
+        let Some(id) = value.to_str().ok().filter(|id| session::is_well_formed(id)) else {
+            return Err(response::session_not_found());
+        };
+        let record = match layer.sessions.store.get(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(response::session_not_found()),
+            Err(e) => return Err(response::session_store_unavailable(&e)),
+        };
+        let now = layer.clock.now_ms();
+        if record.expires_ms <= now
+            || record.zone != layer.zone
+            || record.owner != session::owner_of(identity)
+        {
+            tracing::info!(
+                "a request named a session that is expired, of another zone or of another identity"
+            );
+            return Err(response::session_not_found());
+        }
+        let mut record = record;
+        let settings = &layer.sessions.settings;
+        let fresh = now.saturating_add(millis(settings.idle_ttl));
+        if fresh.saturating_sub(record.expires_ms) >= millis(settings.touch_every) {
+            record.expires_ms = fresh;
+            if let Err(e) = layer.sessions.store.put(id, &record).await {
+                tracing::warn!(error = %e, "could not extend a session's expiry");
+            }
+        }
+        Ok(Some(Active {
+            id: id.to_owned(),
+            record,
+        }))
+    }
+
+    /// Opens a session for a successful `initialize` (its `params` and `result`): the
+    /// new id, or `None` when sessions are off or the store failed (the client then
+    /// runs statelessly; logged).
+    async fn open_session(
+        &self,
+        identity: &Identity,
+        params: &Map<String, Value>,
+        result: &Value,
+    ) -> Option<String> {
+        let layer = self.sessions.as_ref()?;
+        let mut random = [0u8; 16];
+        if let Err(e) = layer.crypto.fill_random(&mut random) {
+            tracing::warn!(error = %e, "no randomness for a session id; answering without a session");
+            return None;
+        }
+        let id = session::hex(&random);
+        let now = layer.clock.now_ms();
+        let record = SessionRecord {
+            owner: session::owner_of(identity),
+            zone: layer.zone.clone(),
+            protocol_version: result
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            client_capabilities: params.get("capabilities").cloned().unwrap_or(Value::Null),
+            log_level: None,
+            subscriptions: Vec::new(),
+            created_ms: now,
+            expires_ms: now.saturating_add(millis(layer.sessions.settings.idle_ttl)),
+        };
+        match layer.sessions.store.put(&id, &record).await {
+            Ok(()) => Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not open a session; answering without one");
+                None
+            }
+        }
+    }
+
+    /// `DELETE` of the session the request names, by `identity` (already
+    /// authenticated): 204, or 404 as in [`Endpoint::session_of`], or 400 without the
+    /// header.
+    pub async fn delete_session(
+        &self,
+        headers: &http::HeaderMap,
+        identity: &Identity,
+    ) -> http::Response<Bytes> {
+        let Some(layer) = &self.sessions else {
+            return response::transport_error(&transport::TransportError::MethodNotAllowed(
+                "DELETE".into(),
+            ));
+        };
+        if headers.get(SESSION_HEADER).is_none() {
+            return response::rpc_error(
+                None,
+                &RpcError::InvalidRequest(
+                    "DELETE needs the Mcp-Session-Id header of the session to end".into(),
+                ),
+                Era::Modern,
+            );
+        }
+        match self.session_of(headers, identity).await {
+            Ok(Some(active)) => match layer.sessions.store.delete(&active.id).await {
+                Ok(_) => response::no_content(),
+                Err(e) => response::session_store_unavailable(&e),
+            },
+            Ok(None) => response::session_not_found(),
+            Err(refused) => refused,
+        }
+    }
+
+    /// `resources/subscribe` and `resources/unsubscribe` (legacy revisions, sessions
+    /// on): the URI is added to or removed from the session's subscriptions, `{}`.
+    async fn subscription(
+        &self,
+        headers: &http::HeaderMap,
+        id: &RequestId,
+        method: &str,
+        params: &Map<String, Value>,
+        session: Option<Active>,
+    ) -> http::Response<Bytes> {
+        let version = match version::resolve(headers, method, Some(params), true) {
+            Ok(v) => v,
+            Err(e) => return response::rpc_error(Some(id), &e, Era::Modern),
+        };
+        let refuse = |e: RpcError| response::rpc_error(Some(id), &e, version.era());
+        if version.era() == Era::Modern {
+            return refuse(RpcError::MethodNotFound(format!(
+                "{method} (removed in {}; this server offers subscriptions in sessions of the earlier revisions)",
+                version.as_str()
+            )));
+        }
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return refuse(RpcError::InvalidParams("params.uri must be a string".into()));
+        };
+        let (Some(mut active), Some(layer)) = (session, &self.sessions) else {
+            return refuse(RpcError::InvalidRequest(format!(
+                "{method} needs the session: send the Mcp-Session-Id that initialize returned"
+            )));
+        };
+        let subs = &mut active.record.subscriptions;
+        if method == "resources/subscribe" {
+            if !subs.iter().any(|u| u == uri) {
+                if subs.len() >= MAX_SUBSCRIPTIONS {
+                    return refuse(RpcError::InvalidParams(format!(
+                        "a session may subscribe to at most {MAX_SUBSCRIPTIONS} resources"
+                    )));
+                }
+                subs.push(uri.to_owned());
+            }
+        } else {
+            subs.retain(|u| u != uri);
+        }
+        if let Err(e) = layer.sessions.store.put(&active.id, &active.record).await {
+            return response::session_store_unavailable(&e);
+        }
+        response::rpc_result(id, serde_json::json!({}))
+    }
+
+    /// How a call in `version` with `params` (in `session`, if any) can ask its client
+    /// for input.
+    fn input_channel(
+        &self,
+        version: ProtocolVersion,
+        params: &Map<String, Value>,
+        session: Option<&Active>,
+    ) -> InputChannel {
+        if version.era() == Era::Modern {
+            let capabilities = params
+                .get("_meta")
+                .and_then(|m| m.get(version::META_CLIENT_CAPABILITIES))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let responses = params
+                .get("inputResponses")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            return InputChannel::Stateless(Stateless::new(capabilities, responses));
+        }
+        let (Some(layer), Some(active)) = (&self.sessions, session) else {
+            return InputChannel::Unavailable(if self.sessions.is_none() {
+                "this server keeps no sessions (on Workers: the MCP_SESSIONS Durable Object binding), and in this protocol revision a request reaches the client during a call only within a session"
+            } else {
+                "the call was sent without the Mcp-Session-Id this server issued at initialize"
+            });
+        };
+        let mut random = [0u8; 8];
+        if layer.crypto.fill_random(&mut random).is_err() {
+            return InputChannel::Unavailable("no randomness for a request id");
+        }
+        InputChannel::Session(SessionLink {
+            store: layer.sessions.store.clone(),
+            session_id: active.id.clone(),
+            capabilities: active.record.client_capabilities.clone(),
+            subscriptions: active.record.subscriptions.clone(),
+            request_prefix: format!("srv-{}", session::hex(&random)),
+            timeout: layer.sessions.settings.answer_timeout,
+            next: std::sync::atomic::AtomicU32::new(0),
+        })
     }
 
     /// The server it serves.
@@ -120,9 +366,40 @@ impl Endpoint {
             Err(e) => Err(e),
         };
         let headers = request.headers();
+        let session = match self.session_of(headers, &identity).await {
+            Ok(session) => session,
+            Err(refused) => return refused.map(Body::Full),
+        };
         let (id, method, params) = match message {
             Ok(Incoming::Request { id, method, params }) if notify::may_notify(&method) => {
                 (id, method, params)
+            }
+            Ok(Incoming::Response { id, message }) => {
+                if let (Some(active), Some(layer), Some(rid)) =
+                    (&session, &self.sessions, id.as_value().as_str())
+                {
+                    let delivered = layer
+                        .sessions
+                        .store
+                        .deliver_response(&active.id, rid, Value::Object(message))
+                        .await;
+                    if let Err(e) = delivered {
+                        return response::session_store_unavailable(&e).map(Body::Full);
+                    }
+                }
+                return response::accepted().map(Body::Full);
+            }
+            Ok(Incoming::Request { id, method, params })
+                if method == "initialize"
+                    || (method == "logging/setLevel" && session.is_some())
+                    || (SUBSCRIPTION_METHODS.contains(&method.as_str())
+                        && self.sessions.is_some()
+                        && self.server.has_resources()) =>
+            {
+                return self
+                    .stateful(headers, id, method, params, session, identity, access)
+                    .await
+                    .map(Body::Full);
             }
             other => {
                 let answer = self.answer(headers, other, identity, access).await;
@@ -140,19 +417,34 @@ impl Endpoint {
         }
         tracing::debug!(method = %method, version = version.as_str(), "mcp request");
         let key = cancel::call_key(&identity, id.as_value());
+        let session_level = session.as_ref().map(|s| {
+            s.record
+                .log_level
+                .as_deref()
+                .and_then(notify::LogLevel::parse)
+        });
         let channel = transport::accepts_event_stream(headers)
-            .then(|| Notifier::for_request(version, &params))
+            .then(|| Notifier::for_request(version, &params, session_level))
             .flatten();
+        let input = self.input_channel(version, &params, session.as_ref());
         let Some((notifier, notes)) = channel else {
             // The hot path: no channel, nothing boxed; the call runs pinned right here.
-            let work = self.call(version, method, params, identity, access, None);
+            let work = self.call(version, method, params, identity, access, None, input);
             let outcome = self.calls.run(key, std::pin::pin!(work)).await;
             return match outcome {
                 Some(outcome) => Self::respond(Self::outcome(id, outcome, version)).map(Body::Full),
                 None => response::accepted().map(Body::Full),
             };
         };
-        let work = self.call(version, method, params, identity, access, Some(notifier));
+        let work = self.call(
+            version,
+            method,
+            params,
+            identity,
+            access,
+            Some(notifier),
+            input,
+        );
         // The call may outlive this function (streamed): one box, for its future.
         let mut exchange = Exchange::new(self.calls.run(key, Box::pin(work)), notes);
         match exchange.next().await {
@@ -188,8 +480,63 @@ impl Endpoint {
         identity: Identity,
         access: UpstreamAccess,
         notifier: Option<Notifier>,
+        input: InputChannel,
     ) -> Result<Value, RpcError> {
-        dispatch::dispatch(self, version, &method, params, identity, access, notifier).await
+        dispatch::dispatch(
+            self, version, &method, params, identity, access, notifier, input,
+        )
+        .await
+    }
+
+    /// `initialize` (which opens a session when they are on) and, in a session,
+    /// `logging/setLevel` (whose level the session keeps) and `resources/subscribe` /
+    /// `resources/unsubscribe` (whose URIs it keeps).
+    #[allow(clippy::too_many_arguments)]
+    async fn stateful(
+        &self,
+        headers: &http::HeaderMap,
+        id: RequestId,
+        method: String,
+        params: Option<Map<String, Value>>,
+        session: Option<Active>,
+        identity: Identity,
+        access: UpstreamAccess,
+    ) -> http::Response<Bytes> {
+        let kept = params.clone().unwrap_or_default();
+        if SUBSCRIPTION_METHODS.contains(&method.as_str()) {
+            return self.subscription(headers, &id, &method, &kept, session).await;
+        }
+        let owner = identity.clone();
+        let message = Ok(Incoming::Request {
+            id,
+            method: method.clone(),
+            params,
+        });
+        let answer = self.answer(headers, message, identity, access).await;
+        let Answer::Result(_, result) = &answer else {
+            return Self::respond(answer);
+        };
+        if method == "initialize" {
+            let opened = match version::header_version(headers) {
+                Ok(v) if v.era() == Era::Modern => None,
+                _ => self.open_session(&owner, &kept, result).await,
+            };
+            let mut response = Self::respond(answer);
+            if let Some(sid) = opened
+                && let Ok(value) = http::HeaderValue::from_str(&sid)
+            {
+                response.headers_mut().insert(SESSION_HEADER, value);
+            }
+            return response;
+        }
+        // logging/setLevel in a session: the level applies to the session's later calls.
+        if let (Some(mut active), Some(layer)) = (session, &self.sessions) {
+            active.record.log_level = kept.get("level").and_then(Value::as_str).map(str::to_owned);
+            if let Err(e) = layer.sessions.store.put(&active.id, &active.record).await {
+                return response::session_store_unavailable(&e);
+            }
+        }
+        Self::respond(answer)
     }
 
     fn outcome(
@@ -274,7 +621,7 @@ impl Endpoint {
                     Err(e) => Answer::Error(None, e, Era::Modern),
                 };
             }
-            Ok(Incoming::Response) => return Answer::Accepted,
+            Ok(Incoming::Response { .. }) => return Answer::Accepted,
             Err((id, e)) => return Answer::Error(id, e, Era::Modern),
         };
         // Header-rule failures use the strict (2026-07-28) status mapping: 400/404.
@@ -291,6 +638,9 @@ impl Endpoint {
             identity,
             access,
             None,
+            InputChannel::Unavailable(
+                "only tools/call, resources/read and prompts/get may ask the client for input",
+            ),
         )
         .await
         {
@@ -314,6 +664,17 @@ impl Endpoint {
         let stopped = self.calls.cancel(&cancel::call_key(identity, id));
         tracing::debug!(stopped, "notifications/cancelled");
     }
+}
+
+/// The subscription methods (legacy revisions, in a session).
+const SUBSCRIPTION_METHODS: [&str; 2] = ["resources/subscribe", "resources/unsubscribe"];
+
+/// The most resources one session may subscribe to.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
+
+/// `duration` in whole milliseconds.
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What one message gets.

@@ -155,17 +155,26 @@ pub(crate) struct Notifier {
 impl Notifier {
     /// A notifier for a request with `params`, and the receiving half; `None` when the
     /// request can produce no notification (no progress token, no log level).
+    ///
+    /// With a session (`session_level`: `Some(level set by logging/setLevel, if any)`) a
+    /// channel always exists, since the call may send requests (elicitation, sampling);
+    /// the session's level applies when the request names none.
     pub(crate) fn for_request(
         version: ProtocolVersion,
         params: &Map<String, Value>,
+        session_level: Option<Option<LogLevel>>,
     ) -> Option<(Self, mpsc::UnboundedReceiver<Value>)> {
         let meta = meta(params);
         let progress_token = meta
             .and_then(|m| m.get("progressToken"))
             .filter(|t| t.is_string() || t.is_number())
             .cloned();
-        let level = log_level(version, meta).ok().flatten();
-        if progress_token.is_none() && level.is_none() {
+        let named = meta.is_some_and(|m| m.contains_key(META_LOG_LEVEL));
+        let level = match session_level {
+            Some(Some(level)) if !named => Some(level),
+            _ => log_level(version, meta).ok().flatten(),
+        };
+        if progress_token.is_none() && level.is_none() && session_level.is_none() {
             return None;
         }
         let (sink, notes) = mpsc::unbounded();
@@ -177,6 +186,11 @@ impl Notifier {
             last_progress: Mutex::new(None),
         };
         Some((notifier, notes))
+    }
+
+    /// Sends the notification `method` (one the caller has decided the client wants).
+    pub(crate) fn notify(&self, method: &str, params: Value) -> bool {
+        self.send(method, params)
     }
 
     fn send(&self, method: &str, params: Value) -> bool {
@@ -192,6 +206,19 @@ impl Notifier {
         }
         self.sink
             .unbounded_send(json!({ "jsonrpc": "2.0", "method": method, "params": params }))
+            .is_ok()
+    }
+
+    /// Sends the server request `method` with `id` to the client (elicitation, sampling).
+    pub(crate) fn request(&self, id: &str, method: &str, params: Value) -> bool {
+        let n = self.sent.fetch_add(1, Ordering::Relaxed);
+        if n >= MAX_NOTIFICATIONS {
+            return false;
+        }
+        self.sink
+            .unbounded_send(
+                json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }),
+            )
             .is_ok()
     }
 

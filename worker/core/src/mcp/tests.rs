@@ -1206,3 +1206,8 @@ mod surface;
 
 #[path = "stream_tests.rs"]
 mod stream;
+
+// ---------------------------------------------------------------- sessions, elicitation, sampling
+
+#[path = "session_tests.rs"]
+mod session;

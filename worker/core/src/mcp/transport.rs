@@ -85,6 +85,18 @@ pub fn check(config: &Config, request: &Request<Bytes>) -> Result<(), TransportE
     check_body(config, request.body())
 }
 
+/// The `Origin` rule alone (DNS-rebinding protection), for requests other than `POST`
+/// (a session's `DELETE`).
+pub fn check_origin<B>(config: &Config, request: &Request<B>) -> Result<(), TransportError> {
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("<non-ASCII>");
+        if !origin_allowed(config, request, origin) {
+            return Err(TransportError::ForbiddenOrigin(truncate(origin, 200)));
+        }
+    }
+    Ok(())
+}
+
 /// [`check`] without the body: everything decided by the request head (the announced
 /// `Content-Length` included). The gateway runs it before authentication, and the
 /// body's own size after (so a request that is refused from its head alone is refused
@@ -98,12 +110,7 @@ pub fn check_head<B>(config: &Config, request: &Request<B>) -> Result<(), Transp
     if let Some(name) = duplicate_singleton(request.headers()) {
         return Err(TransportError::DuplicateHeader(name));
     }
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("<non-ASCII>");
-        if !origin_allowed(config, request, origin) {
-            return Err(TransportError::ForbiddenOrigin(truncate(origin, 200)));
-        }
-    }
+    check_origin(config, request)?;
     let limit = config.limits.max_body_bytes;
     if let Some(length) = request.headers().get(header::CONTENT_LENGTH) {
         let length: u64 = length

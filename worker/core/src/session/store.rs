@@ -32,6 +32,9 @@ pub struct SessionRecord {
     /// The level `logging/setLevel` set, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// The resource URIs the client subscribed to (`resources/subscribe`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<String>,
     /// When it was opened (Unix ms).
     pub created_ms: UnixMillis,
     /// When it expires unless used again (Unix ms); each use moves it forward.
@@ -261,6 +264,7 @@ mod tests {
             protocol_version: "2025-11-25".into(),
             client_capabilities: json!({}),
             log_level: None,
+            subscriptions: Vec::new(),
             created_ms: created,
             expires_ms: created + 1000,
         }

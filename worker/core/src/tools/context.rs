@@ -16,6 +16,8 @@ use crate::delegation::UpstreamAccess;
 use crate::mcp::notify::{LogLevel, Notifier};
 use crate::mcp::version::ProtocolVersion;
 use crate::tools::builtin::github_user::USER_AGENT;
+use crate::tools::input::{self, Ask, InputChannel};
+use crate::tools::{Elicited, Sampled, SamplingRequest};
 
 /// The verified caller of one tool call, and the way to act for them upstream.
 ///
@@ -34,6 +36,8 @@ struct Scope {
     version: ProtocolVersion,
     /// Where `log` and `progress` go: `None` when the call cannot notify.
     notifier: Option<Notifier>,
+    /// How the call can ask its client for input (elicitation, sampling).
+    input: InputChannel,
 }
 
 enum Delegation {
@@ -60,6 +64,7 @@ impl ToolContext {
         access: UpstreamAccess,
         version: ProtocolVersion,
         notifier: Option<Notifier>,
+        input: InputChannel,
     ) -> Self {
         Self {
             scope: Arc::new(Scope {
@@ -67,8 +72,150 @@ impl ToolContext {
                 delegation: Delegation::Live(access),
                 version,
                 notifier,
+                input,
             }),
         }
+    }
+
+    /// Whether the call's session declared URL-mode elicitation at `initialize`.
+    pub(crate) fn session_declares_url_elicitation(&self) -> bool {
+        match &self.scope.input {
+            InputChannel::Session(link) => link
+                .capabilities
+                .get("elicitation")
+                .and_then(|e| e.get("url"))
+                .is_some_and(serde_json::Value::is_object),
+            _ => false,
+        }
+    }
+
+    /// Tells the client that the resource `uri` changed
+    /// (`notifications/resources/updated`), now, on the response stream of this call —
+    /// when the call belongs to a session that subscribed to `uri` (legacy revisions,
+    /// sessions on, `Accept` with `text/event-stream`). Returns whether it was sent.
+    ///
+    /// Call it from a tool that changed the resource, so the client reads it again. An
+    /// update that happens outside any call of the session reaches nobody: this server
+    /// keeps no standalone `GET` stream.
+    pub fn resource_updated(&self, uri: &str) -> bool {
+        let InputChannel::Session(link) = &self.scope.input else {
+            return false;
+        };
+        match &self.scope.notifier {
+            Some(n) if link.subscriptions.iter().any(|u| u == uri) => {
+                n.notify("notifications/resources/updated", serde_json::json!({ "uri": uri }))
+            }
+            _ => false,
+        }
+    }
+
+    /// The 2026-07-28 questions this call asked without an answer yet (its
+    /// `inputRequests`), if any.
+    pub(crate) fn pending_input(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.scope.input.pending()
+    }
+
+    /// Asks the user to fill in a form whose fields are those of `T` (its JSON Schema,
+    /// derived like a tool's arguments: a flat object of strings, numbers, integers,
+    /// booleans and enums, as MCP form elicitation allows) with `message` as the
+    /// explanation. The answer is `T` when the user accepts, or their refusal.
+    ///
+    /// Works in every revision that has elicitation (see [`crate::tools::input`] for
+    /// how: a stateless round trip in 2026-07-28, the session in 2025-06-18/2025-11-25);
+    /// fails with a [`ToolError`] saying why when the client cannot be asked. In
+    /// 2026-07-28 the first ask ends the call ([`ToolError::InputRequired`]): propagate it
+    /// with `?`, and keep side effects after the questions, since the handler runs again
+    /// with the answer.
+    ///
+    /// Never ask for passwords, tokens or other secrets this way (the specification
+    /// forbids it; use URL mode, as the consent flow does).
+    ///
+    /// ```
+    /// use keycard_core::tools::{Elicited, ToolContext, ToolError};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Confirm {
+    ///     /// Type the repository name again to confirm.
+    ///     repository: String,
+    /// }
+    ///
+    /// async fn delete_repo(ctx: ToolContext, repo: String) -> Result<String, ToolError> {
+    ///     match ctx.elicit::<Confirm>(format!("Delete {repo}? This cannot be undone.")).await? {
+    ///         Elicited::Accepted(c) if c.repository == repo => Ok(format!("deleted {repo}")),
+    ///         Elicited::Accepted(_) => Err(ToolError::new("the names differ; nothing deleted")),
+    ///         Elicited::Declined | Elicited::Cancelled => Ok("kept".into()),
+    ///     }
+    /// }
+    /// ```
+    pub async fn elicit<T>(&self, message: impl Into<String>) -> Result<Elicited<T>, ToolError>
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned,
+    {
+        let schema = crate::tools::schema::input_schema_for::<T>();
+        match self.elicit_with_schema(message, schema).await? {
+            Elicited::Accepted(content) => {
+                serde_json::from_value(serde_json::Value::Object(content))
+                    .map(Elicited::Accepted)
+                    .map_err(|e| {
+                        ToolError::new(format!("the client's answer does not fit the form: {e}"))
+                    })
+            }
+            Elicited::Declined => Ok(Elicited::Declined),
+            Elicited::Cancelled => Ok(Elicited::Cancelled),
+        }
+    }
+
+    /// Like [`ToolContext::elicit`] with a hand-written `requestedSchema` (a flat object
+    /// schema; use it for defaults, titled enums and multi-select fields); the content
+    /// comes back as a JSON object.
+    pub async fn elicit_with_schema(
+        &self,
+        message: impl Into<String>,
+        requested_schema: serde_json::Value,
+    ) -> Result<Elicited<serde_json::Map<String, serde_json::Value>>, ToolError> {
+        let mut params = serde_json::Map::new();
+        if self.scope.version >= ProtocolVersion::V2025_11_25 {
+            params.insert("mode".into(), "form".into());
+        }
+        params.insert("message".into(), message.into().into());
+        params.insert("requestedSchema".into(), requested_schema);
+        let result = self
+            .scope
+            .input
+            .ask(
+                self.scope.notifier.as_ref(),
+                Ask::Form,
+                serde_json::Value::Object(params),
+            )
+            .await?;
+        input::elicited(&result)
+    }
+
+    /// Asks the client's model to complete a conversation (`sampling/createMessage`;
+    /// the client decides whether, and with which model, usually after asking the user).
+    /// Same availability rules as [`ToolContext::elicit`].
+    ///
+    /// ```
+    /// use keycard_core::tools::{SamplingRequest, ToolContext, ToolError};
+    ///
+    /// async fn haiku(ctx: ToolContext, topic: String) -> Result<String, ToolError> {
+    ///     let answer = ctx
+    ///         .sample(SamplingRequest::new(100).user(format!("A haiku about {topic}.")))
+    ///         .await?;
+    ///     Ok(answer.text())
+    /// }
+    /// ```
+    pub async fn sample(&self, request: SamplingRequest) -> Result<Sampled, ToolError> {
+        let result = self
+            .scope
+            .input
+            .ask(
+                self.scope.notifier.as_ref(),
+                Ask::Sampling,
+                request.to_params(),
+            )
+            .await?;
+        Sampled::from_result(&result)
     }
 
     /// Sends a log message (`notifications/message`) to the client, now, on the
@@ -456,6 +603,7 @@ impl TestContext {
                 delegation: Delegation::Fake(self.upstreams),
                 version: self.version,
                 notifier: None,
+                input: InputChannel::Unavailable("a test context has no client to ask"),
             }),
         }
     }

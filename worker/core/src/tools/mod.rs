@@ -75,6 +75,7 @@ use crate::ports::BoxFuture;
 pub mod builtin;
 mod content;
 mod context;
+pub mod input;
 mod output;
 pub mod schema;
 #[cfg(test)]
@@ -85,6 +86,8 @@ pub use content::{Annotations, Content, ResourceContents, ResourceLink, Role};
 #[cfg(any(test, feature = "testing"))]
 pub use context::{FakeUpstream, TestContext};
 pub use context::{ToolContext, Upstream};
+pub use input::{Elicited, Sampled, SamplingRequest};
+pub(crate) use input::{InputChannel, SessionLink, Stateless};
 pub use output::{IntoToolOutput, Json, ToolOutput};
 
 /// The arguments of a tool that takes none: `{}` (any other member is refused).
@@ -496,6 +499,12 @@ pub enum ToolError {
     /// Any other failure, with its explanation.
     #[error("{0}")]
     Failed(String),
+    /// The call asked the client a question ([`ToolContext::elicit`],
+    /// [`ToolContext::sample`]) that the client will answer with its retry (2026-07-28):
+    /// return it with `?`; the server answers `input_required`, and the retry runs the
+    /// handler again with the answer available.
+    #[error("input is required from the client; the call ends here and is retried with the answer")]
+    InputRequired,
 }
 
 impl ToolError {
