@@ -252,7 +252,9 @@ impl Endpoint {
             )));
         }
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
-            return refuse(RpcError::InvalidParams("params.uri must be a string".into()));
+            return refuse(RpcError::InvalidParams(
+                "params.uri must be a string".into(),
+            ));
         };
         let (Some(mut active), Some(layer)) = (session, &self.sessions) else {
             return refuse(RpcError::InvalidRequest(format!(
@@ -504,7 +506,9 @@ impl Endpoint {
     ) -> http::Response<Bytes> {
         let kept = params.clone().unwrap_or_default();
         if SUBSCRIPTION_METHODS.contains(&method.as_str()) {
-            return self.subscription(headers, &id, &method, &kept, session).await;
+            return self
+                .subscription(headers, &id, &method, &kept, session)
+                .await;
         }
         let owner = identity.clone();
         let message = Ok(Incoming::Request {

@@ -102,9 +102,10 @@ impl ToolContext {
             return false;
         };
         match &self.scope.notifier {
-            Some(n) if link.subscriptions.iter().any(|u| u == uri) => {
-                n.notify("notifications/resources/updated", serde_json::json!({ "uri": uri }))
-            }
+            Some(n) if link.subscriptions.iter().any(|u| u == uri) => n.notify(
+                "notifications/resources/updated",
+                serde_json::json!({ "uri": uri }),
+            ),
             _ => false,
         }
     }

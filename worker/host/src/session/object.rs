@@ -75,12 +75,12 @@ impl DurableObject for McpSession {
             (Method::Post, protocol::PUT) => {
                 let body = req.text().await?;
                 match serde_json::from_str::<SessionRecord>(&body) {
-                    Ok(record) => self.put(&record).await,
+                    Ok(record) => self.put(&body, record.expires_ms).await,
                     Err(e) => Response::error(format!("not a session record: {e}"), 400),
                 }
             }
-            (Method::Get, protocol::GET) => match self.record().await? {
-                Some(record) => Response::from_json(&record),
+            (Method::Get, protocol::GET) => match self.stored().await? {
+                Some(text) => Ok(Response::ok(text)?.with_headers(json_headers())),
                 None => Response::error("no such session", 404),
             },
             (Method::Post, protocol::DELETE) => {
@@ -130,20 +130,27 @@ impl DurableObject for McpSession {
 }
 
 impl McpSession {
-    /// The stored record, if any.
-    async fn record(&self) -> Result<Option<SessionRecord>> {
-        let stored: Option<String> = self.state.storage().get(RECORD).await?;
-        // A record this code cannot read is treated as absent (it was written by another
-        // version of this class; the session simply ends).
-        Ok(stored.and_then(|s| serde_json::from_str(&s).ok()))
+    /// The stored record's JSON text, if any: kept as the store sent it, so a field this
+    /// version of the class does not know survives (during a deploy, an object may run
+    /// the previous version for a while).
+    async fn stored(&self) -> Result<Option<String>> {
+        self.state.storage().get(RECORD).await
     }
 
-    /// Stores `record` and moves the cleanup alarm to its expiry.
-    async fn put(&self, record: &SessionRecord) -> Result<Response> {
-        let text = serde_json::to_string(record)?;
-        let storage = self.state.storage();
-        storage.put(RECORD, text).await?;
-        self.set_alarm(record.expires_ms).await?;
+    /// The stored record, if any.
+    async fn record(&self) -> Result<Option<SessionRecord>> {
+        // A record this code cannot read is treated as absent (the session simply ends).
+        Ok(self
+            .stored()
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Stores the record `text` (already checked to be a record) and moves the cleanup
+    /// alarm to its expiry.
+    async fn put(&self, text: &str, expires_ms: u64) -> Result<Response> {
+        self.state.storage().put(RECORD, text).await?;
+        self.set_alarm(expires_ms).await?;
         no_content()
     }
 
@@ -226,6 +233,13 @@ impl McpSession {
         }
         Ok(())
     }
+}
+
+fn json_headers() -> worker::Headers {
+    let headers = worker::Headers::new();
+    // Cannot fail: a valid name and value.
+    let _ = headers.set("content-type", "application/json");
+    headers
 }
 
 fn no_content() -> Result<Response> {
