@@ -1,17 +1,26 @@
-//! MCP over Streamable HTTP: stateless, JSON responses, both protocol eras.
+//! MCP over Streamable HTTP: both protocol eras, stateless by default, with sessions when
+//! the host provides a store.
 //!
 //! The gateway calls [`Endpoint::precheck`] (transport rules that need no identity),
 //! then verifies the bearer token, then [`Endpoint::handle`]. One POST carries one
 //! JSON-RPC message; the answer is one `application/json` body, or `202 Accepted` for
-//! notifications and responses — or, for a call whose handler logs or reports progress
-//! while the client accepts `text/event-stream`, an SSE stream of those notifications
-//! followed by the response ([`notify`]). `notifications/cancelled` stops the caller's
-//! own call in this isolate ([`cancel`]). In the 2025-03-26 era only (no
-//! `MCP-Protocol-Version` header, or that version), a POST may carry a JSON-RPC batch:
+//! notifications and responses — or, for a call whose handler logs, reports progress or
+//! asks the client something while the client accepts `text/event-stream`, an SSE stream
+//! of those messages followed by the response ([`notify`]). `notifications/cancelled`
+//! stops the caller's own call in this isolate ([`cancel`]). In the 2025-03-26 era only
+//! (no `MCP-Protocol-Version` header, or that version), a POST may carry a JSON-RPC batch:
 //! the answer is the array of the responses to its requests (`initialize` may not be
 //! batched), or 202 when it holds only notifications and responses; later revisions
 //! refuse batches with -32600.
-//! No session is created; an `Mcp-Session-Id` header is ignored.
+//!
+//! **Sessions** ([`crate::session`]): off unless the gateway was given a store
+//! ([`crate::Gateway::with_sessions`]). Then a legacy `initialize` answers with an
+//! `Mcp-Session-Id`; a request naming one must come from the identity that opened it
+//! (404 otherwise); `DELETE` ends it; and calls of the session may ask the client for
+//! input (elicitation, sampling), keep a log level and resource subscriptions. Requests
+//! without the header are served statelessly as before. 2026-07-28 ignores the header
+//! and asks for input with the stateless `input_required` round trip
+//! ([`crate::tools::input`]).
 //!
 //! * [`transport`]: method, `Origin`, `Accept`, size and content-type checks.
 //! * [`jsonrpc`]: message parsing and the JSON-RPC error codes.
@@ -252,7 +261,9 @@ impl Endpoint {
             )));
         }
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
-            return refuse(RpcError::InvalidParams("params.uri must be a string".into()));
+            return refuse(RpcError::InvalidParams(
+                "params.uri must be a string".into(),
+            ));
         };
         let (Some(mut active), Some(layer)) = (session, &self.sessions) else {
             return refuse(RpcError::InvalidRequest(format!(
@@ -318,6 +329,7 @@ impl Endpoint {
             request_prefix: format!("srv-{}", session::hex(&random)),
             timeout: layer.sessions.settings.answer_timeout,
             next: std::sync::atomic::AtomicU32::new(0),
+            clock: layer.clock.clone(),
         })
     }
 
@@ -504,7 +516,9 @@ impl Endpoint {
     ) -> http::Response<Bytes> {
         let kept = params.clone().unwrap_or_default();
         if SUBSCRIPTION_METHODS.contains(&method.as_str()) {
-            return self.subscription(headers, &id, &method, &kept, session).await;
+            return self
+                .subscription(headers, &id, &method, &kept, session)
+                .await;
         }
         let owner = identity.clone();
         let message = Ok(Incoming::Request {

@@ -447,20 +447,42 @@ async fn subscriptions_live_in_the_session_and_updates_reach_its_calls() {
     let a = send_as(&f, identity(), with_session(call("touch"), &sid)).await;
     assert_eq!(a.json()["result"]["content"][0]["text"], "notified: false");
 
-    let a = send_as(&f, identity(), with_session(sub("resources/subscribe"), &sid)).await;
+    let a = send_as(
+        &f,
+        identity(),
+        with_session(sub("resources/subscribe"), &sid),
+    )
+    .await;
     assert_eq!(a.json()["result"], json!({}));
     let record = f.store.get(&sid).await.unwrap().unwrap();
     assert_eq!(record.subscriptions, ["test://watched"]);
     let response = f
         .endpoint
-        .handle(&with_session(call("touch"), &sid), identity(), FakeWorld::quiet().access)
+        .handle(
+            &with_session(call("touch"), &sid),
+            identity(),
+            FakeWorld::quiet().access,
+        )
         .await;
     let all: Vec<Value> = messages(response.into_body()).collect().await;
     assert_eq!(all[0]["method"], "notifications/resources/updated");
     assert_eq!(all[0]["params"]["uri"], "test://watched");
     assert_eq!(all[1]["result"]["content"][0]["text"], "notified: true");
 
-    let a = send_as(&f, identity(), with_session(sub("resources/unsubscribe"), &sid)).await;
+    let a = send_as(
+        &f,
+        identity(),
+        with_session(sub("resources/unsubscribe"), &sid),
+    )
+    .await;
     assert_eq!(a.json()["result"], json!({}));
-    assert!(f.store.get(&sid).await.unwrap().unwrap().subscriptions.is_empty());
+    assert!(
+        f.store
+            .get(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .subscriptions
+            .is_empty()
+    );
 }

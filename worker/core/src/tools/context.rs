@@ -38,6 +38,8 @@ struct Scope {
     notifier: Option<Notifier>,
     /// How the call can ask its client for input (elicitation, sampling).
     input: InputChannel,
+    /// Milliseconds spent waiting for the client's answers (they extend the budget).
+    waited_ms: std::sync::atomic::AtomicU64,
 }
 
 enum Delegation {
@@ -73,6 +75,7 @@ impl ToolContext {
                 version,
                 notifier,
                 input,
+                waited_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -102,9 +105,10 @@ impl ToolContext {
             return false;
         };
         match &self.scope.notifier {
-            Some(n) if link.subscriptions.iter().any(|u| u == uri) => {
-                n.notify("notifications/resources/updated", serde_json::json!({ "uri": uri }))
-            }
+            Some(n) if link.subscriptions.iter().any(|u| u == uri) => n.notify(
+                "notifications/resources/updated",
+                serde_json::json!({ "uri": uri }),
+            ),
             _ => false,
         }
     }
@@ -186,6 +190,7 @@ impl ToolContext {
                 self.scope.notifier.as_ref(),
                 Ask::Form,
                 serde_json::Value::Object(params),
+                &self.scope.waited_ms,
             )
             .await?;
         input::elicited(&result)
@@ -213,6 +218,7 @@ impl ToolContext {
                 self.scope.notifier.as_ref(),
                 Ask::Sampling,
                 request.to_params(),
+                &self.scope.waited_ms,
             )
             .await?;
         Sampled::from_result(&result)
@@ -491,7 +497,22 @@ impl Upstream<'_> {
     ) -> Result<http::Response<Bytes>, ToolError> {
         let scope = &self.ctx.scope;
         let result = match &scope.delegation {
-            Delegation::Live(access) => access.fetch(self.name, &scope.identity, request).await,
+            Delegation::Live(access) => {
+                let waited = scope.waited_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if waited == 0 {
+                    access.fetch(self.name, &scope.identity, request).await
+                } else {
+                    // Time spent waiting for the client does not eat the request's budget.
+                    let budget = access
+                        .budget()
+                        .extended(std::time::Duration::from_millis(waited));
+                    access
+                        .clone()
+                        .with_budget(budget)
+                        .fetch(self.name, &scope.identity, request)
+                        .await
+                }
+            }
             #[cfg(any(test, feature = "testing"))]
             Delegation::Fake(fakes) => match fakes.get(self.name) {
                 Some(fake) => (fake.answer)(&scope.identity, request),
@@ -604,6 +625,7 @@ impl TestContext {
                 version: self.version,
                 notifier: None,
                 input: InputChannel::Unavailable("a test context has no client to ask"),
+                waited_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }

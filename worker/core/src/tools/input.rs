@@ -22,13 +22,14 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use crate::mcp::notify::Notifier;
+use crate::ports::Clock;
 use crate::session::SessionStore;
 
 /// The answer to a form elicitation.
@@ -274,6 +275,8 @@ pub(crate) struct SessionLink {
     pub(crate) request_prefix: String,
     pub(crate) timeout: Duration,
     pub(crate) next: AtomicU32,
+    /// Times the waits (they extend the call's outbound budget).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl InputChannel {
@@ -283,6 +286,7 @@ impl InputChannel {
         notifier: Option<&Notifier>,
         kind: Ask,
         params: Value,
+        waited_ms: &AtomicU64,
     ) -> Result<Value, ToolError> {
         match self {
             Self::Unavailable(reason) => Err(ToolError::new(format!(
@@ -323,11 +327,16 @@ impl InputChannel {
                         kind.method()
                     )));
                 }
+                let started = link.clock.now_ms();
                 let answer = link
                     .store
                     .wait_response(&link.session_id, &request_id, link.timeout)
                     .await
                     .map_err(ToolError::new)?;
+                waited_ms.fetch_add(
+                    link.clock.now_ms().saturating_sub(started),
+                    Ordering::Relaxed,
+                );
                 let Some(answer) = answer else {
                     return Err(ToolError::new(format!(
                         "the client did not answer {} within {} s",
