@@ -367,6 +367,13 @@ impl Endpoint {
         if let Some(refused) = self.precheck(request) {
             return refused.map(Body::Full);
         }
+        let headers = request.headers();
+        // A session id is checked whatever the message (another identity's id is 404
+        // even on a batch); the batch itself is served statelessly.
+        let session = match self.session_of(headers, &identity).await {
+            Ok(session) => session,
+            Err(refused) => return refused.map(Body::Full),
+        };
         let message = match jsonrpc::parse_json(request.body()) {
             Ok(Value::Array(items)) => {
                 return self
@@ -376,11 +383,6 @@ impl Endpoint {
             }
             Ok(value) => jsonrpc::classify(value),
             Err(e) => Err(e),
-        };
-        let headers = request.headers();
-        let session = match self.session_of(headers, &identity).await {
-            Ok(session) => session,
-            Err(refused) => return refused.map(Body::Full),
         };
         let (id, method, params) = match message {
             Ok(Incoming::Request { id, method, params }) if notify::may_notify(&method) => {

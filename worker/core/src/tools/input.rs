@@ -339,7 +339,7 @@ impl InputChannel {
                 );
                 let Some(answer) = answer else {
                     return Err(ToolError::new(format!(
-                        "the client did not answer {} within {} s",
+                        "no answer to {}: the client did not answer within {} s, or its session ended",
                         kind.method(),
                         link.timeout.as_secs()
                     )));
