@@ -588,6 +588,7 @@ pub struct TestContext {
     identity: Identity,
     upstreams: HashMap<String, FakeUpstream>,
     version: ProtocolVersion,
+    answers: Option<Vec<serde_json::Value>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -598,6 +599,7 @@ impl ToolContext {
             identity,
             upstreams: HashMap::new(),
             version: ProtocolVersion::V2025_11_25,
+            answers: None,
         }
     }
 }
@@ -616,6 +618,40 @@ impl TestContext {
         self
     }
 
+    /// Scripts the client's answer to the next question the tool asks
+    /// ([`ToolContext::elicit`], [`ToolContext::sample`]), in order: an `ElicitResult`
+    /// (`{"action": "accept", "content": {…}}`) or a `CreateMessageResult`
+    /// (`{"role": "assistant", "content": {"type": "text", "text": …}, "model": …}`).
+    /// Without any, a question fails as it does for a client that cannot be asked.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use keycard_core::auth::Identity;
+    /// use keycard_core::tools::{Elicited, ToolContext};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Name {
+    ///     name: String,
+    /// }
+    ///
+    /// let identity = Identity::for_tests("https://zone.example", Some("alice"), "cli");
+    /// let ctx = ToolContext::for_tests(identity)
+    ///     .answer(serde_json::json!({ "action": "accept", "content": { "name": "Ada" } }))
+    ///     .answer(serde_json::json!({ "action": "decline" }))
+    ///     .build();
+    /// tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    ///     let first = ctx.elicit::<Name>("Your name?").await.unwrap();
+    ///     assert_eq!(first.accepted().map(|n| n.name).as_deref(), Some("Ada"));
+    ///     assert_eq!(ctx.elicit::<Name>("Again?").await.unwrap().action(), "decline");
+    ///     assert!(ctx.elicit::<Name>("Once more?").await.is_err(), "no answer left");
+    /// });
+    /// # }
+    /// ```
+    pub fn answer(mut self, answer: serde_json::Value) -> Self {
+        self.answers.get_or_insert_with(Vec::new).push(answer);
+        self
+    }
+
     /// The context.
     pub fn build(self) -> ToolContext {
         ToolContext {
@@ -624,7 +660,12 @@ impl TestContext {
                 delegation: Delegation::Fake(self.upstreams),
                 version: self.version,
                 notifier: None,
-                input: InputChannel::Unavailable("a test context has no client to ask"),
+                input: match self.answers {
+                    Some(answers) => InputChannel::Scripted(std::sync::Mutex::new(answers.into())),
+                    None => InputChannel::Unavailable(
+                        "a test context without scripted answers has no client to ask (TestContext::answer)",
+                    ),
+                },
                 waited_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         }

@@ -238,6 +238,9 @@ pub(crate) enum InputChannel {
     Stateless(Stateless),
     /// Legacy revisions with a session.
     Session(SessionLink),
+    /// A test context's scripted answers, in order (feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
+    Scripted(std::sync::Mutex<std::collections::VecDeque<Value>>),
 }
 
 /// The 2026-07-28 round trip's state for one call.
@@ -308,6 +311,20 @@ impl InputChannel {
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(key, json!({ "method": kind.method(), "params": params }));
                 Err(ToolError::InputRequired)
+            }
+            #[cfg(any(test, feature = "testing"))]
+            Self::Scripted(answers) => {
+                let _ = (notifier, waited_ms);
+                answers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front()
+                    .ok_or_else(|| {
+                        ToolError::new(format!(
+                            "the test context has no scripted answer left for {} ({params})",
+                            kind.method()
+                        ))
+                    })
             }
             Self::Session(link) => {
                 if !kind.allowed_by(&link.capabilities) {
