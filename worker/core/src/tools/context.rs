@@ -177,6 +177,8 @@ impl ToolContext {
         message: impl Into<String>,
         requested_schema: serde_json::Value,
     ) -> Result<Elicited<serde_json::Map<String, serde_json::Value>>, ToolError> {
+        crate::tools::schema::check_form_schema(&requested_schema)
+            .map_err(|reason| ToolError::new(format!("cannot ask the client: {reason}")))?;
         let mut params = serde_json::Map::new();
         if self.scope.version >= ProtocolVersion::V2025_11_25 {
             params.insert("mode".into(), "form".into());
