@@ -37,7 +37,6 @@ use serde_json::{Map, Value, json};
 use super::Endpoint;
 use super::elicitation;
 use super::jsonrpc::RpcError;
-use super::notify::Notifier;
 use super::pagination;
 use super::version::{Era, META_SERVER_INFO, ProtocolVersion};
 use crate::auth::identity::Identity;
@@ -45,7 +44,7 @@ use crate::completion::{self, CompletionRequest};
 use crate::delegation::UpstreamAccess;
 use crate::prompts::PromptError;
 use crate::resources::ResourceError;
-use crate::tools::{InputChannel, ToolContext, ToolError};
+use crate::tools::{ToClient, ToolContext, ToolError};
 /// How long clients may cache `tools/list` and `server/discover` results (ms).
 pub const LIST_TTL_MS: u64 = 300_000;
 /// How long clients may cache `server/discover` results (ms).
@@ -63,8 +62,8 @@ pub const LOG_LEVELS: [&str; 8] = [
     "emergency",
 ];
 
-/// Answers one request; `Ok` is the `result` member. `notifier` receives the handler's
-/// log and progress notifications (see [`super::notify`]).
+/// Answers one request; `Ok` is the `result` member. `to_client` carries the handler's
+/// notifications (see [`super::notify`]) and questions (see [`crate::tools::input`]).
 pub(crate) async fn dispatch(
     server: &Endpoint,
     version: ProtocolVersion,
@@ -72,12 +71,11 @@ pub(crate) async fn dispatch(
     params: Map<String, Value>,
     identity: Identity,
     access: UpstreamAccess,
-    notifier: Option<Notifier>,
-    input: InputChannel,
+    to_client: ToClient,
 ) -> Result<Value, RpcError> {
     let era = version.era();
     let s = &server.server;
-    let ctx = move || ToolContext::live(identity, access, version, notifier, input);
+    let ctx = move || ToolContext::live(identity, access, version, to_client);
     match (era, method) {
         (Era::Legacy, "initialize") => initialize(server, &params),
         (Era::Legacy, "ping") => Ok(json!({})),

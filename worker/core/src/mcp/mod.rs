@@ -54,7 +54,7 @@ use crate::http::response;
 use crate::ports::{Clock, Crypto};
 use crate::server::Server;
 use crate::session::{self, SESSION_HEADER, SessionRecord, Sessions};
-use crate::tools::{InputChannel, SessionLink, Stateless};
+use crate::tools::{InputChannel, SessionLink, Stateless, ToClient};
 use futures::StreamExt;
 use jsonrpc::{Incoming, RequestId, RpcError};
 use notify::{Event, Exchange, Notifier};
@@ -443,22 +443,22 @@ impl Endpoint {
         let input = self.input_channel(version, &params, session.as_ref());
         let Some((notifier, notes)) = channel else {
             // The hot path: no channel, nothing boxed; the call runs pinned right here.
-            let work = self.call(version, method, params, identity, access, None, input);
+            let to_client = ToClient {
+                notifier: None,
+                input,
+            };
+            let work = self.call(version, method, params, identity, access, to_client);
             let outcome = self.calls.run(key, std::pin::pin!(work)).await;
             return match outcome {
                 Some(outcome) => Self::respond(Self::outcome(id, outcome, version)).map(Body::Full),
                 None => response::accepted().map(Body::Full),
             };
         };
-        let work = self.call(
-            version,
-            method,
-            params,
-            identity,
-            access,
-            Some(notifier),
+        let to_client = ToClient {
+            notifier: Some(notifier),
             input,
-        );
+        };
+        let work = self.call(version, method, params, identity, access, to_client);
         // The call may outlive this function (streamed): one box, for its future.
         let mut exchange = Exchange::new(self.calls.run(key, Box::pin(work)), notes);
         match exchange.next().await {
@@ -493,13 +493,9 @@ impl Endpoint {
         params: Map<String, Value>,
         identity: Identity,
         access: UpstreamAccess,
-        notifier: Option<Notifier>,
-        input: InputChannel,
+        to_client: ToClient,
     ) -> Result<Value, RpcError> {
-        dispatch::dispatch(
-            self, version, &method, params, identity, access, notifier, input,
-        )
-        .await
+        dispatch::dispatch(self, version, &method, params, identity, access, to_client).await
     }
 
     /// `initialize` (which opens a session when they are on) and, in a session,
@@ -653,8 +649,7 @@ impl Endpoint {
             params.unwrap_or_default(),
             identity,
             access,
-            None,
-            InputChannel::Unavailable(
+            ToClient::nothing(
                 "only tools/call, resources/read and prompts/get may ask the client for input",
             ),
         )

@@ -16,7 +16,7 @@ use crate::delegation::UpstreamAccess;
 use crate::mcp::notify::{LogLevel, Notifier};
 use crate::mcp::version::ProtocolVersion;
 use crate::tools::builtin::github_user::USER_AGENT;
-use crate::tools::input::{self, Ask, InputChannel};
+use crate::tools::input::{self, Ask, InputChannel, ToClient};
 use crate::tools::{Elicited, Sampled, SamplingRequest};
 
 /// The verified caller of one tool call, and the way to act for them upstream.
@@ -65,9 +65,9 @@ impl ToolContext {
         identity: Identity,
         access: UpstreamAccess,
         version: ProtocolVersion,
-        notifier: Option<Notifier>,
-        input: InputChannel,
+        to_client: ToClient,
     ) -> Self {
+        let ToClient { notifier, input } = to_client;
         Self {
             scope: Arc::new(Scope {
                 identity,

@@ -230,6 +230,23 @@ impl Ask {
     }
 }
 
+/// Everything a call may send its client: notifications (`notifier`, when the call has
+/// an SSE channel) and questions (`input`).
+pub(crate) struct ToClient {
+    pub(crate) notifier: Option<Notifier>,
+    pub(crate) input: InputChannel,
+}
+
+impl ToClient {
+    /// A call that can send nothing; `why` is what a question answers.
+    pub(crate) fn nothing(why: &'static str) -> Self {
+        Self {
+            notifier: None,
+            input: InputChannel::Unavailable(why),
+        }
+    }
+}
+
 /// How a call can ask its client for input.
 pub(crate) enum InputChannel {
     /// It cannot: the reason, for the error a question gets.
