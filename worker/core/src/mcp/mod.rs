@@ -208,7 +208,8 @@ impl Endpoint {
     }
 
     /// `DELETE` of the session the request names, by `identity` (already
-    /// authenticated): 204, or 404 as in [`Endpoint::session_of`], or 400 without the
+    /// authenticated): 204, or 404 as for any request naming a session that is not its
+    /// own (see [`crate::session`]), or 400 without the
     /// header.
     pub async fn delete_session(
         &self,
