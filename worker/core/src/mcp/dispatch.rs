@@ -102,8 +102,8 @@ pub(crate) async fn dispatch(
             tracing::debug!(tool = name, "tools/call");
             let ctx = ctx();
             let mut output = tools.call(name, ctx.clone(), args).await;
-            if let Some(asked) = ctx.pending_input() {
-                return Ok(input_required(asked));
+            if let Some(asked) = ctx.input_required() {
+                return Ok(asked);
             }
             if let Some(elicitation) = output.url_elicitation.take()
                 && (elicitation::accepts_url_elicitation(version, &params)
@@ -148,8 +148,8 @@ pub(crate) async fn dispatch(
             } else {
                 Err(ResourceError::NotFound(uri.to_owned()))
             };
-            if let Some(asked) = ctx.pending_input() {
-                return Ok(input_required(asked));
+            if let Some(asked) = ctx.input_required() {
+                return Ok(asked);
             }
             let contents = read.map_err(|e| resource_error(e, era))?;
             let contents: Vec<Value> = contents.iter().map(|c| c.to_json()).collect();
@@ -192,8 +192,8 @@ pub(crate) async fn dispatch(
             tracing::debug!(prompt = name, "prompts/get");
             let ctx = ctx();
             let output = prompt.get(ctx.clone(), args).await;
-            if let Some(asked) = ctx.pending_input() {
-                return Ok(input_required(asked));
+            if let Some(asked) = ctx.input_required() {
+                return Ok(asked);
             }
             let output = output.map_err(|e| match e {
                 PromptError::InvalidArguments(m) => RpcError::InvalidParams(m),
@@ -219,12 +219,6 @@ pub(crate) async fn dispatch(
             offered(server, era).join(", ")
         ))),
     }
-}
-
-/// The 2026-07-28 interim result of a call that asked the client for input: the client
-/// answers `inputRequests` and retries the call with `inputResponses`.
-fn input_required(asked: Map<String, Value>) -> Value {
-    json!({ "resultType": "input_required", "inputRequests": asked })
 }
 
 /// The methods this server answers in `era`.

@@ -309,7 +309,13 @@ impl Endpoint {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            return InputChannel::Stateless(Stateless::new(capabilities, responses));
+            let state = params.get("requestState").and_then(Value::as_str);
+            return match Stateless::new(capabilities, responses, state) {
+                Ok(stateless) => InputChannel::Stateless(stateless),
+                Err(_) => InputChannel::Unavailable(
+                    "params.requestState is not one this server issued (retry the call without it)",
+                ),
+            };
         }
         let (Some(layer), Some(active)) = (&self.sessions, session) else {
             return InputChannel::Unavailable(if self.sessions.is_none() {

@@ -113,10 +113,10 @@ impl ToolContext {
         }
     }
 
-    /// The 2026-07-28 questions this call asked without an answer yet (its
-    /// `inputRequests`), if any.
-    pub(crate) fn pending_input(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        self.scope.input.pending()
+    /// The 2026-07-28 `input_required` result, when this call asked questions that
+    /// have no answer yet.
+    pub(crate) fn input_required(&self) -> Option<serde_json::Value> {
+        self.scope.input.input_required()
     }
 
     /// Asks the user to fill in a form whose fields are those of `T` (its JSON Schema,

@@ -7,8 +7,11 @@
 //!   from the start: this time the question finds its answer. Questions are keyed by
 //!   their order in the call (`input-1`, `input-2`, …), so a handler must ask the same
 //!   questions in the same order on every run, and anything it does before a question
-//!   happens once per round (keep side effects after the questions). No server state is
-//!   involved: whichever isolate receives the retry can answer it.
+//!   happens once per round (keep side effects after the questions). A client retries
+//!   with the latest round's answers only; the earlier ones travel in the result's
+//!   `requestState`, which the client echoes (they are its own answers: nothing in it
+//!   needs protecting from it). No server state is involved: whichever isolate receives
+//!   the retry can answer it.
 //! * **2025-06-18 / 2025-11-25** — with a session ([`crate::session`]): the request goes
 //!   to the client on the SSE answer to its call; the client's response comes back in
 //!   another POST of the same session, through the session store, to the call waiting
@@ -264,7 +267,8 @@ pub(crate) enum InputChannel {
 pub(crate) struct Stateless {
     /// `params._meta["io.modelcontextprotocol/clientCapabilities"]`.
     capabilities: Value,
-    /// `params.inputResponses`.
+    /// Every answer known: those of earlier rounds (carried in `requestState`) and
+    /// `params.inputResponses` (this round's).
     responses: Map<String, Value>,
     /// Questions asked this round without an answer yet.
     pending: Mutex<Map<String, Value>>,
@@ -272,14 +276,49 @@ pub(crate) struct Stateless {
 }
 
 impl Stateless {
-    /// The state for a call with these client capabilities and `inputResponses`.
-    pub(crate) fn new(capabilities: Value, responses: Map<String, Value>) -> Self {
-        Self {
+    /// The state for a call with these client capabilities, `inputResponses` and
+    /// `requestState`. A client retries with the answers of the latest round only, so
+    /// the answers of earlier rounds travel in `requestState` (which this server wrote:
+    /// base64url of `{"answers": {…}}`; they are the client's own answers, so nothing in
+    /// it needs protecting from the client). `Err` when `requestState` is not one.
+    pub(crate) fn new(
+        capabilities: Value,
+        responses: Map<String, Value>,
+        request_state: Option<&str>,
+    ) -> Result<Self, String> {
+        let mut all = match request_state {
+            None => Map::new(),
+            Some(state) => decode_state(state)
+                .ok_or_else(|| "params.requestState is not one this server issued".to_owned())?,
+        };
+        all.extend(responses);
+        Ok(Self {
             capabilities,
-            responses,
+            responses: all,
             pending: Mutex::new(Map::new()),
             next: AtomicU32::new(0),
-        }
+        })
+    }
+}
+
+/// `requestState` carrying `answers`.
+fn encode_state(answers: &Map<String, Value>) -> String {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(&json!({ "answers": answers })).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_state(state: &str) -> Option<Map<String, Value>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(state)
+        .ok()?;
+    match serde_json::from_slice::<Value>(&bytes).ok()? {
+        Value::Object(mut o) => match o.remove("answers")? {
+            Value::Object(answers) => Some(answers),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -394,17 +433,24 @@ impl InputChannel {
         }
     }
 
-    /// The questions of a 2026-07-28 round still waiting for answers (`inputRequests`),
-    /// if any.
-    pub(crate) fn pending(&self) -> Option<Map<String, Value>> {
-        match self {
-            Self::Stateless(state) => {
-                let pending =
-                    std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
-                (!pending.is_empty()).then_some(pending)
-            }
-            _ => None,
+    /// The `input_required` result of a 2026-07-28 round whose questions still wait for
+    /// answers: `inputRequests`, and the answers so far as `requestState`. `None` when
+    /// the call asked nothing unanswered.
+    pub(crate) fn input_required(&self) -> Option<Value> {
+        let Self::Stateless(state) = self else {
+            return None;
+        };
+        let asked = std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if asked.is_empty() {
+            return None;
         }
+        let mut result = Map::new();
+        result.insert("resultType".into(), "input_required".into());
+        result.insert("inputRequests".into(), Value::Object(asked));
+        if !state.responses.is_empty() {
+            result.insert("requestState".into(), encode_state(&state.responses).into());
+        }
+        Some(Value::Object(result))
     }
 }
 
