@@ -17,8 +17,9 @@
 //! | [`delegation`] | acting for the caller upstream: STS credentials (client secret or web identity), RFC 8693 exchange, the isolate-safe token cache, the upstream client |
 //! | [`oauth`] | metadata: the issuers' RFC 8414 documents (discovery) and our RFC 9728 protected-resource metadata |
 //! | [`server`] | your MCP server: name, version, instructions, tools |
-//! | [`tools`] | the tool API a server author writes ([`tools::Tool`], [`tools::ToolContext`]), and the built-in tools |
-//! | [`mcp`] | MCP over Streamable HTTP: JSON-RPC, protocol eras, dispatch |
+//! | [`tools`] | the tool API a server author writes ([`tools::Tool`], [`tools::ToolContext`]: upstreams, logging, progress, elicitation and sampling), and the built-in tools |
+//! | [`mcp`] | MCP over Streamable HTTP: JSON-RPC, protocol eras, dispatch, SSE notifications, cancellation |
+//! | [`session`] | sessions (`Mcp-Session-Id`) in the legacy revisions: the [`session::SessionStore`] port a host provides (a Durable Object on Workers), identity-bound, expiring |
 //! | [`outbound`] | rules every outbound call follows: the per-request time budget and single flight |
 //! | [`ports`] | the seam to the host: [`Clock`], [`HttpClient`], [`Crypto`] (plus pure-Rust crypto and test doubles behind features) |
 //!

@@ -1282,8 +1282,7 @@ mod tests {
                 identity(Some(sub)),
                 access.clone(),
                 crate::mcp::version::ProtocolVersion::V2025_11_25,
-                None,
-                crate::tools::InputChannel::Unavailable("test"),
+                crate::tools::ToClient::nothing("test"),
             );
             let inner = inner.clone();
             let clock = clock.clone();

@@ -37,7 +37,6 @@ use serde_json::{Map, Value, json};
 use super::Endpoint;
 use super::elicitation;
 use super::jsonrpc::RpcError;
-use super::notify::Notifier;
 use super::pagination;
 use super::version::{Era, META_SERVER_INFO, ProtocolVersion};
 use crate::auth::identity::Identity;
@@ -45,7 +44,7 @@ use crate::completion::{self, CompletionRequest};
 use crate::delegation::UpstreamAccess;
 use crate::prompts::PromptError;
 use crate::resources::ResourceError;
-use crate::tools::{InputChannel, ToolContext, ToolError};
+use crate::tools::{ToClient, ToolContext, ToolError};
 /// How long clients may cache `tools/list` and `server/discover` results (ms).
 pub const LIST_TTL_MS: u64 = 300_000;
 /// How long clients may cache `server/discover` results (ms).
@@ -63,8 +62,8 @@ pub const LOG_LEVELS: [&str; 8] = [
     "emergency",
 ];
 
-/// Answers one request; `Ok` is the `result` member. `notifier` receives the handler's
-/// log and progress notifications (see [`super::notify`]).
+/// Answers one request; `Ok` is the `result` member. `to_client` carries the handler's
+/// notifications (see [`super::notify`]) and questions (see [`crate::tools::input`]).
 pub(crate) async fn dispatch(
     server: &Endpoint,
     version: ProtocolVersion,
@@ -72,12 +71,11 @@ pub(crate) async fn dispatch(
     params: Map<String, Value>,
     identity: Identity,
     access: UpstreamAccess,
-    notifier: Option<Notifier>,
-    input: InputChannel,
+    to_client: ToClient,
 ) -> Result<Value, RpcError> {
     let era = version.era();
     let s = &server.server;
-    let ctx = move || ToolContext::live(identity, access, version, notifier, input);
+    let ctx = move || ToolContext::live(identity, access, version, to_client);
     match (era, method) {
         (Era::Legacy, "initialize") => initialize(server, &params),
         (Era::Legacy, "ping") => Ok(json!({})),
@@ -104,8 +102,8 @@ pub(crate) async fn dispatch(
             tracing::debug!(tool = name, "tools/call");
             let ctx = ctx();
             let mut output = tools.call(name, ctx.clone(), args).await;
-            if let Some(asked) = ctx.pending_input() {
-                return Ok(input_required(asked));
+            if let Some(asked) = ctx.input_required() {
+                return Ok(asked);
             }
             if let Some(elicitation) = output.url_elicitation.take()
                 && (elicitation::accepts_url_elicitation(version, &params)
@@ -150,8 +148,8 @@ pub(crate) async fn dispatch(
             } else {
                 Err(ResourceError::NotFound(uri.to_owned()))
             };
-            if let Some(asked) = ctx.pending_input() {
-                return Ok(input_required(asked));
+            if let Some(asked) = ctx.input_required() {
+                return Ok(asked);
             }
             let contents = read.map_err(|e| resource_error(e, era))?;
             let contents: Vec<Value> = contents.iter().map(|c| c.to_json()).collect();
@@ -194,8 +192,8 @@ pub(crate) async fn dispatch(
             tracing::debug!(prompt = name, "prompts/get");
             let ctx = ctx();
             let output = prompt.get(ctx.clone(), args).await;
-            if let Some(asked) = ctx.pending_input() {
-                return Ok(input_required(asked));
+            if let Some(asked) = ctx.input_required() {
+                return Ok(asked);
             }
             let output = output.map_err(|e| match e {
                 PromptError::InvalidArguments(m) => RpcError::InvalidParams(m),
@@ -221,12 +219,6 @@ pub(crate) async fn dispatch(
             offered(server, era).join(", ")
         ))),
     }
-}
-
-/// The 2026-07-28 interim result of a call that asked the client for input: the client
-/// answers `inputRequests` and retries the call with `inputResponses`.
-fn input_required(asked: Map<String, Value>) -> Value {
-    json!({ "resultType": "input_required", "inputRequests": asked })
 }
 
 /// The methods this server answers in `era`.

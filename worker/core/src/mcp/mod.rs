@@ -1,17 +1,26 @@
-//! MCP over Streamable HTTP: stateless, JSON responses, both protocol eras.
+//! MCP over Streamable HTTP: both protocol eras, stateless by default, with sessions when
+//! the host provides a store.
 //!
 //! The gateway calls [`Endpoint::precheck`] (transport rules that need no identity),
 //! then verifies the bearer token, then [`Endpoint::handle`]. One POST carries one
 //! JSON-RPC message; the answer is one `application/json` body, or `202 Accepted` for
-//! notifications and responses — or, for a call whose handler logs or reports progress
-//! while the client accepts `text/event-stream`, an SSE stream of those notifications
-//! followed by the response ([`notify`]). `notifications/cancelled` stops the caller's
-//! own call in this isolate ([`cancel`]). In the 2025-03-26 era only (no
-//! `MCP-Protocol-Version` header, or that version), a POST may carry a JSON-RPC batch:
+//! notifications and responses — or, for a call whose handler logs, reports progress or
+//! asks the client something while the client accepts `text/event-stream`, an SSE stream
+//! of those messages followed by the response ([`notify`]). `notifications/cancelled`
+//! stops the caller's own call in this isolate ([`cancel`]). In the 2025-03-26 era only
+//! (no `MCP-Protocol-Version` header, or that version), a POST may carry a JSON-RPC batch:
 //! the answer is the array of the responses to its requests (`initialize` may not be
 //! batched), or 202 when it holds only notifications and responses; later revisions
 //! refuse batches with -32600.
-//! No session is created; an `Mcp-Session-Id` header is ignored.
+//!
+//! **Sessions** ([`crate::session`]): off unless the gateway was given a store
+//! ([`crate::Gateway::with_sessions`]). Then a legacy `initialize` answers with an
+//! `Mcp-Session-Id`; a request naming one must come from the identity that opened it
+//! (404 otherwise); `DELETE` ends it; and calls of the session may ask the client for
+//! input (elicitation, sampling), keep a log level and resource subscriptions. Requests
+//! without the header are served statelessly as before. 2026-07-28 ignores the header
+//! and asks for input with the stateless `input_required` round trip
+//! ([`crate::tools::input`]).
 //!
 //! * [`transport`]: method, `Origin`, `Accept`, size and content-type checks.
 //! * [`jsonrpc`]: message parsing and the JSON-RPC error codes.
@@ -45,7 +54,7 @@ use crate::http::response;
 use crate::ports::{Clock, Crypto};
 use crate::server::Server;
 use crate::session::{self, SESSION_HEADER, SessionRecord, Sessions};
-use crate::tools::{InputChannel, SessionLink, Stateless};
+use crate::tools::{InputChannel, SessionLink, Stateless, ToClient};
 use futures::StreamExt;
 use jsonrpc::{Incoming, RequestId, RpcError};
 use notify::{Event, Exchange, Notifier};
@@ -199,7 +208,8 @@ impl Endpoint {
     }
 
     /// `DELETE` of the session the request names, by `identity` (already
-    /// authenticated): 204, or 404 as in [`Endpoint::session_of`], or 400 without the
+    /// authenticated): 204, or 404 as for any request naming a session that is not its
+    /// own (see [`crate::session`]), or 400 without the
     /// header.
     pub async fn delete_session(
         &self,
@@ -299,7 +309,13 @@ impl Endpoint {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            return InputChannel::Stateless(Stateless::new(capabilities, responses));
+            let state = params.get("requestState").and_then(Value::as_str);
+            return match Stateless::new(capabilities, responses, state) {
+                Ok(stateless) => InputChannel::Stateless(stateless),
+                Err(_) => InputChannel::Unavailable(
+                    "params.requestState is not one this server issued (retry the call without it)",
+                ),
+            };
         }
         let (Some(layer), Some(active)) = (&self.sessions, session) else {
             return InputChannel::Unavailable(if self.sessions.is_none() {
@@ -320,6 +336,7 @@ impl Endpoint {
             request_prefix: format!("srv-{}", session::hex(&random)),
             timeout: layer.sessions.settings.answer_timeout,
             next: std::sync::atomic::AtomicU32::new(0),
+            clock: layer.clock.clone(),
         })
     }
 
@@ -357,6 +374,13 @@ impl Endpoint {
         if let Some(refused) = self.precheck(request) {
             return refused.map(Body::Full);
         }
+        let headers = request.headers();
+        // A session id is checked whatever the message (another identity's id is 404
+        // even on a batch); the batch itself is served statelessly.
+        let session = match self.session_of(headers, &identity).await {
+            Ok(session) => session,
+            Err(refused) => return refused.map(Body::Full),
+        };
         let message = match jsonrpc::parse_json(request.body()) {
             Ok(Value::Array(items)) => {
                 return self
@@ -366,11 +390,6 @@ impl Endpoint {
             }
             Ok(value) => jsonrpc::classify(value),
             Err(e) => Err(e),
-        };
-        let headers = request.headers();
-        let session = match self.session_of(headers, &identity).await {
-            Ok(session) => session,
-            Err(refused) => return refused.map(Body::Full),
         };
         let (id, method, params) = match message {
             Ok(Incoming::Request { id, method, params }) if notify::may_notify(&method) => {
@@ -431,22 +450,22 @@ impl Endpoint {
         let input = self.input_channel(version, &params, session.as_ref());
         let Some((notifier, notes)) = channel else {
             // The hot path: no channel, nothing boxed; the call runs pinned right here.
-            let work = self.call(version, method, params, identity, access, None, input);
+            let to_client = ToClient {
+                notifier: None,
+                input,
+            };
+            let work = self.call(version, method, params, identity, access, to_client);
             let outcome = self.calls.run(key, std::pin::pin!(work)).await;
             return match outcome {
                 Some(outcome) => Self::respond(Self::outcome(id, outcome, version)).map(Body::Full),
                 None => response::accepted().map(Body::Full),
             };
         };
-        let work = self.call(
-            version,
-            method,
-            params,
-            identity,
-            access,
-            Some(notifier),
+        let to_client = ToClient {
+            notifier: Some(notifier),
             input,
-        );
+        };
+        let work = self.call(version, method, params, identity, access, to_client);
         // The call may outlive this function (streamed): one box, for its future.
         let mut exchange = Exchange::new(self.calls.run(key, Box::pin(work)), notes);
         match exchange.next().await {
@@ -481,13 +500,9 @@ impl Endpoint {
         params: Map<String, Value>,
         identity: Identity,
         access: UpstreamAccess,
-        notifier: Option<Notifier>,
-        input: InputChannel,
+        to_client: ToClient,
     ) -> Result<Value, RpcError> {
-        dispatch::dispatch(
-            self, version, &method, params, identity, access, notifier, input,
-        )
-        .await
+        dispatch::dispatch(self, version, &method, params, identity, access, to_client).await
     }
 
     /// `initialize` (which opens a session when they are on) and, in a session,
@@ -641,8 +656,7 @@ impl Endpoint {
             params.unwrap_or_default(),
             identity,
             access,
-            None,
-            InputChannel::Unavailable(
+            ToClient::nothing(
                 "only tools/call, resources/read and prompts/get may ask the client for input",
             ),
         )

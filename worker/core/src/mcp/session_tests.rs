@@ -57,6 +57,17 @@ fn fixture() -> Fixture {
             }),
         )
         .tool(
+            Tool::new("two").handler(|ctx: ToolContext, _: NoArgs| async move {
+                let first = ctx.elicit::<Contact>("First?").await?.accepted();
+                let second = ctx.elicit::<Contact>("Second?").await?.accepted();
+                Ok::<_, ToolError>(format!(
+                    "{} and {}",
+                    first.map_or("-".into(), |c| c.name),
+                    second.map_or("-".into(), |c| c.name)
+                ))
+            }),
+        )
+        .tool(
             Tool::new("muse").handler(|ctx: ToolContext, _: NoArgs| async move {
                 let answer = ctx
                     .sample(SamplingRequest::new(50).user("Say something."))
@@ -484,5 +495,75 @@ async fn subscriptions_live_in_the_session_and_updates_reach_its_calls() {
             .unwrap()
             .subscriptions
             .is_empty()
+    );
+}
+
+fn modern_retry(
+    tool: &str,
+    caps: &Value,
+    responses: Value,
+    state: Option<&Value>,
+) -> Request<Bytes> {
+    let mut req = modern_call(tool, caps.clone(), Some(responses));
+    if let Some(state) = state {
+        let mut body: Value = serde_json::from_slice(req.body()).unwrap();
+        body["params"]["requestState"] = state.clone();
+        *req.body_mut() = Bytes::from(body.to_string());
+        req.headers_mut().remove("content-length");
+    }
+    req
+}
+
+#[tokio::test]
+async fn a_2026_call_with_two_questions_keeps_earlier_answers_in_request_state() {
+    let f = fixture();
+    let caps = json!({"elicitation": {}});
+    let first = send_as(&f, identity(), modern_call("two", caps.clone(), None)).await;
+    let r = first.json()["result"].clone();
+    assert_eq!(r["resultType"], "input_required");
+    assert!(r.get("requestState").is_none(), "no answers yet: {r}");
+    assert!(r["inputRequests"]["input-1"].is_object());
+
+    let ada = json!({"action": "accept", "content": {"name": "Ada"}});
+    let second = send_as(
+        &f,
+        identity(),
+        modern_retry("two", &caps, json!({"input-1": ada}), None),
+    )
+    .await;
+    let r = second.json()["result"].clone();
+    assert_eq!(r["resultType"], "input_required", "{r}");
+    assert!(r["inputRequests"].get("input-1").is_none(), "answered: {r}");
+    assert!(r["inputRequests"]["input-2"].is_object(), "{r}");
+    let state = r["requestState"].clone();
+    assert!(state.is_string());
+
+    // As the Python client does: only the latest round's answers, plus the state.
+    let bob_answer = json!({"action": "accept", "content": {"name": "Bob"}});
+    let third = send_as(
+        &f,
+        identity(),
+        modern_retry("two", &caps, json!({"input-2": bob_answer}), Some(&state)),
+    )
+    .await;
+    let r = third.json()["result"].clone();
+    assert_eq!(r["resultType"], "complete", "{r}");
+    assert_eq!(r["content"][0]["text"], "Ada and Bob");
+
+    // A state this server did not write is refused with a clear error, not guessed at.
+    let bogus = send_as(
+        &f,
+        identity(),
+        modern_retry("two", &caps, json!({}), Some(&json!("not base64 json"))),
+    )
+    .await;
+    let r = bogus.json()["result"].clone();
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("requestState"),
+        "{r}"
     );
 }

@@ -2,7 +2,7 @@
 //!
 //! | check | answer |
 //! |---|---|
-//! | method other than `POST` (`GET`, `DELETE`, …) | 405, `Allow: POST, OPTIONS` (no SSE stream, no sessions) |
+//! | method other than `POST` (`GET`, `DELETE`, …) | 405, `Allow: POST, OPTIONS` (no standalone SSE stream; `DELETE` of a session is routed before these checks when sessions are on) |
 //! | a [`SINGLETON_HEADERS`] header sent more than once | 400 |
 //! | `Origin` present and not allowed (DNS rebinding) | 403 |
 //! | `Content-Length` or body over the limit | 413 (the header before authentication and before the body is read; a body over the limit without `Content-Length` after authentication) |
@@ -26,9 +26,9 @@ use crate::config::Config;
 /// Why the transport refused a request before reading the JSON-RPC message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
-    /// Only `POST` carries messages: this server offers no SSE stream and no sessions.
+    /// Only `POST` carries messages (and `DELETE` ends a session, when sessions are on).
     #[error(
-        "method {0} is not allowed on the MCP endpoint: use POST (this server has no SSE stream and no sessions)"
+        "method {0} is not allowed on the MCP endpoint: use POST (this server offers no standalone SSE stream; DELETE ends a session only when sessions are on)"
     )]
     MethodNotAllowed(String),
     /// A browser origin that is not allowed (DNS-rebinding protection).

@@ -44,6 +44,16 @@ impl Budget {
         self.deadline_ms
     }
 
+    /// This budget with its deadline moved `by` later: time a call spent waiting for its
+    /// client (an elicitation or sampling answer) is not time spent on the network.
+    #[must_use]
+    pub fn extended(self, by: Duration) -> Self {
+        let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            deadline_ms: self.deadline_ms.map(|d| d.saturating_add(by_ms)),
+        }
+    }
+
     /// Time left before the deadline (`None` when unlimited; zero when spent).
     pub fn remaining(&self, clock: &dyn Clock) -> Option<Duration> {
         self.deadline_ms

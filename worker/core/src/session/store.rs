@@ -169,6 +169,21 @@ impl MemorySessionStore {
     }
 }
 
+/// Removes a waiter when its wait ends.
+struct Unregister<'a> {
+    store: &'a MemorySessionStore,
+    id: &'a str,
+    request_id: &'a str,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.store.lock().get_mut(self.id) {
+            slot.waiters.remove(self.request_id);
+        }
+    }
+}
+
 impl SessionStore for MemorySessionStore {
     fn put<'a>(
         &'a self,
@@ -216,13 +231,16 @@ impl SessionStore for MemorySessionStore {
             slot.waiters.insert(request_id.to_owned(), sender);
             receiver
         };
+        // However the wait ends — answer, timeout, or the caller dropping it, polled or
+        // not (a cancelled call) — its waiter leaves the map.
+        let unregister = Unregister {
+            store: self,
+            id,
+            request_id,
+        };
         Box::pin(async move {
+            let _unregister = unregister;
             let outcome = with_timeout(&*self.clock, timeout, receiver).await;
-            if outcome.is_none()
-                && let Some(slot) = self.lock().get_mut(id)
-            {
-                slot.waiters.remove(request_id);
-            }
             Ok(outcome.and_then(Result::ok))
         })
     }
@@ -295,6 +313,15 @@ mod tests {
         };
         let (got, ()) = futures::join!(wait, deliver);
         assert_eq!(got.unwrap(), Some(json!({"result": 2})));
+        // A wait that is dropped (a cancelled call) leaves no waiter behind.
+        drop(store.wait_response("s", "r9", Duration::from_secs(60)));
+        {
+            let wait = store.wait_response("s", "r8", Duration::from_secs(60));
+            let mut wait = Box::pin(wait);
+            assert!(futures::poll!(wait.as_mut()).is_pending());
+            assert_eq!(store.lock().get("s").unwrap().waiters.len(), 1);
+        }
+        assert!(store.lock().get("s").unwrap().waiters.is_empty());
         // Another session's response never reaches this one.
         store.put("t", &record(0)).await.unwrap();
         store.deliver_response("t", "r3", json!(3)).await.unwrap();

@@ -16,7 +16,7 @@ use crate::delegation::UpstreamAccess;
 use crate::mcp::notify::{LogLevel, Notifier};
 use crate::mcp::version::ProtocolVersion;
 use crate::tools::builtin::github_user::USER_AGENT;
-use crate::tools::input::{self, Ask, InputChannel};
+use crate::tools::input::{self, Ask, InputChannel, ToClient};
 use crate::tools::{Elicited, Sampled, SamplingRequest};
 
 /// The verified caller of one tool call, and the way to act for them upstream.
@@ -38,6 +38,8 @@ struct Scope {
     notifier: Option<Notifier>,
     /// How the call can ask its client for input (elicitation, sampling).
     input: InputChannel,
+    /// Milliseconds spent waiting for the client's answers (they extend the budget).
+    waited_ms: std::sync::atomic::AtomicU64,
 }
 
 enum Delegation {
@@ -63,9 +65,9 @@ impl ToolContext {
         identity: Identity,
         access: UpstreamAccess,
         version: ProtocolVersion,
-        notifier: Option<Notifier>,
-        input: InputChannel,
+        to_client: ToClient,
     ) -> Self {
+        let ToClient { notifier, input } = to_client;
         Self {
             scope: Arc::new(Scope {
                 identity,
@@ -73,6 +75,7 @@ impl ToolContext {
                 version,
                 notifier,
                 input,
+                waited_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -110,10 +113,10 @@ impl ToolContext {
         }
     }
 
-    /// The 2026-07-28 questions this call asked without an answer yet (its
-    /// `inputRequests`), if any.
-    pub(crate) fn pending_input(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        self.scope.input.pending()
+    /// The 2026-07-28 `input_required` result, when this call asked questions that
+    /// have no answer yet.
+    pub(crate) fn input_required(&self) -> Option<serde_json::Value> {
+        self.scope.input.input_required()
     }
 
     /// Asks the user to fill in a form whose fields are those of `T` (its JSON Schema,
@@ -174,6 +177,8 @@ impl ToolContext {
         message: impl Into<String>,
         requested_schema: serde_json::Value,
     ) -> Result<Elicited<serde_json::Map<String, serde_json::Value>>, ToolError> {
+        crate::tools::schema::check_form_schema(&requested_schema)
+            .map_err(|reason| ToolError::new(format!("cannot ask the client: {reason}")))?;
         let mut params = serde_json::Map::new();
         if self.scope.version >= ProtocolVersion::V2025_11_25 {
             params.insert("mode".into(), "form".into());
@@ -187,6 +192,7 @@ impl ToolContext {
                 self.scope.notifier.as_ref(),
                 Ask::Form,
                 serde_json::Value::Object(params),
+                &self.scope.waited_ms,
             )
             .await?;
         input::elicited(&result)
@@ -214,6 +220,7 @@ impl ToolContext {
                 self.scope.notifier.as_ref(),
                 Ask::Sampling,
                 request.to_params(),
+                &self.scope.waited_ms,
             )
             .await?;
         Sampled::from_result(&result)
@@ -492,7 +499,22 @@ impl Upstream<'_> {
     ) -> Result<http::Response<Bytes>, ToolError> {
         let scope = &self.ctx.scope;
         let result = match &scope.delegation {
-            Delegation::Live(access) => access.fetch(self.name, &scope.identity, request).await,
+            Delegation::Live(access) => {
+                let waited = scope.waited_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if waited == 0 {
+                    access.fetch(self.name, &scope.identity, request).await
+                } else {
+                    // Time spent waiting for the client does not eat the request's budget.
+                    let budget = access
+                        .budget()
+                        .extended(std::time::Duration::from_millis(waited));
+                    access
+                        .clone()
+                        .with_budget(budget)
+                        .fetch(self.name, &scope.identity, request)
+                        .await
+                }
+            }
             #[cfg(any(test, feature = "testing"))]
             Delegation::Fake(fakes) => match fakes.get(self.name) {
                 Some(fake) => (fake.answer)(&scope.identity, request),
@@ -568,6 +590,7 @@ pub struct TestContext {
     identity: Identity,
     upstreams: HashMap<String, FakeUpstream>,
     version: ProtocolVersion,
+    answers: Option<Vec<serde_json::Value>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -578,6 +601,7 @@ impl ToolContext {
             identity,
             upstreams: HashMap::new(),
             version: ProtocolVersion::V2025_11_25,
+            answers: None,
         }
     }
 }
@@ -596,6 +620,40 @@ impl TestContext {
         self
     }
 
+    /// Scripts the client's answer to the next question the tool asks
+    /// ([`ToolContext::elicit`], [`ToolContext::sample`]), in order: an `ElicitResult`
+    /// (`{"action": "accept", "content": {…}}`) or a `CreateMessageResult`
+    /// (`{"role": "assistant", "content": {"type": "text", "text": …}, "model": …}`).
+    /// Without any, a question fails as it does for a client that cannot be asked.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use keycard_core::auth::Identity;
+    /// use keycard_core::tools::{Elicited, ToolContext};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Name {
+    ///     name: String,
+    /// }
+    ///
+    /// let identity = Identity::for_tests("https://zone.example", Some("alice"), "cli");
+    /// let ctx = ToolContext::for_tests(identity)
+    ///     .answer(serde_json::json!({ "action": "accept", "content": { "name": "Ada" } }))
+    ///     .answer(serde_json::json!({ "action": "decline" }))
+    ///     .build();
+    /// tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    ///     let first = ctx.elicit::<Name>("Your name?").await.unwrap();
+    ///     assert_eq!(first.accepted().map(|n| n.name).as_deref(), Some("Ada"));
+    ///     assert_eq!(ctx.elicit::<Name>("Again?").await.unwrap().action(), "decline");
+    ///     assert!(ctx.elicit::<Name>("Once more?").await.is_err(), "no answer left");
+    /// });
+    /// # }
+    /// ```
+    pub fn answer(mut self, answer: serde_json::Value) -> Self {
+        self.answers.get_or_insert_with(Vec::new).push(answer);
+        self
+    }
+
     /// The context.
     pub fn build(self) -> ToolContext {
         ToolContext {
@@ -604,7 +662,13 @@ impl TestContext {
                 delegation: Delegation::Fake(self.upstreams),
                 version: self.version,
                 notifier: None,
-                input: InputChannel::Unavailable("a test context has no client to ask"),
+                input: match self.answers {
+                    Some(answers) => InputChannel::Scripted(std::sync::Mutex::new(answers.into())),
+                    None => InputChannel::Unavailable(
+                        "a test context without scripted answers has no client to ask (TestContext::answer)",
+                    ),
+                },
+                waited_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }

@@ -7,8 +7,11 @@
 //!   from the start: this time the question finds its answer. Questions are keyed by
 //!   their order in the call (`input-1`, `input-2`, …), so a handler must ask the same
 //!   questions in the same order on every run, and anything it does before a question
-//!   happens once per round (keep side effects after the questions). No server state is
-//!   involved: whichever isolate receives the retry can answer it.
+//!   happens once per round (keep side effects after the questions). A client retries
+//!   with the latest round's answers only; the earlier ones travel in the result's
+//!   `requestState`, which the client echoes (they are its own answers: nothing in it
+//!   needs protecting from it). No server state is involved: whichever isolate receives
+//!   the retry can answer it.
 //! * **2025-06-18 / 2025-11-25** — with a session ([`crate::session`]): the request goes
 //!   to the client on the SSE answer to its call; the client's response comes back in
 //!   another POST of the same session, through the session store, to the call waiting
@@ -22,13 +25,14 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use crate::mcp::notify::Notifier;
+use crate::ports::Clock;
 use crate::session::SessionStore;
 
 /// The answer to a form elicitation.
@@ -229,6 +233,23 @@ impl Ask {
     }
 }
 
+/// Everything a call may send its client: notifications (`notifier`, when the call has
+/// an SSE channel) and questions (`input`).
+pub(crate) struct ToClient {
+    pub(crate) notifier: Option<Notifier>,
+    pub(crate) input: InputChannel,
+}
+
+impl ToClient {
+    /// A call that can send nothing; `why` is what a question answers.
+    pub(crate) fn nothing(why: &'static str) -> Self {
+        Self {
+            notifier: None,
+            input: InputChannel::Unavailable(why),
+        }
+    }
+}
+
 /// How a call can ask its client for input.
 pub(crate) enum InputChannel {
     /// It cannot: the reason, for the error a question gets.
@@ -237,13 +258,17 @@ pub(crate) enum InputChannel {
     Stateless(Stateless),
     /// Legacy revisions with a session.
     Session(SessionLink),
+    /// A test context's scripted answers, in order (feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
+    Scripted(std::sync::Mutex<std::collections::VecDeque<Value>>),
 }
 
 /// The 2026-07-28 round trip's state for one call.
 pub(crate) struct Stateless {
     /// `params._meta["io.modelcontextprotocol/clientCapabilities"]`.
     capabilities: Value,
-    /// `params.inputResponses`.
+    /// Every answer known: those of earlier rounds (carried in `requestState`) and
+    /// `params.inputResponses` (this round's).
     responses: Map<String, Value>,
     /// Questions asked this round without an answer yet.
     pending: Mutex<Map<String, Value>>,
@@ -251,14 +276,49 @@ pub(crate) struct Stateless {
 }
 
 impl Stateless {
-    /// The state for a call with these client capabilities and `inputResponses`.
-    pub(crate) fn new(capabilities: Value, responses: Map<String, Value>) -> Self {
-        Self {
+    /// The state for a call with these client capabilities, `inputResponses` and
+    /// `requestState`. A client retries with the answers of the latest round only, so
+    /// the answers of earlier rounds travel in `requestState` (which this server wrote:
+    /// base64url of `{"answers": {…}}`; they are the client's own answers, so nothing in
+    /// it needs protecting from the client). `Err` when `requestState` is not one.
+    pub(crate) fn new(
+        capabilities: Value,
+        responses: Map<String, Value>,
+        request_state: Option<&str>,
+    ) -> Result<Self, String> {
+        let mut all = match request_state {
+            None => Map::new(),
+            Some(state) => decode_state(state)
+                .ok_or_else(|| "params.requestState is not one this server issued".to_owned())?,
+        };
+        all.extend(responses);
+        Ok(Self {
             capabilities,
-            responses,
+            responses: all,
             pending: Mutex::new(Map::new()),
             next: AtomicU32::new(0),
-        }
+        })
+    }
+}
+
+/// `requestState` carrying `answers`.
+fn encode_state(answers: &Map<String, Value>) -> String {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(&json!({ "answers": answers })).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_state(state: &str) -> Option<Map<String, Value>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(state)
+        .ok()?;
+    match serde_json::from_slice::<Value>(&bytes).ok()? {
+        Value::Object(mut o) => match o.remove("answers")? {
+            Value::Object(answers) => Some(answers),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -274,6 +334,8 @@ pub(crate) struct SessionLink {
     pub(crate) request_prefix: String,
     pub(crate) timeout: Duration,
     pub(crate) next: AtomicU32,
+    /// Times the waits (they extend the call's outbound budget).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl InputChannel {
@@ -283,6 +345,7 @@ impl InputChannel {
         notifier: Option<&Notifier>,
         kind: Ask,
         params: Value,
+        waited_ms: &AtomicU64,
     ) -> Result<Value, ToolError> {
         match self {
             Self::Unavailable(reason) => Err(ToolError::new(format!(
@@ -305,6 +368,20 @@ impl InputChannel {
                     .insert(key, json!({ "method": kind.method(), "params": params }));
                 Err(ToolError::InputRequired)
             }
+            #[cfg(any(test, feature = "testing"))]
+            Self::Scripted(answers) => {
+                let _ = (notifier, waited_ms);
+                answers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front()
+                    .ok_or_else(|| {
+                        ToolError::new(format!(
+                            "the test context has no scripted answer left for {} ({params})",
+                            kind.method()
+                        ))
+                    })
+            }
             Self::Session(link) => {
                 if !kind.allowed_by(&link.capabilities) {
                     return Err(not_declared(kind));
@@ -323,14 +400,19 @@ impl InputChannel {
                         kind.method()
                     )));
                 }
+                let started = link.clock.now_ms();
                 let answer = link
                     .store
                     .wait_response(&link.session_id, &request_id, link.timeout)
                     .await
                     .map_err(ToolError::new)?;
+                waited_ms.fetch_add(
+                    link.clock.now_ms().saturating_sub(started),
+                    Ordering::Relaxed,
+                );
                 let Some(answer) = answer else {
                     return Err(ToolError::new(format!(
-                        "the client did not answer {} within {} s",
+                        "no answer to {}: the client did not answer within {} s, or its session ended",
                         kind.method(),
                         link.timeout.as_secs()
                     )));
@@ -351,17 +433,24 @@ impl InputChannel {
         }
     }
 
-    /// The questions of a 2026-07-28 round still waiting for answers (`inputRequests`),
-    /// if any.
-    pub(crate) fn pending(&self) -> Option<Map<String, Value>> {
-        match self {
-            Self::Stateless(state) => {
-                let pending =
-                    std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
-                (!pending.is_empty()).then_some(pending)
-            }
-            _ => None,
+    /// The `input_required` result of a 2026-07-28 round whose questions still wait for
+    /// answers: `inputRequests`, and the answers so far as `requestState`. `None` when
+    /// the call asked nothing unanswered.
+    pub(crate) fn input_required(&self) -> Option<Value> {
+        let Self::Stateless(state) = self else {
+            return None;
+        };
+        let asked = std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if asked.is_empty() {
+            return None;
         }
+        let mut result = Map::new();
+        result.insert("resultType".into(), "input_required".into());
+        result.insert("inputRequests".into(), Value::Object(asked));
+        if !state.responses.is_empty() {
+            result.insert("requestState".into(), encode_state(&state.responses).into());
+        }
+        Some(Value::Object(result))
     }
 }
 

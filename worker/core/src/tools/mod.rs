@@ -87,7 +87,7 @@ pub use content::{Annotations, Content, ResourceContents, ResourceLink, Role};
 pub use context::{FakeUpstream, TestContext};
 pub use context::{ToolContext, Upstream};
 pub use input::{Elicited, Sampled, SamplingRequest};
-pub(crate) use input::{InputChannel, SessionLink, Stateless};
+pub(crate) use input::{InputChannel, SessionLink, Stateless, ToClient};
 pub use output::{IntoToolOutput, Json, ToolOutput};
 
 /// The arguments of a tool that takes none: `{}` (any other member is refused).

@@ -38,6 +38,51 @@ pub fn output_schema_for<T: JsonSchema>() -> Value {
     schema
 }
 
+/// Checks that `schema` is a form MCP elicitation allows (`requestedSchema`): an object
+/// whose properties are each a string (with `format`, `enum` or `oneOf` choices), a
+/// number, an integer, a boolean, or an array of such choices (multi-select). `Err`
+/// names the first field that is not, and why.
+///
+/// ```
+/// use keycard_core::tools::schema::check_form_schema;
+/// use serde_json::json;
+/// assert!(check_form_schema(&json!({"type": "object", "properties": {
+///     "name": {"type": "string"}, "age": {"type": "integer"},
+///     "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}}})).is_ok());
+/// let nested = json!({"type": "object", "properties": {"address": {"type": "object"}}});
+/// assert!(check_form_schema(&nested).unwrap_err().contains("`address`"));
+/// ```
+pub fn check_form_schema(schema: &Value) -> Result<(), String> {
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err("an elicitation form must be an object schema".into());
+    }
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (name, field) in properties {
+        let kind = field.get("type").and_then(Value::as_str);
+        let fine = match kind {
+            Some("string" | "number" | "integer" | "boolean") => true,
+            Some("array") => field.get("items").is_some_and(|items| {
+                items.get("enum").is_some()
+                    || items.get("anyOf").is_some()
+                    || items.get("oneOf").is_some()
+            }),
+            _ => false,
+        };
+        if !fine {
+            return Err(format!(
+                "elicitation forms hold only strings, numbers, integers, booleans and enum choices: field `{name}` is {}",
+                match kind {
+                    Some(k) => format!("of type {k}"),
+                    None => "of no single type (an Option of a struct, an untagged enum…?)".into(),
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Alias of [`output_schema_for`], for [`super::Json`].
 pub(crate) fn schema_for<T: JsonSchema>() -> Value {
     output_schema_for::<T>()
