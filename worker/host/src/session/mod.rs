@@ -24,8 +24,9 @@
 //! each `#[durable_object]` class of the linked crates), so the binding is all a Worker
 //! adds.
 //!
-//! The store and the object speak plain HTTP with JSON bodies (see [`protocol`]); nothing
-//! secret crosses it — a record holds an owner digest, never a token.
+//! The store and the object speak plain HTTP with JSON bodies (`https://session/put`,
+//! `/get`, `/delete`, `/wait`, `/deliver`); nothing secret crosses it — a record holds
+//! an owner digest, never a token.
 
 mod object;
 mod store;
