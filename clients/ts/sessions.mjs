@@ -12,12 +12,14 @@
 // 4. a POST without the header is still served statelessly;
 // 5. DELETE with the header answers 204, and afterwards the id gets 404 (POST and
 //    DELETE).
+// With --expiry-secs N instead (a Worker with KEYCARD_SESSION_TTL_SECS=N): a session
+// unused for N seconds gets 404.
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
 const url = args.url ?? "http://127.0.0.1:8787/mcp";
 if (!args.token) {
-  console.error("usage: node sessions.mjs --url URL --token BEARER [--other-token BEARER]");
+  console.error("usage: node sessions.mjs --url URL --token BEARER [--other-token BEARER | --expiry-secs N]");
   process.exit(2);
 }
 const VERSION = "2025-06-18";
@@ -60,14 +62,33 @@ const expect = (what, r, status) => {
   if (r.status !== status) fail(`${what}: expected ${status}, got ${r.status} ${r.text.slice(0, 300)}`);
 };
 
-// 1. initialize opens a session.
-const init = await call("POST", {
+async function open() {
+  return call("POST", {
   message: rpc(1, "initialize", {
     protocolVersion: VERSION,
     capabilities: { elicitation: {} },
     clientInfo: { name: "sessions.mjs", version: "1.0.0" },
   }),
-});
+  });
+}
+
+// --expiry-secs N (a Worker with KEYCARD_SESSION_TTL_SECS=N): an unused session is gone
+// after N seconds (the core's expiry check, and the object's storage alarm).
+if (args["expiry-secs"]) {
+  const ttl = Number(args["expiry-secs"]);
+  const r = await open();
+  expect("initialize", r, 200);
+  const id = r.headers.get("mcp-session-id") ?? fail("initialize answered without an Mcp-Session-Id header");
+  expect("the session at once", await call("POST", { session: id, message: rpc(2, "ping") }), 200);
+  await new Promise((done) => setTimeout(done, ttl * 1000 + 1500));
+  expect(`the session after ${ttl}s unused`, await call("POST", { session: id, message: rpc(3, "ping") }), 404);
+  console.log(`  KEYCARD_SESSION_TTL_SECS=${ttl}: 200 at once, 404 after ${ttl}s unused`);
+  console.log("sessions (expiry): all passed");
+  process.exit(0);
+}
+
+// 1. initialize opens a session.
+const init = await open();
 expect("initialize", init, 200);
 const session = init.headers.get("mcp-session-id");
 if (!session) fail(`initialize answered without an Mcp-Session-Id header: ${init.text.slice(0, 300)}`);
