@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
