@@ -258,10 +258,30 @@ impl Gateway {
                 clock: self.ports.clock.clone(),
                 crypto: self.ports.crypto.clone(),
                 zone: zone.config.zone.clone(),
+                #[cfg(feature = "naive-cache-demo")]
+                ignore_owner: false,
             });
         }
         self.sessions = Some(sessions);
         self
+    }
+
+    /// Like [`Gateway::with_sessions`], but a session is served to ANY identity that
+    /// names it: the owner check is skipped. Mutation testing only (`emulator replay
+    /// --naive-sessions`, which must then report leaks); never in production.
+    #[cfg(feature = "naive-cache-demo")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_sessions_ignoring_owner(
+        self,
+        store: Arc<dyn crate::session::SessionStore>,
+        settings: crate::session::SessionSettings,
+    ) -> Self {
+        let mut gateway = self.with_sessions(store, settings);
+        for zone in gateway.zones.iter_mut() {
+            zone.mcp.ignore_session_owner();
+        }
+        gateway
     }
 
     /// Whether sessions are on ([`Gateway::with_sessions`]).

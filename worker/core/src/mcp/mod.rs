@@ -78,6 +78,25 @@ pub(crate) struct SessionLayer {
     pub(crate) crypto: Arc<dyn Crypto>,
     /// The zone this endpoint serves: a session belongs to one.
     pub(crate) zone: Option<String>,
+    /// MUTATION TESTING ONLY (feature `naive-cache-demo`, set by
+    /// [`crate::Gateway::with_sessions_ignoring_owner`]): skip the owner comparison in
+    /// [`Endpoint::session_of`], so `emulator replay --naive-sessions` can show that the
+    /// replay's oracle catches a session used with another identity's token. Absent from
+    /// every production build.
+    #[cfg(feature = "naive-cache-demo")]
+    pub(crate) ignore_owner: bool,
+}
+
+impl SessionLayer {
+    /// Whether the session's owner must be the requester (always, except in the
+    /// mutation-testing build knob above).
+    fn checks_owner(&self) -> bool {
+        #[cfg(feature = "naive-cache-demo")]
+        if self.ignore_owner {
+            return false;
+        }
+        true
+    }
 }
 
 /// The session a request belongs to, checked.
@@ -108,6 +127,14 @@ impl Endpoint {
     /// Turns sessions on for this endpoint.
     pub(crate) fn set_sessions(&mut self, layer: SessionLayer) {
         self.sessions = Some(layer);
+    }
+
+    /// Mutation testing only: see [`SessionLayer::ignore_owner`].
+    #[cfg(feature = "naive-cache-demo")]
+    pub(crate) fn ignore_session_owner(&mut self) {
+        if let Some(layer) = &mut self.sessions {
+            layer.ignore_owner = true;
+        }
     }
 
     /// Whether sessions are on.
@@ -145,7 +172,7 @@ impl Endpoint {
         let now = layer.clock.now_ms();
         if record.expires_ms <= now
             || record.zone != layer.zone
-            || record.owner != session::owner_of(identity)
+            || (layer.checks_owner() && record.owner != session::owner_of(identity))
         {
             tracing::info!(
                 "a request named a session that is expired, of another zone or of another identity"
