@@ -258,8 +258,6 @@ impl Gateway {
                 clock: self.ports.clock.clone(),
                 crypto: self.ports.crypto.clone(),
                 zone: zone.config.zone.clone(),
-                #[cfg(feature = "naive-cache-demo")]
-                ignore_owner: false,
             });
         }
         self.sessions = Some(sessions);

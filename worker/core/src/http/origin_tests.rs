@@ -283,9 +283,10 @@ async fn the_preflight_advertises_only_what_each_path_accepts() {
     ] {
         assert!(allowed.contains(header), "{header} in {allowed}");
     }
-    for refused in ["last-event-id"] {
-        assert!(!allowed.contains(refused), "{refused} in {allowed}");
-    }
+    assert!(
+        !allowed.contains("last-event-id"),
+        "last-event-id in {allowed}"
+    );
     let prm = g.handle(preflight(PRM)).await;
     assert_eq!(
         prm.headers()["access-control-allow-methods"],

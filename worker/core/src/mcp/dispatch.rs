@@ -65,6 +65,10 @@ pub const LOG_LEVELS: [&str; 8] = [
 
 /// Answers one request; `Ok` is the `result` member. `notifier` receives the handler's
 /// log and progress notifications (see [`super::notify`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site (Endpoint::call); the inputs are independent"
+)]
 pub(crate) async fn dispatch(
     server: &Endpoint,
     version: ProtocolVersion,
