@@ -776,6 +776,10 @@ pub async fn run(
                 Verdict::Leak(_) if (200..300).contains(&answer.status) => {
                     report.cross_session_accepted += 1;
                 }
+                Verdict::Error {
+                    kind: "expired_token",
+                    ..
+                } => report.cross_session_token_expired += 1,
                 _ => report.cross_session_other += 1,
             }
         }

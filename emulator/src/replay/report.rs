@@ -62,8 +62,11 @@ pub struct SessionReport {
     pub cross_session_refused: u64,
     /// … accepted (each one is also counted as a leak).
     pub cross_session_accepted: u64,
-    /// … answered otherwise (e.g. 401 for the requester's expired token, before any
-    /// session lookup; a 404 with another body is a leak and counted here too).
+    /// … refused with 401 because the requester's own token had expired (checked before
+    /// any session lookup, so the session was never reached).
+    pub cross_session_token_expired: u64,
+    /// … answered otherwise (a 404 with another body than an unknown session's is a
+    /// leak and counted here too).
     pub cross_session_other: u64,
     /// `cross_session` requests sent as a plain `whoami`: no session to borrow.
     pub cross_session_stateless: u64,
@@ -79,13 +82,14 @@ impl SessionReport {
     pub fn human(&self) -> String {
         match self.mode {
             "on" => format!(
-                "  sessions: on — {} opened ({} without), {} requests in their own session; cross-session attempts {}, refused {} (404, the unknown-session body), ACCEPTED {}, other {}; {} deleted, {} refused after DELETE\n",
+                "  sessions: on — {} opened ({} without), {} requests in their own session; cross-session attempts {}, refused {} (404, the unknown-session body), ACCEPTED {}, requester's token expired first {}, other {}; {} deleted, {} refused after DELETE\n",
                 self.opened,
                 self.not_opened,
                 self.requests_in_session,
                 self.cross_session_attempts,
                 self.cross_session_refused,
                 self.cross_session_accepted,
+                self.cross_session_token_expired,
                 self.cross_session_other,
                 self.deleted,
                 self.deleted_refused,

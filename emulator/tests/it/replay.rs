@@ -167,11 +167,13 @@ async fn target_mode_replays_over_http_against_a_listening_emulator() {
     let sessions = &s.sessions;
     assert_eq!(sessions.mode, "on", "{sessions:?}");
     assert_eq!(sessions.not_opened, 0, "{sessions:?}");
-    assert!(sessions.cross_session_attempts > 0, "{sessions:?}");
+    assert!(sessions.cross_session_refused > 0, "{sessions:?}");
     assert_eq!(
-        sessions.cross_session_refused, sessions.cross_session_attempts,
+        sessions.cross_session_refused + sessions.cross_session_token_expired,
+        sessions.cross_session_attempts,
         "{sessions:?}"
     );
+    assert_eq!(sessions.cross_session_accepted, 0, "{sessions:?}");
     let lines = std::fs::read_to_string(&out).unwrap();
     assert_eq!(lines.lines().count(), 600);
     let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
@@ -395,10 +397,14 @@ async fn in_process_replay_with_sessions_has_no_leaks_and_refuses_every_cross_se
     assert_eq!(sessions.not_opened, 0, "{sessions:?}");
     assert!(sessions.opened > 40, "{sessions:?}");
     assert!(sessions.cross_session_attempts > 30, "{sessions:?}");
+    // Refused, or (an `expiring` requester late in a slow run) its own token expired
+    // before any session lookup.
     assert_eq!(
-        sessions.cross_session_refused, sessions.cross_session_attempts,
+        sessions.cross_session_refused + sessions.cross_session_token_expired,
+        sessions.cross_session_attempts,
         "{sessions:?}"
     );
+    assert!(sessions.cross_session_refused > 30, "{sessions:?}");
     assert_eq!(sessions.cross_session_accepted, 0, "{sessions:?}");
     assert_eq!(sessions.cross_session_stateless, 0, "{sessions:?}");
     assert_eq!(
@@ -406,7 +412,9 @@ async fn in_process_replay_with_sessions_has_no_leaks_and_refuses_every_cross_se
         s.requests,
         "{sessions:?}"
     );
-    assert_eq!(sessions.deleted, sessions.opened, "{sessions:?}");
+    // Every owner ended its session, except the 2 `expiring` principals when their
+    // 3-second tokens were gone by the end (DELETE is authenticated first: 401).
+    assert!(sessions.deleted + 2 >= sessions.opened, "{sessions:?}");
     assert_eq!(sessions.deleted_refused, 16, "{sessions:?}");
 }
 
@@ -493,9 +501,11 @@ async fn sessions_without_the_owner_check_are_caught_leaking() {
     let s = &outcome.summary;
     assert!(s.naive_sessions);
     let sessions = &s.sessions;
-    assert!(sessions.cross_session_attempts > 30, "{sessions:?}");
+    assert!(sessions.cross_session_accepted > 30, "{sessions:?}");
+    assert_eq!(sessions.cross_session_refused, 0, "{sessions:?}");
     assert_eq!(
-        sessions.cross_session_accepted, sessions.cross_session_attempts,
+        sessions.cross_session_accepted + sessions.cross_session_token_expired,
+        sessions.cross_session_attempts,
         "{sessions:?}"
     );
     assert_eq!(s.leaks, sessions.cross_session_accepted, "{s:?}");
