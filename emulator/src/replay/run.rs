@@ -304,8 +304,10 @@ pub enum ReplayError {
     /// `--naive-sessions` without in-process sessions.
     #[error("--naive-sessions needs the in-process isolates with sessions (not --sessions off)")]
     NaiveSessionsNeedSessions,
-    /// `--naive-cache` without the `naive-cache-demo` feature.
-    #[error("--naive-cache needs the emulator built with feature naive-cache-demo (on by default)")]
+    /// `--naive-cache` or `--naive-sessions` without the `naive-cache-demo` feature.
+    #[error(
+        "--naive-cache and --naive-sessions need the emulator built with feature naive-cache-demo (on by default)"
+    )]
     NaiveCacheUnavailable,
 }
 
