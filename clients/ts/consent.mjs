@@ -1,16 +1,26 @@
 // Consent by URL with the official TypeScript MCP client (@modelcontextprotocol/sdk):
 //
 //   node consent.mjs --url http://127.0.0.1:8787/mcp --token <bearer of a user without
-//                    consent> --zone http://127.0.0.1:8788 --user mallory
+//                    consent> --zone http://127.0.0.1:8788 [--user mallory]
+//                    [--expect-session yes|no]
 //
-// The client declares URL-mode elicitation (`capabilities.elicitation.url`, and — since
-// the server is stateless and does not remember `initialize` — the same declaration in the
-// call's `_meta["io.modelcontextprotocol/clientCapabilities"]`). It calls github_user,
-// expects UrlElicitationRequiredError (-32042) whose URL is the zone's consent page for
-// this user, follows it headlessly (GET the page, POST its form), retries, and expects the
-// profile. Then the zone's audit log must show, for this user and the upstream, a
-// `consent:grant` followed by exactly one issued exchange. A declared-but-not-URL client
-// (no `_meta`) must first have received the plain isError text.
+// The client declares URL-mode elicitation (`capabilities.elicitation.url`) at
+// `initialize` and calls github_user. Two server setups are correct, and which one this
+// is shows in whether `initialize` answered with an `Mcp-Session-Id` (`transport.sessionId`):
+//
+// * with a session: the server remembers the declaration, so the first call, WITHOUT any
+//   per-request declaration, must already fail with UrlElicitationRequiredError (-32042);
+// * stateless (no session id): the server cannot know what `initialize` declared, so the
+//   first call without `_meta` must end as the plain isError text naming the consent page,
+//   and a call that repeats the declaration in
+//   `_meta["io.modelcontextprotocol/clientCapabilities"]` must get the -32042.
+//
+// `--expect-session yes|no` makes the run fail when the server is not in that setup.
+// Then: the -32042's URL must be the zone's consent page for this user; it is followed
+// headlessly (GET the page, POST its form); the call is retried (the same way the -32042
+// was obtained) and must return the profile. Finally the zone's audit log (only events
+// newer than this run's start) must show refused exchanges, then `consent:grant` for this
+// user and upstream, then exactly one exchange, issued.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode, UrlElicitationRequiredError } from "@modelcontextprotocol/sdk/types.js";
@@ -21,8 +31,9 @@ const args = Object.fromEntries(
 const url = new URL(args.url ?? "http://127.0.0.1:8787/mcp");
 const zone = (args.zone ?? "").replace(/\/$/, "");
 const user = args.user ?? "mallory";
-if (!args.token || !zone) {
-  console.error("usage: node consent.mjs --url URL --token BEARER --zone ZONE_URL [--user SUB]");
+const expectSession = args["expect-session"];
+if (!args.token || !zone || ![undefined, "yes", "no"].includes(expectSession)) {
+  console.error("usage: node consent.mjs --url URL --token BEARER --zone ZONE_URL [--user SUB] [--expect-session yes|no]");
   process.exit(2);
 }
 function fail(msg) {
@@ -32,25 +43,45 @@ function fail(msg) {
 const CAPS = { elicitation: { url: {} } };
 const META = { "io.modelcontextprotocol/clientCapabilities": CAPS };
 
+async function auditEvents(query) {
+  const res = await fetch(`${zone}/audit?${query}`);
+  const audit = await res.json();
+  const events = Array.isArray(audit) ? audit : audit.events;
+  if (!Array.isArray(events)) fail(`unexpected /audit answer ${JSON.stringify(audit).slice(0, 300)}`);
+  return events;
+}
+// Only what this run causes counts: the log may hold earlier runs for the same user.
+const baseline = Math.max(0, ...(await auditEvents(`sub=${encodeURIComponent(user)}`)).map((e) => e.seq));
+
 const client = new Client({ name: "ts-sdk-consent", version: "1.0.0" }, { capabilities: CAPS });
 const transport = new StreamableHTTPClientTransport(url, {
   requestInit: { headers: { authorization: `Bearer ${args.token}` } },
 });
 await client.connect(transport);
+const session = transport.sessionId;
+if (expectSession === "yes" && !session) fail("expected initialize to open a session (Mcp-Session-Id), got none");
+if (expectSession === "no" && session) fail(`expected a stateless server, got session ${session}`);
+console.log(`  ${session ? "session (Mcp-Session-Id) opened at initialize" : "stateless (no Mcp-Session-Id)"}; protocol ${transport.protocolVersion ?? "?"}`);
 
-// 1. Without the per-request declaration: today's isError text, naming the consent page.
-const plain = await client.callTool({ name: "github_user", arguments: {} });
-const plainText = plain.content?.map((c) => c.text ?? "").join(" ") ?? "";
-if (!plain.isError || !plainText.includes(`${zone}/consent?`)) {
-  fail(`expected an isError result naming the consent page, got ${JSON.stringify(plain)}`);
+// With a session the declaration at initialize suffices; stateless, each call repeats it.
+const call = session ? () => client.callTool({ name: "github_user", arguments: {} })
+  : () => client.callTool({ name: "github_user", arguments: {}, _meta: META });
+
+if (!session) {
+  // 1. Stateless, without the per-request declaration: the isError text naming the page.
+  const plain = await client.callTool({ name: "github_user", arguments: {} });
+  const plainText = plain.content?.map((c) => c.text ?? "").join(" ") ?? "";
+  if (!plain.isError || !plainText.includes(`${zone}/consent?`)) {
+    fail(`expected an isError result naming the consent page, got ${JSON.stringify(plain)}`);
+  }
+  console.log(`  undeclared in the call: isError text: ${plainText.slice(0, 120)}…`);
 }
-console.log(`  undeclared: isError text: ${plainText.slice(0, 120)}…`);
 
-// 2. Declared: -32042 with a URL-mode elicitation.
+// 2. -32042 with a URL-mode elicitation: at the first call with a session, with `_meta` without.
 let elicitation;
 try {
-  const r = await client.callTool({ name: "github_user", arguments: {}, _meta: META });
-  fail(`expected URL elicitation, got a result: ${JSON.stringify(r)}`);
+  const r = await call();
+  fail(`expected URL elicitation (${session ? "declared at initialize, session" : "declared in _meta"}), got a result: ${JSON.stringify(r)}`);
 } catch (e) {
   if (!(e instanceof UrlElicitationRequiredError) || e.code !== ErrorCode.UrlElicitationRequired) {
     fail(`expected UrlElicitationRequiredError, got ${e}`);
@@ -66,7 +97,7 @@ if (consentUrl.origin + consentUrl.pathname !== `${zone}/consent` || consentUrl.
   fail(`the elicitation URL is not the zone's consent page for ${user}: ${elicitation.url}`);
 }
 if (elicitation.url.includes(args.token)) fail("the elicitation URL carries the bearer");
-console.log(`  -32042 URL elicitation ${elicitation.elicitationId}: ${elicitation.url}`);
+console.log(`  -32042 URL elicitation (${session ? "first call, no _meta: declared at initialize" : "call with _meta"}) ${elicitation.elicitationId}: ${elicitation.url}`);
 
 // 3. Follow the URL headlessly: the page, then its form.
 const page = await fetch(consentUrl);
@@ -78,26 +109,29 @@ const granted = await fetch(`${zone}/consent`, { method: "POST", body: form });
 if (granted.status !== 200) fail(`POST /consent answered ${granted.status}: ${(await granted.text()).slice(0, 200)}`);
 console.log("  consent granted on the zone's page");
 
-// 4. Retry: the profile.
-const retried = await client.callTool({ name: "github_user", arguments: {}, _meta: META });
+// 4. Retry, the same way: the profile.
+const retried = await call();
 const login = retried.structuredContent?.login;
 if (retried.isError || login !== user) fail(`retry after consent: ${JSON.stringify(retried)}`);
 console.log(`  retry: signed in as ${login}`);
 await client.close();
 
-// 5. The zone's audit log: consent, then exactly one issued exchange for this user + resource.
+// 5. The zone's audit log, this run only: refused exchanges, consent, then exactly one
+//    issued exchange for this user + resource.
 const resource = consentUrl.searchParams.get("resource");
-const audit = await (await fetch(`${zone}/audit?sub=${encodeURIComponent(user)}&resource=${encodeURIComponent(resource)}`)).json();
-const events = Array.isArray(audit) ? audit : audit.events;
-if (!Array.isArray(events)) fail(`unexpected /audit answer ${JSON.stringify(audit).slice(0, 300)}`);
-const consentAt = events.findIndex((e) => e.event === "consent:grant");
-if (consentAt < 0) fail(`no consent:grant in the audit log: ${JSON.stringify(events)}`);
+const events = (await auditEvents(`sub=${encodeURIComponent(user)}&resource=${encodeURIComponent(resource)}`))
+  .filter((e) => e.seq > baseline);
+const consents = events.filter((e) => e.event === "consent:grant");
+if (consents.length !== 1) fail(`expected one consent:grant in this run, got ${JSON.stringify(events)}`);
+const consentAt = events.indexOf(consents[0]);
 const after = events.slice(consentAt + 1).filter((e) => e.event === "credentials:issue");
 const issued = after.filter((e) => e.outcome === "issued");
 if (issued.length !== 1 || after.length !== 1) {
   fail(`expected exactly one exchange after the consent, got ${JSON.stringify(after)}`);
 }
-const refusedBefore = events.slice(0, consentAt).filter((e) => e.event === "credentials:issue" && e.outcome === "refused");
-if (refusedBefore.length < 1) fail(`expected the refused exchanges before the consent: ${JSON.stringify(events)}`);
-console.log(`  audit: ${refusedBefore.length} refused exchange(s), consent:grant, then 1 issued exchange`);
-console.log("ts client: consent by URL ok");
+const before = events.slice(0, consentAt).filter((e) => e.event === "credentials:issue");
+if (before.length < 1 || before.some((e) => e.outcome !== "refused")) {
+  fail(`expected only refused exchanges before the consent: ${JSON.stringify(before)}`);
+}
+console.log(`  audit: ${before.length} refused exchange(s), consent:grant (#${consents[0].seq}), then 1 issued exchange (#${issued[0].seq})`);
+console.log(`ts client: consent by URL ok (${session ? "session" : "stateless"})`);

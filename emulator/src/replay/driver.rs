@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use http::{HeaderValue, Request, header};
+use http::{HeaderValue, Method, Request, header};
 use keycard_core::ports::BoxFuture;
 
 use super::callers::MintError;
 use super::faults::{Action, FaultReport, Step, StepRunner};
 use super::identity::{self, Who};
 use super::oracle::{AuditSource, Expect, Leak, Observed, Oracle, Verdict};
-use super::report::Tally;
+use super::report::{SessionReport, Tally};
 use super::trace::{Op, Principal, TraceRequest, ZoneRef};
 use crate::isolate::IsolatePool;
 
@@ -98,6 +98,14 @@ impl<'a> Callers<'a> {
         }
     }
 
+    /// The identity of principal `i`'s caller (tokens minted up front only).
+    fn who(&self, i: usize) -> Option<Who> {
+        match self {
+            Self::Ready(callers) => callers.get(i).map(|c| c.who.clone()),
+            Self::Lazy { .. } => None,
+        }
+    }
+
     /// The error-answer scan over the population's subjects.
     fn foreign_scan(&self) -> ForeignScan {
         match self {
@@ -171,6 +179,22 @@ pub struct DriverConfig {
     pub rss_every: Option<u64>,
     /// Bound the oracle's memory ([`Oracle::bounded`]).
     pub oracle_bound: Option<usize>,
+    /// Whether callers open sessions first.
+    pub sessions: SessionUse,
+}
+
+/// Whether the callers use sessions (`--sessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionUse {
+    /// Stateless: no `initialize`, no `Mcp-Session-Id`.
+    #[default]
+    Off,
+    /// Every caller sends `initialize` first and, when the server answers with an
+    /// `Mcp-Session-Id`, sends all its requests in that session; a server that offers
+    /// none is replayed statelessly (reported as `not_offered`).
+    Offer,
+    /// As `Offer`, but a server that offers no session is a set-up error.
+    Require,
 }
 
 /// A fault run's schedule and the zones that carry it out.
@@ -299,7 +323,7 @@ fn unix_secs() -> u64 {
 
 fn body_for(op: Op) -> Bytes {
     let (name, method) = match op {
-        Op::Whoami | Op::BadToken => ("whoami", "tools/call"),
+        Op::Whoami | Op::BadToken | Op::CrossSession => ("whoami", "tools/call"),
         Op::GithubUser => ("github_user", "tools/call"),
         Op::ToolsList => ("", "tools/list"),
         Op::ProfileResource => (
@@ -322,29 +346,71 @@ struct Answer {
     status: u16,
     body: Bytes,
     error: Option<String>,
+    /// The `Mcp-Session-Id` the answer carries.
+    session: Option<String>,
 }
 
-async fn send(transport: &Transport, auth: HeaderValue, body: Bytes, timeout: Duration) -> Answer {
+/// One HTTP request of the replay.
+struct Outgoing<'a> {
+    method: Method,
+    auth: HeaderValue,
+    /// `Mcp-Session-Id` to send.
+    session: Option<&'a str>,
+    /// Send `MCP-Protocol-Version` (every request but `initialize`, which negotiates it).
+    version_header: bool,
+    body: Bytes,
+}
+
+impl Outgoing<'_> {
+    /// A POST of `body` by `auth`, in `session` if any.
+    fn post(auth: HeaderValue, session: Option<&str>, body: Bytes) -> Outgoing<'_> {
+        Outgoing {
+            method: Method::POST,
+            auth,
+            session,
+            version_header: true,
+            body,
+        }
+    }
+}
+
+async fn send(transport: &Transport, out: Outgoing<'_>, timeout: Duration) -> Answer {
     let failed = |e: String| Answer {
         status: 0,
         body: Bytes::new(),
         error: Some(e),
+        session: None,
+    };
+    let session_of = |headers: &http::HeaderMap| {
+        headers
+            .get(keycard_core::session::SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     };
     match transport {
         Transport::InProcess { pool, url } => {
-            let request = Request::post(url.clone())
-                .header(header::AUTHORIZATION, auth)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::ACCEPT, "application/json, text/event-stream")
-                .header("mcp-protocol-version", PROTOCOL_VERSION)
-                .body(body);
-            let request = match request {
+            let mut request = Request::builder()
+                .method(out.method)
+                .uri(url.clone())
+                .header(header::AUTHORIZATION, out.auth)
+                .header(header::ACCEPT, "application/json, text/event-stream");
+            if !out.body.is_empty() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            if out.version_header {
+                request = request.header("mcp-protocol-version", PROTOCOL_VERSION);
+            }
+            if let Some(id) = out.session {
+                request = request.header(keycard_core::session::SESSION_HEADER, id);
+            }
+            let request = match request.body(out.body) {
                 Ok(r) => r,
                 Err(e) => return failed(e.to_string()),
             };
             match tokio::time::timeout(timeout, pool.dispatch(request)).await {
                 Ok(Ok(response)) => Answer {
                     status: response.status().as_u16(),
+                    session: session_of(response.headers()),
                     body: response.into_body(),
                     error: None,
                 },
@@ -353,24 +419,30 @@ async fn send(transport: &Transport, auth: HeaderValue, body: Bytes, timeout: Du
             }
         }
         Transport::Http { client, url } => {
-            let sent = client
-                .post(url.clone())
-                .header(header::AUTHORIZATION, auth)
-                .header(header::CONTENT_TYPE, "application/json")
+            let mut request = client
+                .request(out.method, url.clone())
+                .header(header::AUTHORIZATION, out.auth)
                 .header(header::ACCEPT, "application/json, text/event-stream")
-                .header("mcp-protocol-version", PROTOCOL_VERSION)
-                .timeout(timeout)
-                .body(body)
-                .send()
-                .await;
-            match sent {
+                .timeout(timeout);
+            if !out.body.is_empty() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            if out.version_header {
+                request = request.header("mcp-protocol-version", PROTOCOL_VERSION);
+            }
+            if let Some(id) = out.session {
+                request = request.header(keycard_core::session::SESSION_HEADER, id);
+            }
+            match request.body(out.body).send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let session = session_of(response.headers());
                     match response.bytes().await {
                         Ok(body) => Answer {
                             status,
                             body,
                             error: None,
+                            session,
                         },
                         Err(e) => failed(e.without_url().to_string()),
                     }
@@ -379,6 +451,85 @@ async fn send(transport: &Transport, auth: HeaderValue, body: Bytes, timeout: Du
             }
         }
     }
+}
+
+/// `initialize` (2025-11-25, no capabilities) as the replay's client.
+fn initialize_body() -> Bytes {
+    Bytes::from(
+        serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "emulator-replay", "version": env!("CARGO_PKG_VERSION")},
+        }})
+        .to_string(),
+    )
+}
+
+/// Opens `auth`'s session: `initialize`, then (when the answer names a session)
+/// `notifications/initialized` in it. The session id, if the server offered one.
+async fn open_session(
+    transport: &Transport,
+    auth: HeaderValue,
+    timeout: Duration,
+) -> Option<String> {
+    let answer = send(
+        transport,
+        Outgoing {
+            method: Method::POST,
+            auth: auth.clone(),
+            session: None,
+            version_header: false,
+            body: initialize_body(),
+        },
+        timeout,
+    )
+    .await;
+    if answer.status != 200 {
+        return None;
+    }
+    let id = answer.session?;
+    let initialized =
+        Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let ack = send(
+        transport,
+        Outgoing::post(auth, Some(&id), initialized),
+        timeout,
+    )
+    .await;
+    (200..300).contains(&ack.status).then_some(id)
+}
+
+/// A well-formed session id (32 lower-case hex digits) that is none of `issued`: the
+/// probe for the server's answer to a session that never existed.
+fn never_issued(issued: &[Option<String>]) -> String {
+    let mut n: u128 = 0x5e55_10e0_0000_0000_0000_0000_0000_0000;
+    loop {
+        let id = format!("{n:032x}");
+        if !issued.iter().flatten().any(|s| *s == id) {
+            return id;
+        }
+        n += 1;
+    }
+}
+
+/// The principal whose session `attacker`'s `cross_session` request `request_id` names:
+/// one with a session and a different identity, starting at a place that moves with the
+/// request id (deterministic for a trace).
+fn victim_of(
+    sessions: &[Option<String>],
+    who: impl Fn(usize) -> Option<Who>,
+    attacker: usize,
+    request_id: u64,
+) -> Option<usize> {
+    let n = sessions.len();
+    if n < 2 {
+        return None;
+    }
+    let own = who(attacker)?;
+    let start = (attacker + 1 + (request_id % n as u64) as usize) % n;
+    (0..n)
+        .map(|k| (start + k) % n)
+        .find(|&j| j != attacker && sessions[j].is_some() && who(j).is_some_and(|w| w != own))
 }
 
 /// One line of `--per-request-out`.
@@ -408,6 +559,14 @@ pub enum DriverError {
     /// A principal's token could not be minted (lazy minting).
     #[error(transparent)]
     Mint(MintError),
+    /// `--sessions on` and no `initialize` was answered with an `Mcp-Session-Id`.
+    #[error(
+        "--sessions on: the server answered every initialize without an Mcp-Session-Id (use --sessions auto to replay it statelessly)"
+    )]
+    SessionsNotOffered,
+    /// A session id the server never issued was not refused with 404.
+    #[error("a request naming a session id the server never issued was answered {0}, not 404")]
+    UnknownSessionAccepted(u16),
     /// Consent revocation failed.
     #[error("revoking consent for principal {principal}: {reason}")]
     Revoke {
@@ -453,6 +612,9 @@ pub async fn run(
     let mut revocations = revocations.into_iter().peekable();
     let mut revoked_at: Vec<Option<u64>> = vec![None; callers.len()];
     let mut used = vec![false; callers.len()];
+    let whoami = bodies[Op::ALL.iter().position(|o| *o == Op::Whoami).unwrap_or(0)].clone();
+    let (mut sessions, unknown_session, mut report) =
+        open_sessions(callers, transport, config, &whoami).await?;
 
     let progress = if config.progress && std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(total)
@@ -528,14 +690,41 @@ pub async fn run(
             let body = bodies[Op::ALL.iter().position(|o| *o == request.op).unwrap_or(0)].clone();
             let revoked = revoked_at[request.principal as usize];
             used[request.principal as usize] = true;
+            let principal = request.principal as usize;
+            // The op judged, the session sent and (cross-session) whose it is.
+            let (judged, session, victim) = if request.op == Op::CrossSession {
+                match victim_of(&sessions, |i| callers.who(i), principal, request.id) {
+                    Some(v) => (Op::CrossSession, sessions[v].clone(), callers.who(v)),
+                    None => {
+                        report.cross_session_stateless += 1;
+                        (Op::Whoami, None, None)
+                    }
+                }
+            } else {
+                (request.op, sessions.get(principal).cloned().flatten(), None)
+            };
+            if judged != Op::CrossSession && session.is_some() {
+                report.requests_in_session += 1;
+            }
             inflight.push(async move {
                 let sent_at = unix_secs();
                 let t0 = Instant::now();
-                let answer = send(transport, auth, body, config.request_timeout).await;
-                (request, caller, revoked, sent_at, t0.elapsed(), answer)
+                let out = Outgoing::post(auth, session.as_deref(), body);
+                let answer = send(transport, out, config.request_timeout).await;
+                (
+                    request,
+                    caller,
+                    revoked,
+                    sent_at,
+                    t0.elapsed(),
+                    answer,
+                    judged,
+                    victim,
+                )
             });
         }
-        let Some((request, caller, revoked, sent_at, elapsed, answer)) = inflight.next().await
+        let Some((request, caller, revoked, sent_at, elapsed, answer, judged, victim)) =
+            inflight.next().await
         else {
             break;
         };
@@ -544,12 +733,14 @@ pub async fn run(
             request_id: request.id,
             principal: request.principal,
             who: &caller.who,
-            op: request.op,
+            op: judged,
             expires_at: caller.expires_at,
             leeway_secs: config.leeway_secs,
             revoked_at: revoked,
             revoked_by_answer: revoked_at[request.principal as usize].is_some(),
             upstream_resource: &config.upstream_resource,
+            victim: victim.as_ref(),
+            unknown_session: unknown_session.as_deref(),
         };
         let observed = Observed {
             status: answer.status,
@@ -574,6 +765,23 @@ pub async fn run(
                 first_seen_by: None,
                 reason: format!("an error answer contains {what}"),
             }));
+        }
+        if judged == Op::CrossSession {
+            report.cross_session_attempts += 1;
+            match &verdict {
+                Verdict::Error {
+                    kind: "cross_session_refused",
+                    ..
+                } => report.cross_session_refused += 1,
+                Verdict::Leak(_) if (200..300).contains(&answer.status) => {
+                    report.cross_session_accepted += 1;
+                }
+                Verdict::Error {
+                    kind: "expired_token",
+                    ..
+                } => report.cross_session_token_expired += 1,
+                _ => report.cross_session_other += 1,
+            }
         }
         if let Some(t) = track.as_mut() {
             t.observe(&request, &verdict, &answer.body);
@@ -601,9 +809,124 @@ pub async fn run(
     }
     let wall = started.elapsed();
     progress.finish_and_clear();
+    if report.mode == "on" {
+        end_sessions(
+            callers,
+            &mut sessions,
+            rotated,
+            transport,
+            config,
+            &whoami,
+            &mut report,
+        )
+        .await;
+    }
+    tally.sessions = report;
     tally.distinct_tokens = oracle.distinct_upstream_tokens() as u64;
     tally.fault = track.map(|t| t.report);
     Ok((tally, wall, used))
+}
+
+/// Sessions checked for a 404 after their `DELETE`.
+const DELETE_CHECKS: usize = 16;
+
+/// Opens every caller's session when the run uses them (tokens minted up front only):
+/// the session ids by principal, the server's answer to a session id it never issued
+/// (the body every refusal of someone else's session must equal), and the report so far.
+async fn open_sessions(
+    callers: Callers<'_>,
+    transport: &Transport,
+    config: &DriverConfig,
+    whoami: &Bytes,
+) -> Result<(Vec<Option<String>>, Option<Bytes>, SessionReport), DriverError> {
+    let mut report = SessionReport {
+        mode: "off",
+        ..SessionReport::default()
+    };
+    let none = || vec![None; callers.len()];
+    let Callers::Ready(ready) = callers else {
+        return Ok((none(), None, report));
+    };
+    if config.sessions == SessionUse::Off || ready.is_empty() {
+        return Ok((none(), None, report));
+    }
+    let sessions: Vec<Option<String>> = futures::stream::iter(ready)
+        .map(|c| open_session(transport, c.auth.clone(), config.request_timeout))
+        .buffered(config.concurrency.max(1))
+        .collect()
+        .await;
+    report.opened = sessions.iter().flatten().count() as u64;
+    report.not_opened = sessions.len() as u64 - report.opened;
+    let Some(first) = sessions.iter().position(Option::is_some) else {
+        if config.sessions == SessionUse::Require {
+            return Err(DriverError::SessionsNotOffered);
+        }
+        report.mode = "not_offered";
+        report.not_opened = 0;
+        return Ok((sessions, None, report));
+    };
+    report.mode = "on";
+    let unknown = never_issued(&sessions);
+    let probe = send(
+        transport,
+        Outgoing::post(ready[first].auth.clone(), Some(&unknown), whoami.clone()),
+        config.request_timeout,
+    )
+    .await;
+    if probe.status != 404 {
+        return Err(DriverError::UnknownSessionAccepted(probe.status));
+    }
+    Ok((sessions, Some(probe.body), report))
+}
+
+/// Ends every open session with `DELETE` (by its owner) and checks, for a few, that a
+/// request in the deleted session is then refused with 404.
+async fn end_sessions(
+    callers: Callers<'_>,
+    sessions: &mut [Option<String>],
+    rotated: bool,
+    transport: &Transport,
+    config: &DriverConfig,
+    whoami: &Bytes,
+    report: &mut SessionReport,
+) {
+    let Callers::Ready(ready) = callers else {
+        return;
+    };
+    let auth = |c: &Caller| match (&c.rotated_auth, rotated) {
+        (Some(a), true) => a.clone(),
+        _ => c.auth.clone(),
+    };
+    let timeout = config.request_timeout;
+    let deleted: Vec<Option<(usize, String)>> =
+        futures::stream::iter(sessions.iter_mut().enumerate())
+            .map(|(i, slot)| {
+                let id = slot.take();
+                let auth = ready.get(i).map(auth);
+                async move {
+                    let (id, auth) = (id?, auth?);
+                    let out = Outgoing {
+                        method: Method::DELETE,
+                        auth,
+                        session: Some(&id),
+                        version_header: true,
+                        body: Bytes::new(),
+                    };
+                    let answer = send(transport, out, timeout).await;
+                    (answer.status == 204).then_some((i, id))
+                }
+            })
+            .buffered(config.concurrency.max(1))
+            .collect()
+            .await;
+    let deleted: Vec<(usize, String)> = deleted.into_iter().flatten().collect();
+    report.deleted = deleted.len() as u64;
+    for (i, id) in deleted.iter().take(DELETE_CHECKS) {
+        let out = Outgoing::post(auth(&ready[*i]), Some(id), whoami.clone());
+        if send(transport, out, timeout).await.status == 404 {
+            report.deleted_refused += 1;
+        }
+    }
 }
 
 fn write_outcome(
@@ -633,6 +956,37 @@ fn write_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_victim_has_a_session_and_another_identity() {
+        let who = |sub: &str| Who {
+            issuer: "i".into(),
+            sub: Some(sub.into()),
+            client_id: "c".into(),
+        };
+        let whos = [who("a"), who("a"), who("b"), who("c")];
+        let sessions = [
+            Some("s0".to_owned()),
+            Some("s1".into()),
+            None,
+            Some("s3".into()),
+        ];
+        for id in 0..20 {
+            let v = victim_of(&sessions, |i| whos.get(i).cloned(), 0, id).unwrap();
+            assert_eq!(
+                v, 3,
+                "the same identity (1) and no session (2) are never victims"
+            );
+        }
+        assert_eq!(
+            victim_of(&sessions[..2], |i| whos.get(i).cloned(), 0, 1),
+            None
+        );
+        let issued = [Some(never_issued(&[]))];
+        let other = never_issued(&issued);
+        assert!(keycard_core::session::is_well_formed(&other));
+        assert_ne!(Some(other), issued[0]);
+    }
 
     #[test]
     fn bodies_are_mcp_requests() {

@@ -23,13 +23,13 @@ pub const TRICKY_SUBJECTS: [&str; 6] = [
 /// Relative weights of each [`Op`] (`--mix whoami=45,github_user=45,...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mix {
-    weights: [u32; 5],
+    weights: [u32; 6],
 }
 
 impl Default for Mix {
     fn default() -> Self {
         Self {
-            weights: [45, 45, 5, 5, 0],
+            weights: [45, 45, 5, 5, 0, 5],
         }
     }
 }
@@ -43,7 +43,7 @@ pub enum MixError {
     /// The name is not an op.
     #[error(
         "unknown op {0:?} in mix (expected whoami, github_user, tools_list, bad_token, \
-         profile_resource)"
+         profile_resource, cross_session)"
     )]
     UnknownOp(String),
     /// All weights are zero.
@@ -54,7 +54,7 @@ pub enum MixError {
 impl std::str::FromStr for Mix {
     type Err = MixError;
     fn from_str(s: &str) -> Result<Self, MixError> {
-        let mut weights = [0u32; 5];
+        let mut weights = [0u32; 6];
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (name, weight) = entry
                 .split_once('=')
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn mix_parses_and_rejects() {
         let m: Mix = "whoami=1, github-user=3".parse().unwrap();
-        assert_eq!(m.weights, [1, 3, 0, 0, 0]);
+        assert_eq!(m.weights, [1, 3, 0, 0, 0, 0]);
         assert_eq!("x=1".parse::<Mix>(), Err(MixError::UnknownOp("x".into())));
         assert_eq!(
             "whoami".parse::<Mix>(),

@@ -14,4 +14,4 @@ pub mod run;
 pub mod trace;
 pub mod zones;
 
-pub use run::{NaiveCache, ReplayArgs, ReplayError, ReplayOutcome, run, run_suite};
+pub use run::{NaiveCache, ReplayArgs, ReplayError, ReplayOutcome, SessionMode, run, run_suite};

@@ -67,6 +67,11 @@ pub struct Expect<'a> {
     pub revoked_by_answer: bool,
     /// The upstream resource identifier.
     pub upstream_resource: &'a str,
+    /// For [`Op::CrossSession`]: whose session the request named (another identity's).
+    pub victim: Option<&'a Who>,
+    /// For [`Op::CrossSession`]: the body the server answered (with 404) for a session id
+    /// it never issued; a refusal of someone's session must be indistinguishable.
+    pub unknown_session: Option<&'a [u8]>,
 }
 
 /// The answer as the driver got it.
@@ -205,6 +210,9 @@ impl Oracle {
                 expected: false,
             };
         }
+        if expect.op == Op::CrossSession {
+            return judge_cross_session(expect, &observed, may_be_expired);
+        }
         if expect.op == Op::BadToken {
             return match observed.status {
                 401 => Verdict::Error {
@@ -286,7 +294,7 @@ impl Oracle {
                     }
                 }
             }
-            Op::Whoami | Op::BadToken => {
+            Op::Whoami | Op::BadToken | Op::CrossSession => {
                 if is_error {
                     return Verdict::Error {
                         kind: "tool_error",
@@ -410,6 +418,47 @@ impl Oracle {
     }
 }
 
+/// A request with the requester's token and another identity's session id: only a 404
+/// with the body of an unknown session is right. Acceptance is a leak (the session and
+/// whatever it holds — log level, subscriptions, answers to its elicitations — served to
+/// someone else), and so is a refusal that differs from the one for a session that never
+/// existed (it would tell other users' sessions apart). A 401 for the requester's own
+/// expired token comes before any session lookup and is due.
+fn judge_cross_session(
+    expect: Expect<'_>,
+    observed: &Observed<'_>,
+    may_be_expired: bool,
+) -> Verdict {
+    match observed.status {
+        404 if expect.unknown_session.is_none_or(|b| b == observed.body) => Verdict::Error {
+            kind: "cross_session_refused",
+            expected: true,
+        },
+        404 => leak(
+            expect,
+            expect.victim.cloned(),
+            None,
+            None,
+            "the refusal of another identity's session differs from the answer for an unknown session",
+        ),
+        200..=299 => leak(
+            expect,
+            expect.victim.cloned(),
+            None,
+            None,
+            "a session opened by another identity was accepted with the requester's token",
+        ),
+        401 if may_be_expired => Verdict::Error {
+            kind: "expired_token",
+            expected: true,
+        },
+        s => Verdict::Error {
+            kind: status_kind(s),
+            expected: false,
+        },
+    }
+}
+
 fn refusal_kind(expect: Expect<'_>, text: &str, may_be_expired: bool) -> Verdict {
     let lower = text.to_lowercase();
     if expect.who.sub.is_none() && lower.contains("no subject") {
@@ -509,6 +558,8 @@ mod tests {
             revoked_at: None,
             revoked_by_answer: false,
             upstream_resource: "http://z/up",
+            victim: None,
+            unknown_session: None,
         }
     }
 
@@ -623,6 +674,47 @@ mod tests {
         assert!(
             matches!(v, Verdict::Leak(ref l) if l.reason.contains("not in")),
             "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cross_session_request_must_be_refused_like_an_unknown_session() {
+        let log = Log(HashMap::new());
+        let alice = who(Some("alice"));
+        let bob = who(Some("bob"));
+        let unknown = br#"{"error":{"code":-32001}}"#;
+        let mut o = Oracle::default();
+        let mut e = expect(&alice, Op::CrossSession);
+        e.victim = Some(&bob);
+        e.unknown_session = Some(unknown);
+        let answer = |status: u16, body: &'static [u8]| Observed {
+            status,
+            body,
+            transport_error: None,
+            sent_at: 1_000,
+        };
+        assert_eq!(
+            o.judge(e, answer(404, unknown), &log).await,
+            Verdict::Error {
+                kind: "cross_session_refused",
+                expected: true
+            }
+        );
+        let v = o.judge(e, answer(404, b"{\"other\":1}"), &log).await;
+        assert!(
+            matches!(v, Verdict::Leak(ref l) if l.reason.contains("differs")),
+            "{v:?}"
+        );
+        let body = br#"{"result": {"structuredContent": {"issuer": "http://z", "subject": "alice", "client_id": "c"}}}"#;
+        let v = o.judge(e, answer(200, body), &log).await;
+        let Verdict::Leak(l) = v else { panic!("{v:?}") };
+        assert_eq!((l.requester, l.seen), (alice.clone(), Some(bob.clone())));
+        assert_eq!(
+            o.judge(e, answer(400, b""), &log).await,
+            Verdict::Error {
+                kind: "http_400",
+                expected: false
+            }
         );
     }
 

@@ -39,6 +39,71 @@ pub struct Tally {
     pub fault: Option<super::faults::FaultReport>,
     /// Resident memory samples (MiB), one per `rss_every` requests.
     pub rss_samples_mb: Vec<f64>,
+    /// How the run used sessions.
+    pub sessions: SessionReport,
+}
+
+/// How a run used sessions (`Mcp-Session-Id`) and how the cross-session attempts went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SessionReport {
+    /// `on` (callers initialized and sent their requests in their sessions), `off`
+    /// (`--sessions off`, or `--fresh-subjects`) or `not_offered` (every `initialize`
+    /// was answered without `Mcp-Session-Id`: the callers ran stateless).
+    pub mode: &'static str,
+    /// Callers whose `initialize` opened a session.
+    pub opened: u64,
+    /// Callers that sent `initialize` but got no session (when others got one).
+    pub not_opened: u64,
+    /// Requests sent in the caller's own session.
+    pub requests_in_session: u64,
+    /// `cross_session` requests sent: one caller's token with another identity's session.
+    pub cross_session_attempts: u64,
+    /// … refused with 404 and the body of a session that never existed.
+    pub cross_session_refused: u64,
+    /// … accepted (each one is also counted as a leak).
+    pub cross_session_accepted: u64,
+    /// … refused with 401 because the requester's own token had expired (checked before
+    /// any session lookup, so the session was never reached).
+    pub cross_session_token_expired: u64,
+    /// … answered otherwise (a 404 with another body than an unknown session's is a
+    /// leak and counted here too).
+    pub cross_session_other: u64,
+    /// `cross_session` requests sent as a plain `whoami`: no session to borrow.
+    pub cross_session_stateless: u64,
+    /// Sessions ended with `DELETE` at the end of the run (204).
+    pub deleted: u64,
+    /// Requests in a deleted session refused with 404 afterwards (one per deleted
+    /// session, sampled).
+    pub deleted_refused: u64,
+}
+
+impl SessionReport {
+    /// One human line.
+    pub fn human(&self) -> String {
+        match self.mode {
+            "on" => format!(
+                "  sessions: on — {} opened ({} without), {} requests in their own session; cross-session attempts {}, refused {} (404, the unknown-session body), ACCEPTED {}, requester's token expired first {}, other {}; {} deleted, {} refused after DELETE\n",
+                self.opened,
+                self.not_opened,
+                self.requests_in_session,
+                self.cross_session_attempts,
+                self.cross_session_refused,
+                self.cross_session_accepted,
+                self.cross_session_token_expired,
+                self.cross_session_other,
+                self.deleted,
+                self.deleted_refused,
+            ),
+            "not_offered" => format!(
+                "  sessions: not offered by the target (initialize answered without Mcp-Session-Id): callers ran stateless; 0 cross-session attempts ({} cross_session requests sent as plain whoami)\n",
+                self.cross_session_stateless
+            ),
+            _ => format!(
+                "  sessions: off; 0 cross-session attempts ({} cross_session requests sent as plain whoami)\n",
+                self.cross_session_stateless
+            ),
+        }
+    }
 }
 
 impl Tally {
@@ -139,6 +204,12 @@ pub struct Summary {
     /// Resident memory (MiB) sampled during the run (`--rss-every`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rss_samples_mb: Vec<f64>,
+    /// How the run used sessions.
+    pub sessions: SessionReport,
+    /// Whether the in-process sessions skipped their owner check (`--naive-sessions`,
+    /// demonstration only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub naive_sessions: bool,
 }
 
 /// The isolates' token-cache counters, summed.
@@ -200,6 +271,11 @@ impl Summary {
                 .as_deref()
                 .map(|n| format!(", NAIVE CACHE {n}"))
                 .unwrap_or_default()
+                + if self.naive_sessions {
+                    ", NAIVE SESSIONS (owner not checked)"
+                } else {
+                    ""
+                }
         ));
         out.push_str(&format!(
             "  ok {}  errors {} ({} expected)  unexpected successes {}\n",
@@ -224,6 +300,7 @@ impl Summary {
             "  latency p50 {:.2} ms  p99 {:.2} ms  throughput {:.0} req/s  wall {:.2} s (+{:.2} s setup)  peak RSS {:.0} MiB\n",
             self.p50_ms, self.p99_ms, self.rps, self.wall_s, self.setup_s, self.peak_rss_mb
         ));
+        out.push_str(&self.sessions.human());
         if self.leaks == 0 {
             out.push_str("  leaks: 0 — every answer belonged to its requester\n");
         } else {
@@ -337,11 +414,23 @@ mod tests {
             cache: None,
             faults: None,
             rss_samples_mb: Vec::new(),
+            sessions: SessionReport {
+                mode: "on",
+                opened: 3,
+                cross_session_attempts: 2,
+                cross_session_refused: 2,
+                ..SessionReport::default()
+            },
+            naive_sessions: false,
         };
         let human = s.human(&t.leak_samples);
         assert!(human.contains("LEAKS: 1"), "{human}");
         assert!(
             human.contains("first received by request 1, principal 2"),
+            "{human}"
+        );
+        assert!(
+            human.contains("cross-session attempts 2, refused 2"),
             "{human}"
         );
         let json = serde_json::to_value(&s).unwrap();
@@ -358,6 +447,7 @@ mod tests {
             "rps",
             "wall_s",
             "peak_rss_mb",
+            "sessions",
         ] {
             assert!(json.get(k).is_some(), "{k}");
         }

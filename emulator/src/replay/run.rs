@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keycard_core::Gateway;
+use keycard_core::session::{MemorySessionStore, SessionSettings, SessionStore};
 
 use super::callers::{MintError, SubjectAlg, mint_all, mint_caller, mint_rotated_all};
 use super::driver::{
-    self, Caller, Callers, DriverConfig, DriverError, FaultHooks, Transport, ZoneControl,
+    self, Caller, Callers, DriverConfig, DriverError, FaultHooks, SessionUse, Transport,
+    ZoneControl,
 };
 use super::faults::{self, FaultKind, ZoneFaults};
 use super::generate::{self, Mix};
@@ -48,6 +50,22 @@ impl NaiveCache {
     }
 }
 
+/// `--sessions`: whether the simulated callers use MCP sessions (`Mcp-Session-Id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SessionMode {
+    /// Use them wherever they exist: the in-process isolates are built with a session
+    /// store (one shared by all of them); a `--target` gets `initialize` from every
+    /// caller and, if it answers without `Mcp-Session-Id`, is replayed statelessly (the
+    /// report says `not_offered`). Off with `--fresh-subjects` (one request per subject).
+    #[default]
+    Auto,
+    /// Like `auto`, but a target that offers no session is a set-up error (exit 2).
+    On,
+    /// Stateless: no `initialize`, no session header; in-process isolates without a
+    /// session store.
+    Off,
+}
+
 /// `emulator replay` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
@@ -69,14 +87,24 @@ pub struct ReplayArgs {
     /// Seed of the generator, routing and zone latency.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Op weights, e.g. `whoami=45,github_user=45,tools_list=5,bad_token=5`; add
-    /// `profile_resource=N` to read the delegated resource the in-process server serves
-    /// (a `--target` must serve `upstream://profile` too).
+    /// Op weights, e.g. `whoami=45,github_user=45,tools_list=5,bad_token=5,cross_session=5`;
+    /// add `profile_resource=N` to read the delegated resource the in-process server
+    /// serves (a `--target` must serve `upstream://profile` too). `cross_session` sends
+    /// the caller's token with another identity's `Mcp-Session-Id` (a plain `whoami`
+    /// when the run has no sessions).
     #[arg(
         long,
-        default_value = "whoami=45,github_user=45,tools_list=5,bad_token=5"
+        default_value = "whoami=45,github_user=45,tools_list=5,bad_token=5,cross_session=5"
     )]
     pub mix: Mix,
+    /// Whether callers open MCP sessions first (`initialize`) and send their requests in
+    /// them.
+    #[arg(long, value_enum, default_value_t = SessionMode::Auto)]
+    pub sessions: SessionMode,
+    /// DEMONSTRATION ONLY: the in-process sessions skip their owner check (any identity
+    /// may use any session); the replay must then report leaks and exit non-zero.
+    #[arg(long, conflicts_with_all = ["target", "fresh_subjects"])]
+    pub naive_sessions: bool,
     /// Lifetime of the `expiring` principals' tokens, seconds.
     #[arg(long, default_value_t = 3)]
     pub expiring_secs: u64,
@@ -185,6 +213,8 @@ impl Default for ReplayArgs {
             route: RoutePolicy::RoundRobin,
             seed: 0,
             mix: Mix::default(),
+            sessions: SessionMode::Auto,
+            naive_sessions: false,
             expiring_secs: 3,
             trace: None,
             write_trace: None,
@@ -266,8 +296,18 @@ pub enum ReplayError {
         "--fault rotate-mid-run needs tokens minted up front (not --fresh-subjects): it sends each user's token signed with the next key after the rotation"
     )]
     RotateNeedsUpFrontTokens,
-    /// `--naive-cache` without the `naive-cache-demo` feature.
-    #[error("--naive-cache needs the emulator built with feature naive-cache-demo (on by default)")]
+    /// `--sessions on` with `--fresh-subjects`.
+    #[error(
+        "--sessions on needs tokens minted up front (not --fresh-subjects, which replays one request per subject statelessly)"
+    )]
+    SessionsNeedUpFrontTokens,
+    /// `--naive-sessions` without in-process sessions.
+    #[error("--naive-sessions needs the in-process isolates with sessions (not --sessions off)")]
+    NaiveSessionsNeedSessions,
+    /// `--naive-cache` or `--naive-sessions` without the `naive-cache-demo` feature.
+    #[error(
+        "--naive-cache and --naive-sessions need the emulator built with feature naive-cache-demo (on by default)"
+    )]
     NaiveCacheUnavailable,
 }
 
@@ -354,6 +394,17 @@ fn target_url(target: &str) -> Result<(reqwest::Url, String), ReplayError> {
 }
 
 impl ReplayArgs {
+    /// How the driver uses sessions: off with `--sessions off` or (under `auto`)
+    /// `--fresh-subjects`.
+    pub fn session_use(&self) -> SessionUse {
+        match self.sessions {
+            SessionMode::Off => SessionUse::Off,
+            SessionMode::Auto if self.fresh_subjects => SessionUse::Off,
+            SessionMode::Auto => SessionUse::Offer,
+            SessionMode::On => SessionUse::Require,
+        }
+    }
+
     /// `--subject-alg`, defaulting to ES256 with `--fresh-subjects` and RS256 otherwise.
     pub fn subject_alg(&self) -> SubjectAlg {
         self.subject_alg.unwrap_or(if self.fresh_subjects {
@@ -403,7 +454,32 @@ fn replay_server() -> keycard_core::Server {
     keycard_core::Server::demo().resource(crate::harness::examples::delegated_profile_resource())
 }
 
+/// The in-process isolates' session store (one for all of them) and whether its
+/// sessions skip the owner check (`--naive-sessions`).
+type InProcessSessions = Option<(Arc<dyn SessionStore>, bool)>;
+
 fn make_gateway(
+    config: &keycard_core::Config,
+    ports: &keycard_core::Ports,
+    naive: Option<NaiveCache>,
+    sessions: &InProcessSessions,
+) -> Result<Gateway, String> {
+    let gateway = make_stateless_gateway(config, ports, naive)?;
+    match sessions {
+        None => Ok(gateway),
+        Some((store, false)) => {
+            Ok(gateway.with_sessions(store.clone(), SessionSettings::default()))
+        }
+        #[cfg(feature = "naive-cache-demo")]
+        Some((store, true)) => {
+            Ok(gateway.with_sessions_ignoring_owner(store.clone(), SessionSettings::default()))
+        }
+        #[cfg(not(feature = "naive-cache-demo"))]
+        Some((_, true)) => Err("naive sessions need feature naive-cache-demo".into()),
+    }
+}
+
+fn make_stateless_gateway(
     config: &keycard_core::Config,
     ports: &keycard_core::Ports,
     naive: Option<NaiveCache>,
@@ -430,8 +506,16 @@ fn make_gateway(
 
 /// Runs a replay end to end.
 pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
-    if cfg!(not(feature = "naive-cache-demo")) && args.naive_cache.is_some() {
+    if cfg!(not(feature = "naive-cache-demo"))
+        && (args.naive_cache.is_some() || args.naive_sessions)
+    {
         return Err(ReplayError::NaiveCacheUnavailable);
+    }
+    if args.fresh_subjects && args.sessions == SessionMode::On {
+        return Err(ReplayError::SessionsNeedUpFrontTokens);
+    }
+    if args.naive_sessions && (args.session_use() == SessionUse::Off || args.target.is_some()) {
+        return Err(ReplayError::NaiveSessionsNeedSessions);
     }
     if !(0.0..=1.0).contains(&args.fault_probability) {
         return Err(ReplayError::FaultProbability(args.fault_probability));
@@ -546,11 +630,19 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
             }
             let ports = native_ports(Arc::new(http));
             let naive = args.naive_cache;
+            // One store for every isolate: a session opened in one is found in the others.
+            let sessions: InProcessSessions = (args.session_use() != SessionUse::Off).then(|| {
+                let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(
+                    ports.clock.clone(),
+                    principals.len() + 1024,
+                ));
+                (store, args.naive_sessions)
+            });
             let pool = Arc::new(IsolatePool::start(
                 args.isolates,
                 args.route,
                 args.seed,
-                move |_| make_gateway(&config, &ports, naive),
+                move |_| make_gateway(&config, &ports, naive, &sessions),
             )?);
             pool_to_stop = Some(pool.clone());
             let url: http::Uri = format!("{IN_PROCESS_ORIGIN}/mcp")
@@ -586,6 +678,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         request_timeout: Duration::from_millis(args.timeout_ms),
         rss_every: args.rss_every,
         oracle_bound: args.fresh_subjects.then_some(args.oracle_window),
+        sessions: args.session_use(),
     };
     let zone_faults = match &zones {
         Zones::Embedded(z) if !args.fault.is_empty() => Some(ZoneFaults {
@@ -722,6 +815,8 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplayOutcome, ReplayError> {
         cache,
         faults: tally.fault.clone(),
         rss_samples_mb: tally.rss_samples_mb.clone(),
+        sessions: tally.sessions.clone(),
+        naive_sessions: args.naive_sessions,
     };
     drop(transport);
     if let Some(pool) = pool_to_stop

@@ -66,16 +66,23 @@ pub enum Op {
     /// `github_user`. Weight 0 unless `--mix` names it: only a server that serves that
     /// resource can answer it (the in-process replay's does; the demo Worker's does not).
     ProfileResource,
+    /// `tools/call whoami` with the requester's own token but ANOTHER principal's
+    /// `Mcp-Session-Id` (one with a different identity, chosen by the driver from the
+    /// request id): the server must refuse it with 404 and the very body it gives for a
+    /// session that never existed. Without sessions (`--sessions off`, a target that
+    /// offers none) it is sent as a plain `whoami` and judged like one.
+    CrossSession,
 }
 
 impl Op {
     /// Every op, in `--mix` order.
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::Whoami,
         Op::GithubUser,
         Op::ToolsList,
         Op::BadToken,
         Op::ProfileResource,
+        Op::CrossSession,
     ];
 
     /// The `--mix` name.
@@ -86,6 +93,7 @@ impl Op {
             Op::ToolsList => "tools_list",
             Op::BadToken => "bad_token",
             Op::ProfileResource => "profile_resource",
+            Op::CrossSession => "cross_session",
         }
     }
 }

@@ -277,23 +277,29 @@ async fn dns_rebinding_duplicate_headers_and_preflight() {
         .await
         .unwrap();
     assert_eq!(preflight.status(), 204);
+    // `DELETE` ends a session (the emulator serves with sessions on by default), so it
+    // and `Mcp-Session-Id` are advertised; there is no GET stream and no resumption.
     assert_eq!(
         preflight.headers()["access-control-allow-methods"],
-        "POST, OPTIONS"
+        "POST, DELETE, OPTIONS"
     );
     let allowed = preflight.headers()["access-control-allow-headers"]
         .to_str()
         .unwrap()
         .to_ascii_lowercase();
-    assert!(!allowed.contains("mcp-session-id"), "{allowed}");
+    assert!(allowed.contains("mcp-session-id"), "{allowed}");
     assert!(!allowed.contains("last-event-id"), "{allowed}");
-    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-        let r = client
-            .request(method.clone(), &server.mcp_url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 405, "{method}");
-    }
+    let get = client.get(&server.mcp_url).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    // DELETE is authenticated first, then needs the session to end.
+    let delete = client.delete(&server.mcp_url).send().await.unwrap();
+    assert_eq!(delete.status(), 401);
+    let delete = client
+        .delete(&server.mcp_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 400);
     server.shutdown().await;
 }

@@ -162,6 +162,18 @@ async fn target_mode_replays_over_http_against_a_listening_emulator() {
     assert!(s.exchanges > 0 && s.cache_hits > 0, "{s:?}");
     assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
     assert_eq!(s.mode, server.origin);
+    // `emulator serve` offers sessions: every caller used its own, and every
+    // cross-session attempt (another identity's session id) was refused.
+    let sessions = &s.sessions;
+    assert_eq!(sessions.mode, "on", "{sessions:?}");
+    assert_eq!(sessions.not_opened, 0, "{sessions:?}");
+    assert!(sessions.cross_session_refused > 0, "{sessions:?}");
+    assert_eq!(
+        sessions.cross_session_refused + sessions.cross_session_token_expired,
+        sessions.cross_session_attempts,
+        "{sessions:?}"
+    );
+    assert_eq!(sessions.cross_session_accepted, 0, "{sessions:?}");
     let lines = std::fs::read_to_string(&out).unwrap();
     assert_eq!(lines.lines().count(), 600);
     let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
@@ -359,4 +371,212 @@ async fn fresh_subjects_catch_a_naive_cache() {
     };
     let s = run(&args).await.unwrap().summary;
     assert!(s.leaks > 0, "{s:?}");
+}
+
+/// Sessions on (the default in-process): every caller opens its own session first, all
+/// isolates share one store, and every request that names another identity's session
+/// is refused with 404 and the body of a session that never existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_replay_with_sessions_has_no_leaks_and_refuses_every_cross_session_attempt() {
+    let args = ReplayArgs {
+        users: 40,
+        requests: 1_500,
+        concurrency: 64,
+        isolates: 3,
+        seed: 5,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.unexpected_successes, 0, "{s:?}");
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    let sessions = &s.sessions;
+    assert_eq!(sessions.mode, "on", "{sessions:?}");
+    assert_eq!(sessions.not_opened, 0, "{sessions:?}");
+    assert!(sessions.opened > 40, "{sessions:?}");
+    assert!(sessions.cross_session_attempts > 30, "{sessions:?}");
+    // Refused, or (an `expiring` requester late in a slow run) its own token expired
+    // before any session lookup.
+    assert_eq!(
+        sessions.cross_session_refused + sessions.cross_session_token_expired,
+        sessions.cross_session_attempts,
+        "{sessions:?}"
+    );
+    assert!(sessions.cross_session_refused > 30, "{sessions:?}");
+    assert_eq!(sessions.cross_session_accepted, 0, "{sessions:?}");
+    assert_eq!(sessions.cross_session_stateless, 0, "{sessions:?}");
+    assert_eq!(
+        sessions.requests_in_session + sessions.cross_session_attempts,
+        s.requests,
+        "{sessions:?}"
+    );
+    // Every owner ended its session, except the 2 `expiring` principals when their
+    // 3-second tokens were gone by the end (DELETE is authenticated first: 401).
+    assert!(sessions.deleted + 2 >= sessions.opened, "{sessions:?}");
+    assert_eq!(sessions.deleted_refused, 16, "{sessions:?}");
+}
+
+/// Alice opens a session; bob's requests name it with his own token: refused, every
+/// time — and, with `--sessions off`, the same trace runs statelessly (the attempts are
+/// plain `whoami` calls then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opened_by_alice_and_used_with_bobs_token_is_refused() {
+    use emulator::replay::SessionMode;
+    use emulator::replay::trace::{Op, Principal, Trace, TraceRequest, ZoneRef};
+    let principal = |id: u32, sub: &str| Principal {
+        id,
+        zone: ZoneRef::Primary,
+        sub: Some(sub.to_owned()),
+        client_id: None,
+        lifetime_secs: None,
+        revoke_at: None,
+        tag: String::new(),
+    };
+    let trace = Trace {
+        principals: vec![principal(0, "alice"), principal(1, "bob")],
+        requests: (0..40)
+            .map(|id| TraceRequest {
+                id,
+                principal: (id % 2) as u32,
+                op: if id % 4 == 1 {
+                    Op::CrossSession
+                } else {
+                    Op::Whoami
+                },
+            })
+            .collect(),
+    };
+    let file = std::env::temp_dir().join(format!("emu-alice-bob-{}.jsonl", std::process::id()));
+    trace.write_jsonl(&file).unwrap();
+    let args = ReplayArgs {
+        trace: Some(file.clone()),
+        isolates: 2,
+        concurrency: 4,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.sessions.opened, 2, "{:?}", s.sessions);
+    // bob (principal 1) sent requests 1, 5, 9, ... with alice's session id
+    assert_eq!(s.sessions.cross_session_attempts, 10, "{:?}", s.sessions);
+    assert_eq!(s.sessions.cross_session_refused, 10, "{:?}", s.sessions);
+    assert_eq!(s.errors_by_kind.get("cross_session_refused"), Some(&10));
+    assert_eq!(s.ok, 30, "{s:?}");
+
+    let stateless = ReplayArgs {
+        sessions: SessionMode::Off,
+        ..args
+    };
+    let outcome = run(&stateless).await.unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.sessions.mode, "off");
+    assert_eq!(s.sessions.cross_session_attempts, 0);
+    assert_eq!(s.sessions.cross_session_stateless, 10);
+    assert_eq!(s.ok, 40, "{s:?}");
+}
+
+/// Mutation test of the oracle: sessions whose owner is not checked (a test-only knob
+/// of the core) are caught — every cross-session attempt is accepted and reported as
+/// a leak naming both identities.
+#[cfg(feature = "naive-cache-demo")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_without_the_owner_check_are_caught_leaking() {
+    let args = ReplayArgs {
+        users: 40,
+        requests: 1_500,
+        concurrency: 64,
+        isolates: 3,
+        seed: 5,
+        naive_sessions: true,
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&args).await.unwrap();
+    let s = &outcome.summary;
+    assert!(s.naive_sessions);
+    let sessions = &s.sessions;
+    assert!(sessions.cross_session_accepted > 30, "{sessions:?}");
+    assert_eq!(sessions.cross_session_refused, 0, "{sessions:?}");
+    assert_eq!(
+        sessions.cross_session_accepted + sessions.cross_session_token_expired,
+        sessions.cross_session_attempts,
+        "{sessions:?}"
+    );
+    assert_eq!(s.leaks, sessions.cross_session_accepted, "{s:?}");
+    assert!(!outcome.leaks.is_empty());
+    for leak in &outcome.leaks {
+        assert_eq!(
+            leak.op,
+            emulator::replay::trace::Op::CrossSession,
+            "{leak:?}"
+        );
+        assert!(
+            leak.seen
+                .as_ref()
+                .is_some_and(|seen| *seen != leak.requester),
+            "{leak:?}"
+        );
+    }
+}
+
+/// A target without sessions (`KEYCARD_SESSIONS=off`, as the wasm Worker is today):
+/// `--sessions auto` replays it statelessly and says so; `--sessions on` refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_sessions_runs_stateless_and_on_requires_them() {
+    use emulator::replay::{ReplayError, SessionMode};
+    let zone_port = free_port();
+    let secondary_port = free_port();
+    let zone = format!("http://127.0.0.1:{zone_port}");
+    let args = ServeArgs {
+        port: Some(0),
+        keycard: KeycardArgs {
+            issuer: Some(zone.clone()),
+            extra_issuers: Some(format!("http://127.0.0.1:{secondary_port}")),
+            resource_url: Some(format!("{zone}/upstream/github")),
+            client_id: Some("mcp-worker".into()),
+            client_secret: Some("mcp-worker-secret".into()),
+            leeway_secs: Some(1),
+            ..KeycardArgs::default()
+        },
+        ..ServeArgs::default()
+    };
+    let server =
+        emulator::serve::start_with_env(&args, [("KEYCARD_SESSIONS".to_owned(), "off".to_owned())])
+            .await
+            .unwrap();
+    let replay = ReplayArgs {
+        users: 20,
+        requests: 300,
+        concurrency: 16,
+        target: Some(server.origin.clone()),
+        zone_port,
+        secondary_zone_port: secondary_port,
+        leeway_secs: Some(1),
+        no_progress: true,
+        ..ReplayArgs::default()
+    };
+    let outcome = run(&replay).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.leaks, 0, "{:?}", outcome.leaks);
+    assert_eq!(s.errors, s.expected_errors, "{:?}", s.errors_by_kind);
+    assert_eq!(s.sessions.mode, "not_offered", "{:?}", s.sessions);
+    assert_eq!(s.sessions.cross_session_attempts, 0);
+    assert!(s.sessions.cross_session_stateless > 0, "{:?}", s.sessions);
+    let required = ReplayArgs {
+        sessions: SessionMode::On,
+        ..replay
+    };
+    assert!(matches!(
+        run(&required).await,
+        Err(ReplayError::Driver(
+            emulator::replay::driver::DriverError::SessionsNotOffered
+        ))
+    ));
+    server.shutdown().await;
 }

@@ -264,6 +264,24 @@ impl Gateway {
         self
     }
 
+    /// Like [`Gateway::with_sessions`], but a session is served to ANY identity that
+    /// names it: the owner check is skipped. Mutation testing only (`emulator replay
+    /// --naive-sessions`, which must then report leaks); never in production.
+    #[cfg(feature = "naive-cache-demo")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_sessions_ignoring_owner(
+        self,
+        store: Arc<dyn crate::session::SessionStore>,
+        settings: crate::session::SessionSettings,
+    ) -> Self {
+        let mut gateway = self.with_sessions(store, settings);
+        for zone in gateway.zones.iter_mut() {
+            zone.mcp.ignore_session_owner();
+        }
+        gateway
+    }
+
     /// Whether sessions are on ([`Gateway::with_sessions`]).
     pub fn has_sessions(&self) -> bool {
         self.sessions.is_some()

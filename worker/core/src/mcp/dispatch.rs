@@ -7,7 +7,7 @@
 //! | `logging/setLevel` | `{}` (acknowledged, see below) | -32601 (removed in 2026-07-28) |
 //! | `server/discover` | -32601 | versions, capabilities, `serverInfo`, instructions |
 //! | `tools/list` | `{tools, nextCursor?}` | the same + `ttlMs`, `cacheScope`, `resultType` |
-//! | `tools/call` | `CallToolResult`; unknown tool → `isError: true`; missing upstream consent → -32042 (2025-11-25, URL mode declared in `_meta`, see [`super::elicitation`]) | the same + `resultType`; unknown tool → -32602; missing consent → -32042 when URL mode is declared |
+//! | `tools/call` | `CallToolResult`; unknown tool → `isError: true`; missing upstream consent → -32042 (2025-11-25, URL mode declared in `_meta` or at the session's `initialize`, see [`super::elicitation`]) | the same + `resultType`; unknown tool → -32602; missing consent → -32042 when URL mode is declared |
 //! | `resources/list`, `resources/templates/list` | `{resources\|resourceTemplates, nextCursor?}` | the same + `ttlMs`, `cacheScope`, `resultType` |
 //! | `resources/read` | `{contents}`; unknown URI → -32002 with `data.uri` | the same + `ttlMs: 0`, `cacheScope: "private"`, `resultType`; unknown URI → -32602 (SEP-2164) |
 //! | `prompts/list` | `{prompts, nextCursor?}` | the same + `ttlMs`, `cacheScope`, `resultType` |
@@ -107,7 +107,8 @@ pub(crate) async fn dispatch(
             }
             if let Some(elicitation) = output.url_elicitation.take()
                 && (elicitation::accepts_url_elicitation(version, &params)
-                    || ctx.session_declares_url_elicitation())
+                    || (elicitation::has_url_mode(version)
+                        && ctx.session_declares_url_elicitation()))
             {
                 return Err(RpcError::UrlElicitationRequired {
                     message: output.all_text(),

@@ -4,17 +4,20 @@
 //!
 //! **Who gets it.** The spec lets a server answer -32042 only with URL-mode elicitations,
 //! and a server must not use a mode the client did not declare
-//! (`capabilities.elicitation.url`). This server is stateless: it does not remember what a
-//! 2025-11-25 client declared at `initialize`. So a `tools/call` is answered with -32042
-//! only when *that request* says the client supports URL mode:
+//! (`capabilities.elicitation.url`). A `tools/call` is answered with -32042 only when the
+//! client declared URL mode where this server can see it:
 //!
 //! * 2026-07-28: every request carries `_meta["io.modelcontextprotocol/clientCapabilities"]`;
 //!   -32042 when it has `elicitation.url`.
-//! * 2025-11-25: the same `_meta` key, optional there (a client that wants consent links
-//!   as elicitations adds it to its `tools/call` params; the official TypeScript SDK's
-//!   `client.callTool({ name, arguments, _meta })` can). Without it, the call ends as it
-//!   always did: an `isError` result whose text names the consent page.
-//! * 2025-03-26 and 2025-06-18 have no URL mode: always the `isError` text.
+//! * 2025-11-25 in a session ([`crate::session`]): the session remembers what the client
+//!   declared at `initialize`; -32042 when that has `elicitation.url`.
+//! * 2025-11-25 without a session (sessions off, or a client that dropped the id): the
+//!   server does not know what `initialize` declared, so the call must say it, with the
+//!   same `_meta` key (optional there: the official TypeScript SDK's
+//!   `client.callTool({ name, arguments, _meta })` can add it). Without it, the call ends
+//!   as it always did: an `isError` result whose text names the consent page.
+//! * 2025-03-26 and 2025-06-18 have no URL mode: always the `isError` text, whatever the
+//!   client declared (in `_meta` or at a session's `initialize`).
 //!
 //! **Completion.** `notifications/elicitation/complete` is optional (MAY); a stateless
 //! server never learns when the user finished on the zone's page, so none is sent. The
@@ -48,10 +51,17 @@ impl UrlElicitation {
     }
 }
 
+/// Whether `version` has URL-mode elicitation (and -32042) at all: 2025-11-25 and later.
+/// A declaration of `elicitation.url` in an earlier revision — per request or at a
+/// session's `initialize` — does not count.
+pub fn has_url_mode(version: ProtocolVersion) -> bool {
+    version >= ProtocolVersion::V2025_11_25
+}
+
 /// Whether the client that sent a request with `params` in `version` declared URL-mode
 /// elicitation for it (see the module documentation).
 pub fn accepts_url_elicitation(version: ProtocolVersion, params: &Map<String, Value>) -> bool {
-    if version < ProtocolVersion::V2025_11_25 {
+    if !has_url_mode(version) {
         return false;
     }
     params

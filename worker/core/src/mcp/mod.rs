@@ -69,6 +69,13 @@ pub struct Endpoint {
     calls: cancel::Registry,
     /// Sessions, when on (see [`crate::session`]).
     sessions: Option<SessionLayer>,
+    /// MUTATION TESTING ONLY (feature `naive-cache-demo`, set by
+    /// [`crate::Gateway::with_sessions_ignoring_owner`]): skip the owner comparison in
+    /// [`Endpoint::session_of`], so `emulator replay --naive-sessions` can show that the
+    /// replay's oracle catches a session used with another identity's token. Absent from
+    /// every production build.
+    #[cfg(feature = "naive-cache-demo")]
+    ignore_session_owner: bool,
 }
 
 /// What the endpoint needs to keep sessions.
@@ -102,12 +109,30 @@ impl Endpoint {
             server,
             calls: cancel::Registry::default(),
             sessions: None,
+            #[cfg(feature = "naive-cache-demo")]
+            ignore_session_owner: false,
         }
+    }
+
+    /// Whether a session's owner must be the requester: always, except with the
+    /// mutation-testing knob above.
+    fn checks_session_owner(&self) -> bool {
+        #[cfg(feature = "naive-cache-demo")]
+        if self.ignore_session_owner {
+            return false;
+        }
+        true
     }
 
     /// Turns sessions on for this endpoint.
     pub(crate) fn set_sessions(&mut self, layer: SessionLayer) {
         self.sessions = Some(layer);
+    }
+
+    /// Mutation testing only: sets the `ignore_session_owner` field (see there).
+    #[cfg(feature = "naive-cache-demo")]
+    pub(crate) fn ignore_session_owner(&mut self) {
+        self.ignore_session_owner = true;
     }
 
     /// Whether sessions are on.
@@ -145,7 +170,7 @@ impl Endpoint {
         let now = layer.clock.now_ms();
         if record.expires_ms <= now
             || record.zone != layer.zone
-            || record.owner != session::owner_of(identity)
+            || (self.checks_session_owner() && record.owner != session::owner_of(identity))
         {
             tracing::info!(
                 "a request named a session that is expired, of another zone or of another identity"

@@ -567,3 +567,79 @@ async fn a_2026_call_with_two_questions_keeps_earlier_answers_in_request_state()
         "{r}"
     );
 }
+
+/// Missing upstream consent in a session: the URL-mode elicitation declared at
+/// `initialize` is remembered, so the call gets -32042 without repeating it in `_meta` —
+/// but only in a revision that has URL mode: a 2025-06-18 session that declared
+/// `elicitation.url` gets the `isError` text, as a 2025-06-18 call declaring it in `_meta`
+/// does (-32042 does not exist in 2025-06-18).
+#[tokio::test]
+async fn consent_declared_at_initialize_is_a_url_elicitation_only_where_url_mode_exists() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = Arc::new(MemorySessionStore::new(
+        Arc::new(SharedManualClock(clock.clone())),
+        100,
+    ));
+    let mut endpoint = Endpoint::new(Arc::new(config()), Server::demo());
+    endpoint.set_sessions(SessionLayer {
+        sessions: Sessions {
+            store,
+            settings: SessionSettings::default(),
+        },
+        clock: Arc::new(SharedManualClock(clock)),
+        crypto: Arc::new(RustCrypto),
+        zone: None,
+    });
+    let send = |req: Request<Bytes>, world: &FakeWorld| {
+        let access = world.access.clone();
+        let endpoint = &endpoint;
+        async move {
+            let (parts, body) = endpoint.handle(&req, identity(), access).await.into_parts();
+            Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body: body.collect().await,
+            }
+        }
+    };
+    for (version, url_mode) in [("2025-11-25", true), ("2025-06-18", false)] {
+        let world = FakeWorld::refusing(
+            "invalid_grant",
+            "the user has not consented to https://api.github.test".into(),
+        );
+        let init = post(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": version,
+                "capabilities": {"elicitation": {"url": {}}},
+                "clientInfo": {"name": "t", "version": "1"}}}),
+            &[],
+        );
+        let a = send(init, &world).await;
+        assert_eq!(a.json()["result"]["protocolVersion"], version);
+        let sid = a.headers["mcp-session-id"].to_str().unwrap().to_owned();
+        let call = with_session(
+            legacy(
+                "tools/call",
+                json!({"name": "github_user", "arguments": {}}),
+                Some(version),
+            ),
+            &sid,
+        );
+        let body = send(call, &world).await.json();
+        let text = body.to_string();
+        if url_mode {
+            assert_eq!(body["error"]["code"], -32042, "{version}: {text}");
+            assert_eq!(
+                body["error"]["data"]["elicitations"][0]["url"],
+                "https://zone.keycard.test/consent?user=user-alice&client_id=worker&resource=https%3A%2F%2Fapi.github.test",
+                "{version}"
+            );
+        } else {
+            assert_eq!(body["result"]["isError"], true, "{version}: {text}");
+            assert!(
+                text.contains("open https://zone.keycard.test/consent?user=user-alice"),
+                "{version}: {text}"
+            );
+        }
+    }
+}
