@@ -150,14 +150,28 @@ pub fn add_users<'a>(config: &mut ZoneConfig, subs: impl IntoIterator<Item = &'a
     }
 }
 
-/// Points `config` at the second zone's own key (written once to a temp file, since
-/// mock-keycard reads key pools from files).
+/// Points `config` at the second zone's own key (written once per process to a temp
+/// file, since mock-keycard reads key pools from files).
+///
+/// Written once, under a lock, through a rename: replays running concurrently in one
+/// process (parallel tests) used to rewrite the same file while another zone was reading
+/// it, and that zone then failed to parse a half-written key.
 pub fn use_secondary_key(config: &mut ZoneConfig) -> Result<(), ZoneSetupError> {
-    let path = std::env::temp_dir().join(format!(
-        "keycard-emulator-{}-second-zone.pem",
-        std::process::id()
-    ));
-    std::fs::write(&path, SECONDARY_ZONE_PEM).map_err(ZoneSetupError::Key)?;
+    static WRITTEN: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    let path = match &*written {
+        Some(path) => path.clone(),
+        None => {
+            let dir = std::env::temp_dir();
+            let pid = std::process::id();
+            let path = dir.join(format!("keycard-emulator-{pid}-second-zone.pem"));
+            let partial = dir.join(format!("keycard-emulator-{pid}-second-zone.pem.partial"));
+            std::fs::write(&partial, SECONDARY_ZONE_PEM).map_err(ZoneSetupError::Key)?;
+            std::fs::rename(&partial, &path).map_err(ZoneSetupError::Key)?;
+            *written = Some(path.clone());
+            path
+        }
+    };
     config.keys.pool = vec![path.display().to_string()];
     Ok(())
 }
