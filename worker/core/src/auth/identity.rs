@@ -48,6 +48,23 @@ impl std::fmt::Debug for Identity {
 }
 
 impl Identity {
+    /// Feeds who this is — issuer, subject and client, each length-prefixed, and whether
+    /// there is a subject — into `hash`: the principal that owns a call
+    /// ([`crate::mcp::cancel`]) or a session ([`crate::session::owner_of`]). Nothing
+    /// secret goes in.
+    pub(crate) fn hash_principal(&self, hash: &mut sha2::Sha256) {
+        use sha2::Digest as _;
+        for part in [
+            self.issuer.as_str(),
+            self.subject.as_deref().unwrap_or(""),
+            self.client_id.as_str(),
+        ] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        hash.update([u8::from(self.subject.is_some())]);
+    }
+
     /// `iss`: the zone that issued the token (one of the trusted issuers).
     pub fn issuer(&self) -> &str {
         &self.issuer

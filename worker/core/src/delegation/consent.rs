@@ -75,12 +75,7 @@ pub fn elicitation_id(who: &ConsentSubject<'_>) -> String {
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
-    let mut id = String::with_capacity(40);
-    id.push_str("consent-");
-    for byte in &digest[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("consent-{}", crate::session::hex(&digest[..16]))
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters.

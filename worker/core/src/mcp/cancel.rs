@@ -38,15 +38,7 @@ pub(crate) type CallKey = [u8; 32];
 /// The key of `identity`'s request `id`.
 pub(crate) fn call_key(identity: &Identity, id: &Value) -> CallKey {
     let mut hash = Sha256::new();
-    for part in [
-        identity.issuer.as_str(),
-        identity.subject.as_deref().unwrap_or(""),
-        identity.client_id.as_str(),
-    ] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.update([u8::from(identity.subject.is_some())]);
+    identity.hash_principal(&mut hash);
     match id {
         Value::String(s) => {
             hash.update(b"s");

@@ -76,15 +76,7 @@ pub(crate) struct Sessions {
 /// length-prefixed): what a [`SessionRecord`] keeps instead of anything secret.
 pub fn owner_of(identity: &Identity) -> String {
     let mut hash = Sha256::new();
-    for part in [
-        identity.issuer.as_str(),
-        identity.subject.as_deref().unwrap_or(""),
-        identity.client_id.as_str(),
-    ] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.update([u8::from(identity.subject.is_some())]);
+    identity.hash_principal(&mut hash);
     hex(&hash.finalize())
 }
 
