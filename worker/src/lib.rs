@@ -1,6 +1,6 @@
 //! This repository's Worker, written as any user of `keycard-worker` writes theirs: the
 //! tools (here the built-in demo tools and `count`, which shows logging and progress
-//! during a call), the `#[event(fetch)]` entry and the `#[event(start)]` warm-up.
+//! during a call), and the one-line entry (`keycard_worker::entry!`).
 //!
 //! `whoami` and `github_user` need only the seed configuration (`KEYCARD_RESOURCE_URL`).
 //! `my_day` calls two upstreams, `github` and `calendar`; it is offered where both are
@@ -10,7 +10,6 @@
 use keycard_worker::core::Server;
 use keycard_worker::core::tools::builtin::{github_user, my_day, whoami};
 use keycard_worker::core::tools::{LogLevel, NoArgs, Tool, ToolContext, ToolError};
-use worker::{Context, Env, Result, event};
 
 /// The MCP server: its name, version and tools.
 fn app() -> Server {
@@ -36,13 +35,5 @@ fn count() -> Tool {
         })
 }
 
-/// Script startup: compiles the request paths before the first request arrives.
-#[event(start)]
-fn start() {
-    keycard_worker::warm_up(app);
-}
-
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
-    keycard_worker::serve(req, env, ctx, app).await
-}
+// Script startup (the warm-up) and the `fetch` handler, both for `app`.
+keycard_worker::entry!(app);

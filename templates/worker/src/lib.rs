@@ -1,7 +1,7 @@
 //! {{project-name}}: a Keycard-protected MCP server on Cloudflare Workers.
 //!
-//! [`app`] is the server: its name, version and tools. The `#[event(fetch)]` entry at the
-//! bottom hands every request to `keycard_worker::serve`, which verifies the caller's
+//! [`app`] is the server: its name, version and tools. The `keycard_worker::entry!` at the
+//! bottom hands every request to `keycard_worker::respond`, which verifies the caller's
 //! Keycard token and runs your tools for them.
 
 use keycard_worker::core::Server;
@@ -56,21 +56,9 @@ pub fn profile() -> Tool {
         })
 }
 
-/// Script startup: runs the request paths once against an in-memory stand-in zone, so the
-/// first real request does not pay for compiling them (no I/O, none of your handlers run).
+// The Worker's entry: at script startup it builds the gateway and compiles the request
+// paths (so the first request costs about what a warm one does); every request then goes
+// to `keycard_worker::respond` with [`app`], which verifies the caller's Keycard token and
+// runs your tools for them.
 #[cfg(target_arch = "wasm32")]
-#[worker::event(start)]
-fn start() {
-    keycard_worker::warm_up(app);
-}
-
-/// The Worker's entry: every request goes to `keycard_worker::serve` with [`app`].
-#[cfg(target_arch = "wasm32")]
-#[worker::event(fetch)]
-async fn fetch(
-    req: web_sys::Request,
-    env: worker::Env,
-    ctx: worker::Context,
-) -> worker::Result<web_sys::Response> {
-    keycard_worker::serve(req, env, ctx, app).await
-}
+keycard_worker::entry!(app);

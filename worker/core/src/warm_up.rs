@@ -82,12 +82,38 @@ pub struct WarmUpReport {
 /// I/O, no clock read and without calling any of `server`'s handlers. See the module
 /// documentation for why and what exactly runs.
 pub fn warm_up(server: Server) -> WarmUpReport {
+    match stand_in_gateway(server) {
+        Ok(gateway) => drive(&gateway),
+        Err(_) => WarmUpReport {
+            unexpected: 1,
+            first_unexpected: Some(("configuration", None)),
+            ..WarmUpReport::default()
+        },
+    }
+}
+
+/// The throw-away gateway [`warm_up`] drives: `server` behind the in-memory stand-in zone
+/// (fixed clock, constant discovery and JWKS, a crypto port that accepts only
+/// [`stand_in_bearer`]'s marker signature), serving [`STAND_IN_ORIGIN`]. For a host that
+/// also runs its *own* request path through it at startup (the wasm host does: its
+/// request conversion and entry future), then calls [`drive`]. Never give it to real
+/// requests: it trusts a constant signature.
+pub fn stand_in_gateway(server: Server) -> Result<Gateway, crate::ConfigError> {
+    gateway(server)
+}
+
+/// The origin the stand-in gateway serves (`https://mcp.warm-up.invalid`).
+pub const STAND_IN_ORIGIN: &str = ORIGIN;
+
+/// An `Authorization` value the stand-in gateway accepts: a bearer token its zone
+/// "signed" for [`STAND_IN_ORIGIN`] with the marker signature.
+pub fn stand_in_bearer() -> String {
+    format!("Bearer {}", token())
+}
+
+/// [`warm_up`]'s requests, through `gateway` (one built by [`stand_in_gateway`]).
+pub fn drive(gateway: &Gateway) -> WarmUpReport {
     let mut report = WarmUpReport::default();
-    let Ok(gateway) = gateway(server) else {
-        report.unexpected += 1;
-        report.first_unexpected = Some(("configuration", None));
-        return report;
-    };
     let token = token();
     let bearer = format!("Bearer {token}");
     let steps: [(&str, Request<Bytes>, StatusCode); 10] = [

@@ -13,6 +13,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
+import { env as importedEnv } from "cloudflare:workers";
+export function startupEnv() {
+  return importedEnv;
+}
 const encoder = new TextEncoder();
 export function requestHead(req) {
   let s = req.method + "\n" + req.url + "\n";
@@ -28,8 +32,28 @@ export function headersFrom(lines) {
   }
   return h;
 }
-export function respond(status, lines, body) {
-  return new Response(body ?? null, { status, headers: headersFrom(lines) });
+const ignore = () => {};
+export function drain(req) {
+  req.arrayBuffer().then(ignore, ignore);
+}
+// Answers the core marked reusable (`keycard_core::http::Reusable`), by request key. At
+// most MAX_REUSABLE; when full it starts over, so varying URLs cannot grow it.
+const reusable = new Map();
+const MAX_REUSABLE = 64;
+export function reusedOrKey(req) {
+  if (req.method !== "GET") return undefined;
+  const key = req.url + "\n" + (req.headers.get("mcp-protocol-version") ?? "");
+  const hit = reusable.get(key);
+  if (hit === undefined) return key;
+  return new Response(hit.body, { status: hit.status, headers: hit.headers });
+}
+export function respond(status, lines, body, key) {
+  const headers = headersFrom(lines);
+  if (key !== undefined) {
+    if (reusable.size >= MAX_REUSABLE) reusable.clear();
+    reusable.set(key, { status, headers, body: body ?? null });
+  }
+  return new Response(body ?? null, { status, headers });
 }
 export function fetchAll(url, method, lines, body, maxBytes) {
   // Not async: a request that cannot be built throws here, synchronously.
@@ -65,15 +89,36 @@ export function fetchAll(url, method, lines, body, maxBytes) {
 }
 "#)]
 extern "C" {
+    /// The Worker's `env` as `cloudflare:workers` exports it, which script startup can
+    /// read (`undefined` where the runtime does not offer it).
+    #[wasm_bindgen(js_name = startupEnv)]
+    pub fn startup_env() -> JsValue;
+
     /// `"METHOD\nURL\n"` followed by the header lines, UTF-8 encoded (a native
     /// `TextEncoder` pass and one copy, instead of a per-character JS loop).
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> js_sys::Uint8Array;
 
+    /// Reads `req`'s body to its end and discards it, without waiting for it (a failed
+    /// read is ignored): for a request answered before its body was needed.
+    pub fn drain(req: &web_sys::Request);
+
+    /// For a `GET`: a copy of the reusable answer remembered for its key (URL and
+    /// `MCP-Protocol-Version`) as a `Response`, or else the key (a string) to remember its
+    /// answer under. `undefined` for any other method.
+    #[wasm_bindgen(js_name = reusedOrKey)]
+    pub fn reused_or_key(req: &web_sys::Request) -> JsValue;
+
     /// A `Response` with `status`, the header lines and `body` (a `Uint8Array`, a
-    /// `ReadableStream`, or `undefined` for none).
+    /// `ReadableStream`, or `undefined` for none). With a `key` (not `undefined`) it is
+    /// also remembered for [`reused_or_key`]; only a full body may be.
     #[wasm_bindgen(catch)]
-    pub fn respond(status: u16, lines: &str, body: JsValue) -> Result<web_sys::Response, JsValue>;
+    pub fn respond(
+        status: u16,
+        lines: &str,
+        body: JsValue,
+        key: &JsValue,
+    ) -> Result<web_sys::Response, JsValue>;
 
     /// `fetch` with manual redirects; resolves to `["STATUS\n" + header lines, body]`,
     /// or rejects when the body is over `max_bytes`.

@@ -6,7 +6,10 @@
 //! (issuer, subject, client, audience, upstream resource, scopes), so sharing it is safe;
 //! nothing else here holds per-user data.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +20,7 @@ use keycard_core::http::response;
 use keycard_core::ports::Ports;
 use keycard_core::session::SessionSettings;
 use keycard_core::{Gateway, Server, Zones};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Result};
 
@@ -58,52 +61,145 @@ pub async fn serve(
     _ctx: Context,
     app: impl FnOnce() -> Server,
 ) -> Result<web_sys::Response> {
+    match gateway(&env, app) {
+        Ok(gateway) => answer(gateway, req, JsValue::UNDEFINED).await,
+        Err(message) => config_error(&message),
+    }
+}
+
+/// Answers one request without a future when it can: the `fetch` handler that
+/// [`entry!`](crate::entry) exports. Returns the `Response` itself when the request needs
+/// no await (metadata, a preflight, a request refused from its head: a 401 above all), and
+/// otherwise a `Promise` of it, driven from where the synchronous attempt stopped.
+///
+/// workerd accepts either from a `fetch` handler. Answering synchronously skips the
+/// promise, the microtask and the wasm-bindgen executor task an `async` export costs per
+/// request. It is the same request path as [`serve`] (one boxed future, polled once here
+/// with a no-op waker; every future on the path registers the waker of each poll, so the
+/// executor's first poll picks up whatever happened in between).
+///
+/// Like `#[event(fetch)]`, an `Err` of the request path (the body could not be read, a
+/// `Response` could not be built) is logged and answered 500.
+pub fn respond(
+    req: web_sys::Request,
+    env: Env,
+    _ctx: Context,
+    app: impl FnOnce() -> Server,
+) -> JsValue {
     let gateway = match gateway(&env, app) {
         Ok(g) => g,
-        Err(message) => return config_error(&message),
+        Err(message) => return settle(config_error(&message)),
     };
-    let (builder, has_body) = match request_head(&req) {
-        Ok(head) => head,
-        Err(problem) => {
-            return from_http(response::malformed_request(&problem).map(Body::Full), None);
+    // A copy of a reusable answer (the protected-resource metadata), when there is one.
+    let key = js::reused_or_key(&req);
+    if !key.is_undefined() && !key.is_string() {
+        return key;
+    }
+    let mut pending = answer(gateway, req, key);
+    match pending
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        Poll::Ready(result) => settle(result),
+        Poll::Pending => {
+            wasm_bindgen_futures::future_to_promise(async move { Ok(settle(pending.await)) }).into()
         }
-    };
-    let mut head = match builder.body(()) {
-        Ok(head) => head,
+    }
+}
+
+/// The request path below configuration, as one boxed future: its `poll` is a single
+/// compiled function that the requests ([`respond`], [`serve`]) and the warm-up
+/// (`crate::warm_up`) share, so compiling it at startup serves the first request.
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<web_sys::Response>>>>;
+
+/// See [`Answer`]. Never inlined, for the same reason. `reuse_key` (from
+/// [`js::reused_or_key`], or `undefined`) is where a reusable answer is remembered.
+#[inline(never)]
+pub(crate) fn answer(
+    gateway: &'static Gateway,
+    req: web_sys::Request,
+    reuse_key: JsValue,
+) -> Answer {
+    Box::pin(async move {
+        let (builder, has_body) = match request_head(&req) {
+            Ok(head) => head,
+            Err(problem) => {
+                return from_http(response::malformed_request(&problem).map(Body::Full), None);
+            }
+        };
+        let mut head = match builder.body(()) {
+            Ok(head) => head,
+            Err(e) => {
+                let problem = format!("the request head was refused: {e}");
+                return from_http(response::malformed_request(&problem).map(Body::Full), None);
+            }
+        };
+        let request_id = log::request_id(
+            head.headers()
+                .get("cf-ray")
+                .and_then(|v| v.to_str().ok())
+                .map(std::rc::Rc::<str>::from),
+        );
+        // A request refused from its head (a 401 above all) is decided before its body is
+        // copied into wasm memory or parsed.
+        let body = if has_body {
+            if let Some(answer) =
+                log::with_request(&request_id, || gateway.answer_from_head(&mut head))
+            {
+                // The body is still consumed (not copied into wasm), but not waited for, so
+                // the answer needs no await: workerd answers a POST whose body was left
+                // unread markedly slower (measured with an empty Rust Worker under
+                // `wrk -t1 -c10`: 2564–2621 req/s unread, 4383–4712 read).
+                js::drain(&req);
+                return from_http(answer.map(Body::Full), Some(request_id));
+            }
+            read_body(&req, gateway.config().limits.max_body_bytes).await?
+        } else {
+            Bytes::new()
+        };
+        let response = log::in_request(
+            request_id.clone(),
+            gateway.handle_boxed(head.map(|()| body)),
+        )
+        .await;
+        let reuse = response
+            .extensions()
+            .get::<keycard_core::http::Reusable>()
+            .is_some();
+        let key = if reuse {
+            &reuse_key
+        } else {
+            &JsValue::UNDEFINED
+        };
+        from_http_keyed(response, Some(request_id), key)
+    })
+}
+
+/// A request path's result as what a `fetch` handler returns: the `Response`, or for an
+/// `Err` (logged) a bare 500, as `#[event(fetch)]` answers one.
+fn settle(result: Result<web_sys::Response>) -> JsValue {
+    match result {
+        Ok(response) => response.into(),
         Err(e) => {
-            let problem = format!("the request head was refused: {e}");
-            return from_http(response::malformed_request(&problem).map(Body::Full), None);
+            worker::console_error!("{e}");
+            let init = web_sys::ResponseInit::new();
+            init.set_status(500);
+            web_sys::Response::new_with_opt_str_and_init(Some("internal error"), &init)
+                .map_or(JsValue::UNDEFINED, JsValue::from)
         }
-    };
-    let request_id = log::request_id(
-        head.headers()
-            .get("cf-ray")
-            .and_then(|v| v.to_str().ok())
-            .map(std::rc::Rc::<str>::from),
-    );
-    // A request refused from its head (a 401 above all) is decided before its body is
-    // copied into wasm memory or parsed.
-    let body = if has_body {
-        if let Some(answer) = log::with_request(&request_id, || gateway.answer_from_head(&mut head))
-        {
-            // The body is still consumed (not copied into wasm): workerd answers a POST
-            // whose body was left unread markedly slower (measured with an empty Rust
-            // Worker under `wrk -t1 -c10`: 2564–2621 req/s unread, 4383–4712 read).
-            let promise = req.array_buffer().map_err(worker::Error::from)?;
-            JsFuture::from(promise).await.map_err(worker::Error::from)?;
-            return from_http(answer.map(Body::Full), Some(request_id));
-        }
-        read_body(&req, gateway.config().limits.max_body_bytes).await?
-    } else {
-        Bytes::new()
-    };
-    // Boxed: the request path is then one function, shared with `warm_up` (see there).
-    let response = log::in_request(
-        request_id.clone(),
-        gateway.handle_boxed(head.map(|()| body)),
-    )
-    .await;
-    from_http(response, Some(request_id))
+    }
+}
+
+/// Builds the isolate's gateway during script startup, from the `env` that
+/// `cloudflare:workers` exports, so the first request finds it built (and its code
+/// compiled). A configuration error is left for the first request to build again and
+/// answer (500, naming the variable); nothing here can throw.
+pub(crate) fn build_at_startup(app: impl FnOnce() -> Server) {
+    let env = js::startup_env();
+    if env.is_undefined() || env.is_null() {
+        return;
+    }
+    let _ = gateway(&env.unchecked_into::<Env>(), app);
 }
 
 /// Reads a `KEYCARD_*` value from `env`: a `[vars]` entry or a secret.
@@ -288,7 +384,24 @@ pub(crate) fn from_http(
     response: http::Response<Body<'static>>,
     log_id: Option<std::rc::Rc<str>>,
 ) -> Result<web_sys::Response> {
+    from_http_keyed(response, log_id, &JsValue::UNDEFINED)
+}
+
+/// [`from_http`], remembering a full-bodied answer under `reuse_key` unless it is
+/// `undefined` (see [`js::reused_or_key`]).
+#[inline(never)]
+fn from_http_keyed(
+    response: http::Response<Body<'static>>,
+    log_id: Option<std::rc::Rc<str>>,
+    reuse_key: &JsValue,
+) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
+    // A stream is never remembered.
+    let reuse_key = if matches!(body, Body::Stream(_)) {
+        &JsValue::UNDEFINED
+    } else {
+        reuse_key
+    };
     let mut lines = String::with_capacity(parts.headers.len() * 48);
     for (name, value) in &parts.headers {
         // The core only produces visible-ASCII header values.
@@ -314,5 +427,5 @@ pub(crate) fn from_http(
                 .into()
         }
     };
-    js::respond(status, &lines, body).map_err(worker::Error::from)
+    js::respond(status, &lines, body, reuse_key).map_err(worker::Error::from)
 }

@@ -2,9 +2,9 @@
 
 use keycard_core::Server;
 
-/// Runs your server's request paths once, with no I/O, so that V8 compiles their wasm
-/// code while the isolate starts instead of during its first request. Call it from
-/// `#[event(start)]` with the same `app` you give [`serve`](crate::serve):
+/// Prepares the isolate during script startup, so its first request costs about what a
+/// warm one does. [`entry!`](crate::entry) calls it; with your own `#[event(start)]`,
+/// call it there with the same `app` you give [`serve`](crate::serve):
 ///
 /// ```ignore
 /// #[worker::event(start)]
@@ -14,34 +14,80 @@ use keycard_core::Server;
 /// ```
 ///
 /// Cloudflare can start an isolate while the TLS handshake is still in flight, which
-/// hides startup time from the user but not the first request; without this, the first
-/// request pays for compiling every wasm function on its path. What runs is
-/// [`keycard_core::warm_up::warm_up`]: a throw-away gateway against an in-memory
-/// stand-in zone, which never calls your handlers, never touches the network, timers or
-/// randomness (all forbidden at startup), and is dropped before the first request. `app`
-/// is called once here and again on the first request (for the real gateway).
-pub fn warm_up(app: impl FnOnce() -> Server) {
+/// hides startup time from the user but not the first request. Two things move out of
+/// the first request:
+///
+/// * **building the gateway**: from the `env` that `cloudflare:workers` exports to
+///   startup, the real configuration is read and the isolate's gateway built (a
+///   configuration error is left for the first request, which answers it);
+/// * **compiling the request paths**: V8 compiles a wasm function on its first call, so
+///   [`keycard_core::warm_up`] drives a throw-away gateway against an in-memory stand-in
+///   zone through them, and the host's own request future with it. That never calls your
+///   handlers and never touches the network, timers or randomness (all forbidden at
+///   startup); the stand-in gateway is kept (a few kilobytes) but never serves a request.
+///
+/// `app` is called twice: for the real gateway and for the stand-in.
+pub fn warm_up(app: impl Fn() -> Server) {
+    // The real gateway first, where the runtime lets startup read `env`.
+    crate::serve::build_at_startup(&app);
+    let Ok(gateway) = keycard_core::warm_up::stand_in_gateway(app()) else {
+        return;
+    };
+    // Kept for the isolate's life (a few kilobytes, once): the host's request future
+    // borrows its gateway for `'static`, as the real one is borrowed from a static.
+    let gateway: &'static keycard_core::Gateway = Box::leak(Box::new(gateway));
     // Nothing to report to: no subscriber is installed before the first request (the
     // level comes from `env`, which startup does not have). The core's unit tests check
     // that every step completes.
-    let _report = keycard_core::warm_up::warm_up(app());
-    // The host's own synchronous steps, on a request and a response built in memory
-    // (allowed at startup): reading the head across the boundary and parsing it, and
-    // building the JS `Response`. Failures are ignored: nothing here can throw or trap.
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    if let Ok(headers) = web_sys::Headers::new() {
-        let _ = headers.set("content-type", "application/json");
-        let _ = headers.set("accept", "application/json, text/event-stream");
-        let _ = headers.set("authorization", "Bearer warm-up");
-        init.set_headers(&headers);
-    }
-    if let Ok(request) =
-        web_sys::Request::new_with_str_and_init("https://mcp.warm-up.invalid/mcp", &init)
-    {
-        let _ = crate::serve::request_head(&request);
+    let _report = keycard_core::warm_up::drive(gateway);
+    // The host's own request path (`crate::serve::answer`, the very future requests
+    // poll), on requests built in memory (allowed at startup): the metadata GET runs to
+    // its `Response`; the POSTs (one without a token, refused from its head, and one with
+    // the stand-in's token) run up to reading their body, where a request's first poll
+    // would return to workerd. Errors and pending futures are dropped: nothing here can
+    // throw or trap, and no handler of yours runs.
+    let origin = keycard_core::warm_up::STAND_IN_ORIGIN;
+    let bearer = keycard_core::warm_up::stand_in_bearer();
+    let requests = [
+        ("GET", "/.well-known/oauth-protected-resource/mcp", None),
+        ("POST", "/mcp", None),
+        ("POST", "/mcp", Some(bearer.as_str())),
+    ];
+    for (method, path, authorization) in requests {
+        if let Some(request) = request(method, &format!("{origin}{path}"), authorization) {
+            // Looked up (a miss) but never remembered: the stand-in's answers are not
+            // this Worker's.
+            let _ = crate::js::reused_or_key(&request);
+            let mut pending =
+                crate::serve::answer(gateway, request, wasm_bindgen::JsValue::UNDEFINED);
+            let _ = pending
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        }
     }
     let response = keycard_core::http::response::malformed_request("warm-up")
         .map(keycard_core::http::body::Body::Full);
     let _ = crate::serve::from_http(response, None);
+}
+
+/// A request as a client sends it (a POST carries a small JSON-RPC body).
+fn request(method: &str, url: &str, authorization: Option<&str>) -> Option<web_sys::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    let headers = web_sys::Headers::new().ok()?;
+    headers
+        .set("accept", "application/json, text/event-stream")
+        .ok()?;
+    headers.set("mcp-protocol-version", "2025-11-25").ok()?;
+    if method == "POST" {
+        headers.set("content-type", "application/json").ok()?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        ));
+    }
+    if let Some(value) = authorization {
+        headers.set("authorization", value).ok()?;
+    }
+    init.set_headers(&headers);
+    web_sys::Request::new_with_str_and_init(url, &init).ok()
 }

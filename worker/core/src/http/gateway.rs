@@ -466,12 +466,17 @@ impl Gateway {
                 response::method_not_allowed("GET, OPTIONS")
             }
             Route::Prm(zone) => match request_origin(&request) {
-                Some(origin) => crate::oauth::metadata::protected_resource_response(
-                    &zone.config,
-                    &zone.resource_id(Some(&origin)),
-                    &zone.as_base(&origin),
-                    request.headers(),
-                ),
+                Some(origin) => {
+                    let mut metadata = crate::oauth::metadata::protected_resource_response(
+                        &zone.config,
+                        &zone.resource_id(Some(&origin)),
+                        &zone.as_base(&origin),
+                        request.headers(),
+                    );
+                    // Configuration, origin and `MCP-Protocol-Version` alone decide it.
+                    metadata.extensions_mut().insert(super::Reusable);
+                    metadata
+                }
                 None => response::not_absolute(),
             },
             Route::AsMetadata(zone) => {
