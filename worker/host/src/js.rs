@@ -47,8 +47,24 @@ export function reusedOrKey(req) {
   if (hit === undefined) return key;
   return new Response(hit.body, { status: hit.status, headers: hit.headers });
 }
+// The `Headers` of recent answers, by their lines: most answers repeat a few header sets,
+// and a `Response` copies the `Headers` it is given. Bounded like `reusable`; an answer
+// naming a session is never kept.
+const headerSets = new Map();
+const MAX_HEADER_SETS = 64;
+function responseHeaders(lines) {
+  let headers = headerSets.get(lines);
+  if (headers === undefined) {
+    headers = headersFrom(lines);
+    if (!lines.includes("mcp-session-id:")) {
+      if (headerSets.size >= MAX_HEADER_SETS) headerSets.clear();
+      headerSets.set(lines, headers);
+    }
+  }
+  return headers;
+}
 export function respond(status, lines, body, key) {
-  const headers = headersFrom(lines);
+  const headers = responseHeaders(lines);
   if (key !== undefined) {
     if (reusable.size >= MAX_REUSABLE) reusable.clear();
     reusable.set(key, { status, headers, body: body ?? null });
