@@ -1,7 +1,8 @@
 //! The floor of `benches/run`: the cheapest Rust Worker built the way the real one is
 //! (`worker-build --release`, its shim, and a synchronous `fetch` export like the one
-//! `keycard_worker::entry!` generates) that answers mix 4 (`POST` → 401 with a challenge)
-//! and mix 5 (`GET` → 200 JSON) with constant responses. Its CPU per request is the cost
+//! `keycard_worker::entry!` generates) that answers mix 4 (`POST` → 401 with a challenge,
+//! as the real Worker answers a refused token) and mix 5 (`GET` → 200 JSON) with constant
+//! responses. Its CPU per request is the cost
 //! of entering wasm at all.
 //!
 //! Until 2026-12-07 both the real Worker and this floor used `#[event(fetch)]` (an
@@ -21,21 +22,23 @@ pub fn fetch(
     _ctx: JsValue,
 ) -> Result<web_sys::Response, JsValue> {
     let headers = web_sys::Headers::new()?;
-    headers.set("content-type", "application/json")?;
     let init = web_sys::ResponseInit::new();
     let post = req.method() == "POST";
     let body = if post {
-        // Consumed, not waited for, as the real Worker does: workerd answers a POST whose
-        // body is left unread markedly slower (2564–2621 req/s against 4383–4712 read,
-        // `wrk -t1 -c10`, 2026-12-02).
-        let _ = req.array_buffer()?;
-        headers.set("www-authenticate", r#"Bearer resource_metadata="/""#)?;
+        // As the real Worker answers a refused token: a 401 whose challenge says it all,
+        // no body, and the request body left unread (workerd answers that combination
+        // fastest; see `keycard_core::http::response::challenge_only`).
+        headers.set(
+            "www-authenticate",
+            r#"Bearer error="invalid_token", resource_metadata="/""#,
+        )?;
         init.set_status(401);
-        r#"{"error":"invalid_token"}"#
+        None
     } else {
+        headers.set("content-type", "application/json")?;
         init.set_status(200);
-        r#"{"resource":"/"}"#
+        Some(r#"{"resource":"/"}"#)
     };
     init.set_headers(&headers);
-    web_sys::Response::new_with_opt_str_and_init(Some(body), &init)
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
 }
