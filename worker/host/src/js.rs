@@ -13,9 +13,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-import { env as importedEnv } from "cloudflare:workers";
+import * as workers from "cloudflare:workers";
 export function startupEnv() {
-  return importedEnv;
+  return workers.env;
 }
 const encoder = new TextEncoder();
 export function requestHead(req) {
@@ -34,15 +34,21 @@ export function headersFrom(lines) {
 }
 const ignore = () => {};
 export function drain(req) {
-  req.arrayBuffer().then(ignore, ignore);
+  try {
+    req.arrayBuffer().then(ignore, ignore);
+  } catch {
+    // Nothing to drain (a body already used, or none): nothing to do.
+  }
 }
 // Answers the core marked reusable (`keycard_core::http::Reusable`), by request key. At
 // most MAX_REUSABLE; when full it starts over, so varying URLs cannot grow it.
 const reusable = new Map();
 const MAX_REUSABLE = 64;
+const MAX_KEY_LENGTH = 2048;
 export function reusedOrKey(req) {
   if (req.method !== "GET") return undefined;
   const key = req.url + "\n" + (req.headers.get("mcp-protocol-version") ?? "");
+  if (key.length > MAX_KEY_LENGTH) return undefined;
   const hit = reusable.get(key);
   if (hit === undefined) return key;
   return new Response(hit.body, { status: hit.status, headers: hit.headers });
@@ -66,7 +72,7 @@ function responseHeaders(lines) {
 export function respond(status, lines, body, key) {
   const headers = responseHeaders(lines);
   if (key !== undefined) {
-    if (reusable.size >= MAX_REUSABLE) reusable.clear();
+    if (reusable.size >= MAX_REUSABLE && !reusable.has(key)) reusable.clear();
     reusable.set(key, { status, headers, body: body ?? null });
   }
   return new Response(body ?? null, { status, headers });
@@ -106,7 +112,8 @@ export function fetchAll(url, method, lines, body, maxBytes) {
 "#)]
 extern "C" {
     /// The Worker's `env` as `cloudflare:workers` exports it, which script startup can
-    /// read (`undefined` where the runtime does not offer it).
+    /// read (`undefined` where the runtime does not offer it: the module is imported as a
+    /// namespace, so a missing export is not a link error).
     #[wasm_bindgen(js_name = startupEnv)]
     pub fn startup_env() -> JsValue;
 
@@ -121,7 +128,8 @@ extern "C" {
 
     /// For a `GET`: a copy of the reusable answer remembered for its key (URL and
     /// `MCP-Protocol-Version`) as a `Response`, or else the key (a string) to remember its
-    /// answer under. `undefined` for any other method.
+    /// answer under. `undefined` for any other method, and for a key over 2048 characters
+    /// (never remembered).
     #[wasm_bindgen(js_name = reusedOrKey)]
     pub fn reused_or_key(req: &web_sys::Request) -> JsValue;
 

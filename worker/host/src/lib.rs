@@ -100,6 +100,10 @@ pub mod __private {
 /// keycard_worker::entry!(app);
 /// ```
 ///
+/// `app` is an expression evaluated where it is used (a function's name is the usual
+/// argument): [`warm_up`] calls it for the real gateway and for its stand-in, and
+/// [`respond`] on a request that finds no gateway built yet.
+///
 /// To route some requests yourself first, write `#[event(fetch)]` and call [`serve`]
 /// (and [`warm_up`] from `#[event(start)]`) instead.
 #[macro_export]

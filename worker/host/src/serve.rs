@@ -1,7 +1,8 @@
-//! [`serve`]: the `#[event(fetch)]` body, and the isolate-wide state.
+//! [`respond`] and [`serve`]: the `fetch` handler, and the isolate-wide state.
 //!
-//! One [`Gateway`] per isolate, built on the first request from `env` and the app's
-//! [`Server`], then shared by every request the isolate serves — concurrently,
+//! One [`Gateway`] per isolate, built from `env` and the app's [`Server`] at script
+//! startup ([`crate::warm_up`], from the `env` `cloudflare:workers` exports) or else on
+//! the first request, then shared by every request the isolate serves — concurrently,
 //! interleaved at every await. Its token cache is keyed by the full verified identity
 //! (issuer, subject, client, audience, upstream resource, scopes), so sharing it is safe;
 //! nothing else here holds per-user data.
@@ -34,11 +35,13 @@ static GATEWAY: OnceLock<Gateway> = OnceLock::new();
 /// Answers one request of a Keycard-protected MCP server: the whole body of your
 /// `#[event(fetch)]`.
 ///
-/// `app` builds your [`Server`] (name, version, tools); it runs once per isolate, on the
-/// first request, together with reading the `KEYCARD_*` configuration from `env`
-/// (`[vars]` and secrets; see the repository README's configuration table). A
-/// configuration error is answered as a 500 naming the variable and the fix, logged, and
-/// not cached, so fixing a secret takes effect on the next request.
+/// `app` builds your [`Server`] (name, version, tools); it runs once per isolate, together
+/// with reading the `KEYCARD_*` configuration from `env` (`[vars]` and secrets; see the
+/// repository README's configuration table): at script startup when [`crate::warm_up`]
+/// ran (from the `env` that `cloudflare:workers` exports; the `env` given here is then
+/// not read again), else on the first request. A configuration error is answered as a 500
+/// naming the variable and the fix, logged, and not cached, so fixing a secret takes
+/// effect on the next request.
 ///
 /// MCP sessions (`Mcp-Session-Id`) are on when `env` has the Durable Object binding
 /// `MCP_SESSIONS` (class [`McpSession`](crate::McpSession)) and `KEYCARD_SESSIONS` is not
@@ -74,9 +77,11 @@ pub async fn serve(
 ///
 /// workerd accepts either from a `fetch` handler. Answering synchronously skips the
 /// promise, the microtask and the wasm-bindgen executor task an `async` export costs per
-/// request. It is the same request path as [`serve`] (one boxed future, polled once here
-/// with a no-op waker; every future on the path registers the waker of each poll, so the
-/// executor's first poll picks up whatever happened in between).
+/// request. It is the same request path as [`serve`]: one boxed future, polled once here
+/// with a no-op waker, then by the executor. That relies on every future on the path
+/// waking the waker of its latest poll, as the `Future` contract asks: `JsFuture` and
+/// the core's do, and the host's timers ([`crate::WorkerClock`]) are written to
+/// (`worker::Delay` keeps its first poll's waker, which would be this no-op one).
 ///
 /// Like `#[event(fetch)]`, an `Err` of the request path (the body could not be read, a
 /// `Response` could not be built) is logged and answered 500.

@@ -30,20 +30,29 @@ use keycard_core::Server;
 pub fn warm_up(app: impl Fn() -> Server) {
     // The real gateway first, where the runtime lets startup read `env`.
     crate::serve::build_at_startup(&app);
-    let Ok(gateway) = keycard_core::warm_up::stand_in_gateway(app()) else {
+    // The stand-in runs with logging off: its synthetic requests (and its zone, which
+    // has no upstreams) are not this Worker's, and the subscriber `build_at_startup`
+    // installed would report them as if they were.
+    tracing_core::dispatcher::with_default(&tracing_core::Dispatch::none(), || {
+        stand_in(app());
+    });
+}
+
+/// The stand-in gateway's part of [`warm_up`].
+fn stand_in(server: Server) {
+    let Ok(gateway) = keycard_core::warm_up::stand_in_gateway(server) else {
         return;
     };
     // Kept for the isolate's life (a few kilobytes, once): the host's request future
     // borrows its gateway for `'static`, as the real one is borrowed from a static.
     let gateway: &'static keycard_core::Gateway = Box::leak(Box::new(gateway));
-    // Nothing to report to: no subscriber is installed before the first request (the
-    // level comes from `env`, which startup does not have). The core's unit tests check
-    // that every step completes.
+    // Nothing to report (logging is off here); the core's unit tests check that every
+    // step completes.
     let _report = keycard_core::warm_up::drive(gateway);
     // The host's own request path (`crate::serve::answer`, the very future requests
     // poll), on requests built in memory (allowed at startup): the metadata GET runs to
-    // its `Response`; the POSTs (one without a token, refused from its head, and one with
-    // the stand-in's token) run up to reading their body, where a request's first poll
+    // its `Response`; the POSTs without a token and with a refused one are answered from
+    // their head; the one with the stand-in's token runs up to reading its body, where a request's first poll
     // would return to workerd. Errors and pending futures are dropped: nothing here can
     // throw or trap, and no handler of yours runs.
     let origin = keycard_core::warm_up::STAND_IN_ORIGIN;
@@ -52,6 +61,7 @@ pub fn warm_up(app: impl Fn() -> Server) {
         ("GET", "/.well-known/oauth-protected-resource/mcp", None),
         ("POST", "/mcp", None),
         ("POST", "/mcp", Some(bearer.as_str())),
+        ("POST", "/mcp", Some("Bearer warm.up.refused")),
     ];
     for (method, path, authorization) in requests {
         if let Some(request) = request(method, &format!("{origin}{path}"), authorization) {

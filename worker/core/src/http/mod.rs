@@ -17,8 +17,9 @@ pub use gateway::Gateway;
 /// The gateway sets it on the protected-resource metadata (RFC 9728) it serves, and on
 /// nothing else: every other answer depends on more of the request (its token, its body,
 /// its `Origin`) or on state that changes (the zone's discovery document, caches). A copy
-/// skips the gateway's request checks, the header-size limit (431) among them; that is
-/// sound because a copied answer parses nothing of the request.
+/// skips the gateway's request checks, the header-size limit (431) among them, so a
+/// request the gateway would refuse that way gets the copy instead; that is harmless,
+/// because a copied answer parses nothing of the request.
 ///
 /// ```
 /// # use keycard_core::http::Reusable;

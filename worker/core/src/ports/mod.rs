@@ -38,6 +38,11 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> UnixMillis;
 
     /// A future that completes after `duration` (used to enforce outbound timeouts).
+    ///
+    /// It must wake the waker of its *latest* poll, as every future must: a host may poll
+    /// a request once with a no-op waker before an executor drives it (the wasm host
+    /// does, to answer without a future when it can), and a sleep that kept its first
+    /// poll's waker would then wake nobody.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 
     /// The current time in whole seconds since the Unix epoch (JWT `NumericDate`).
