@@ -32,14 +32,6 @@ export function headersFrom(lines) {
   }
   return h;
 }
-const ignore = () => {};
-export function drain(req) {
-  try {
-    req.arrayBuffer().then(ignore, ignore);
-  } catch {
-    // Nothing to drain (a body already used, or none): nothing to do.
-  }
-}
 // Answers the core marked reusable (`keycard_core::http::Reusable`), by request key. At
 // most MAX_REUSABLE; when full it starts over, so varying URLs cannot grow it.
 const reusable = new Map();
@@ -121,10 +113,6 @@ extern "C" {
     /// `TextEncoder` pass and one copy, instead of a per-character JS loop).
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> js_sys::Uint8Array;
-
-    /// Reads `req`'s body to its end and discards it, without waiting for it (a failed
-    /// read is ignored): for a request answered before its body was needed.
-    pub fn drain(req: &web_sys::Request);
 
     /// For a `GET`: a copy of the reusable answer remembered for its key (URL and
     /// `MCP-Protocol-Version`) as a `Response`, or else the key (a string) to remember its
