@@ -52,7 +52,7 @@ pub fn check(case: &Case, vars: &Placeholders, token: &str, answer: &Answer<'_>)
             );
             // A 401 may come without a body: its challenge, checked above, then carries
             // the error and its description (RFC 6750 §3). The wasm host answers a refused
-            // token so (`keycard_core::http::response::challenge_only`).
+            // token so (`keycard_core::http::response::strip_to_challenge`).
             if !(answer.status == 401 && answer.body.is_empty()) {
                 check_error_body(body.as_ref(), error, &description, &mut problems);
             }

@@ -163,8 +163,9 @@ pub(crate) fn answer(
                 // request now and then (8 in 1,500 `GET`s after a tokenless `POST` under
                 // `wrangler dev`; 0 after this change). The answer is built first, so
                 // the first poll (and the warm-up) still runs its conversion.
-                if let Some(bare) = response::challenge_only(&answer) {
-                    return from_http(bare.map(Body::Full), Some(request_id));
+                let mut answer = answer;
+                if response::strip_to_challenge(&mut answer) {
+                    return from_http(answer.map(Body::Full), Some(request_id));
                 }
                 let response = from_http(answer.map(Body::Full), Some(request_id));
                 if let Ok(read) = req.array_buffer() {

@@ -27,7 +27,7 @@ pub fn fetch(
     let body = if post {
         // As the real Worker answers a refused token: a 401 whose challenge says it all,
         // no body, and the request body left unread (workerd answers that combination
-        // fastest; see `keycard_core::http::response::challenge_only`).
+        // fastest; see `keycard_core::http::response::strip_to_challenge`).
         headers.set(
             "www-authenticate",
             r#"Bearer error="invalid_token", resource_metadata="/""#,

@@ -163,7 +163,7 @@ pub fn error_body(err: &AuthError) -> serde_json::Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::auth::jwt::TimeClaim;
     use crate::http::response::auth_error as auth_error_response;
@@ -176,7 +176,7 @@ mod tests {
     }
 
     /// One of every error the authenticator can produce.
-    fn every_error() -> Vec<AuthError> {
+    pub(crate) fn every_error() -> Vec<AuthError> {
         let mut errors = vec![
             AuthError::Bearer(BearerError::Missing),
             AuthError::Bearer(BearerError::Malformed(
