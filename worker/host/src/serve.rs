@@ -106,10 +106,17 @@ pub fn respond(
         .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
     {
         Poll::Ready(result) => settle(result),
-        Poll::Pending => {
-            wasm_bindgen_futures::future_to_promise(async move { Ok(settle(pending.await)) }).into()
-        }
+        Poll::Pending => finish_later(pending),
     }
+}
+
+/// The `Promise` of a request whose first poll was pending, driven from there by
+/// wasm-bindgen's executor. Never inlined: the warm-up (`crate::warm_up`) runs it at
+/// startup for a request that awaits its body, so the first such request finds it, and
+/// the executor path below it, compiled.
+#[inline(never)]
+pub(crate) fn finish_later(pending: Answer) -> JsValue {
+    wasm_bindgen_futures::future_to_promise(async move { Ok(settle(pending.await)) }).into()
 }
 
 /// The request path below configuration, as one boxed future: its `poll` is a single

@@ -52,9 +52,12 @@ fn stand_in(server: Server) {
     // The host's own request path (`crate::serve::answer`, the very future requests
     // poll), on requests built in memory (allowed at startup): the metadata GET runs to
     // its `Response`; the POSTs without a token and with a refused one are answered from
-    // their head; the one with the stand-in's token runs up to reading its body, where a request's first poll
-    // would return to workerd. Errors and pending futures are dropped: nothing here can
-    // throw or trap, and no handler of yours runs.
+    // their head; the one with the stand-in's token runs up to reading its body, where a
+    // request's first poll would return to workerd. The POST without a token reads its
+    // body before its answer is returned, as a request does, so it is finished the way
+    // `respond` finishes one (a promise driven by wasm-bindgen's executor; startup's
+    // microtasks run it). Errors and the other pending futures are dropped: nothing here
+    // can throw or trap, and no handler of yours runs.
     let origin = keycard_core::warm_up::STAND_IN_ORIGIN;
     let bearer = keycard_core::warm_up::stand_in_bearer();
     let requests = [
@@ -70,14 +73,24 @@ fn stand_in(server: Server) {
             let _ = crate::js::reused_or_key(&request);
             let mut pending =
                 crate::serve::answer(gateway, request, wasm_bindgen::JsValue::UNDEFINED);
-            let _ = pending
+            let first = pending
                 .as_mut()
                 .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+            if first.is_pending() && method == "POST" && authorization.is_none() {
+                let _ = crate::serve::finish_later(pending);
+            }
         }
     }
-    let response = keycard_core::http::response::malformed_request("warm-up")
-        .map(keycard_core::http::body::Body::Full);
-    let _ = crate::serve::from_http(response, None);
+    // A request that awaits a promise and then answers, finished as `respond` finishes
+    // one: compiles the await of a JS promise and the executor that resumes it (startup's
+    // microtasks run it; nothing is returned to anyone).
+    let _ = crate::serve::finish_later(Box::pin(async {
+        let resolved = js_sys::Promise::resolve(&wasm_bindgen::JsValue::UNDEFINED);
+        let _ = wasm_bindgen_futures::JsFuture::from(resolved).await;
+        let response = keycard_core::http::response::malformed_request("warm-up")
+            .map(keycard_core::http::body::Body::Full);
+        crate::serve::from_http(response, None)
+    }));
 }
 
 /// A request as a client sends it (a POST carries a small JSON-RPC body).
