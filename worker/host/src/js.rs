@@ -23,6 +23,16 @@ export function requestHead(req) {
   req.headers.forEach((v, k) => { s += k + ":" + v + "\n"; });
   return encoder.encode(s);
 }
+export async function discardBody(req) {
+  // Read to its end, keeping nothing: an oversized body is not held in memory.
+  try {
+    const reader = req.body?.getReader();
+    if (!reader) return;
+    for (;;) if ((await reader.read()).done) return;
+  } catch {
+    // A body already used, or one whose upload broke off: nothing more to read.
+  }
+}
 export function headersFrom(lines) {
   const h = new Headers();
   for (const line of lines.split("\n")) {
@@ -113,6 +123,11 @@ extern "C" {
     /// `TextEncoder` pass and one copy, instead of a per-character JS loop).
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> js_sys::Uint8Array;
+
+    /// Reads `req`'s body to its end and keeps none of it (a promise that never rejects):
+    /// for a request answered from its head, so an oversized body is not buffered.
+    #[wasm_bindgen(js_name = discardBody)]
+    pub fn discard_body(req: &web_sys::Request) -> js_sys::Promise;
 
     /// For a `GET`: a copy of the reusable answer remembered for its key (URL and
     /// `MCP-Protocol-Version`) as a `Response`, or else the key (a string) to remember its

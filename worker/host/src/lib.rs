@@ -88,7 +88,8 @@ pub mod __private {
 /// * script startup: [`warm_up`]`(app)`, which compiles the request paths before the first
 ///   request (so your crate must not have an `#[event(start)]` of its own);
 /// * `fetch`: [`respond`]`(req, env, ctx, app)`, which answers without a future when the
-///   request needs no await (metadata, preflight, a 401) and with a `Promise` otherwise.
+///   request needs no await (metadata, preflight, a refused token's 401) and with a `Promise`
+///   otherwise.
 ///
 /// ```ignore
 /// use keycard_worker::core::Server;

@@ -72,8 +72,8 @@ pub async fn serve(
 
 /// Answers one request without a future when it can: the `fetch` handler that
 /// [`entry!`](crate::entry) exports. Returns the `Response` itself when the request needs
-/// no await (metadata, a preflight, a request refused from its head: a 401 above all), and
-/// otherwise a `Promise` of it, driven from where the synchronous attempt stopped.
+/// no await (metadata, a preflight, a refused token's 401), and otherwise a `Promise` of
+/// it, driven from where the synchronous attempt stopped.
 ///
 /// workerd accepts either from a `fetch` handler. Answering synchronously skips the
 /// promise, the microtask and the wasm-bindgen executor task an `async` export costs per
@@ -165,7 +165,8 @@ pub(crate) fn answer(
                 // 0.22). A refused token's 401 says everything in its challenge, so it
                 // goes without a body and the request body is not read. Any other answer
                 // keeps its body, and the request body is read to its end (not copied
-                // into wasm) before the answer is returned: a read left running after
+                // into wasm, not kept: a 413's oversized body is not buffered) before the
+                // answer is returned: a read left running after
                 // the answer (fire-and-forget) made workerd stall the connection's next
                 // request now and then (8 in 1,500 `GET`s after a tokenless `POST` under
                 // `wrangler dev`; 0 after this change). The answer is built first, so
@@ -175,10 +176,8 @@ pub(crate) fn answer(
                     return from_http(answer.map(Body::Full), Some(request_id));
                 }
                 let response = from_http(answer.map(Body::Full), Some(request_id));
-                if let Ok(read) = req.array_buffer() {
-                    // A failed read changes nothing about the answer.
-                    let _ = JsFuture::from(read).await;
-                }
+                // Never rejects; a failed read changes nothing about the answer.
+                let _ = JsFuture::from(js::discard_body(&req)).await;
                 return response;
             }
             read_body(&req, gateway.config().limits.max_body_bytes).await?

@@ -618,8 +618,9 @@ impl Gateway {
     /// [`Gateway::handle_boxed`]) with this same request and its body; the token checks
     /// done here are then not repeated.
     ///
-    /// Hosts that read bodies lazily call it first, so a refused request costs no body
-    /// read (the wasm host saves an `arrayBuffer()` await on every 401).
+    /// Hosts that read bodies lazily call it first, so a refused request's body is never
+    /// copied or parsed (the wasm host leaves a refused token's body unread and answers
+    /// its 401 without an await; see [`crate::http::response::strip_to_challenge`]).
     pub fn answer_from_head(&self, head: &mut Request<()>) -> Option<Response<Bytes>> {
         if head.method() != Method::POST {
             return None;

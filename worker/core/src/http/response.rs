@@ -174,14 +174,10 @@ pub fn auth_error(
         && let Ok(value) = HeaderValue::from_str(&challenge)
     {
         headers.insert(header::WWW_AUTHENTICATE, value);
-        // `www_authenticate` repeats the body's `error` and `error_description` exactly
-        // when the error has a code and is not a missing token or an outage (the test
+        // A refused token's challenge repeats the body's `error` and `error_description`
+        // (both come from `err.code()` and the sanitized description; the test
         // `a_refused_tokens_401_loses_only_what_its_challenge_repeats` checks every error).
-        challenge_says_all = err.code().is_some()
-            && !matches!(
-                err.kind(),
-                ErrorKind::NoCredentials | ErrorKind::Unavailable
-            );
+        challenge_says_all = err.kind() == ErrorKind::InvalidToken;
     }
     if let AuthError::Keyring(KeyringError::Unavailable {
         retry_after_secs, ..
@@ -206,7 +202,9 @@ struct ChallengeSaysAll;
 /// whose `WWW-Authenticate` challenge already carries everything the body says: the same
 /// `error` and `error_description` (RFC 6750 §3; a refused token's challenge does, a
 /// missing token's does not). Returns whether it did; any other response is left as it is.
-/// The decision was made when [`auth_error`] built the answer, so this costs no parsing.
+/// The decision was made when [`auth_error`] built the answer, so this costs no parsing;
+/// it is meant for that answer as built (a mark survives later edits of the challenge or
+/// the body, so strip before changing either).
 ///
 /// For a host that answers before reading the request's body: the wasm host sends a
 /// refused token's 401 this way, because workerd answers a `POST` whose body is left
