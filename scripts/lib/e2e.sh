@@ -98,4 +98,9 @@ start_worker() {
     --persist-to '$E2E_DIR/state-$name' --show-interactive-dev-session=false --log-level log"
   WORKER_PID=$LAST_PID
   wait_http "http://127.0.0.1:$port/health" 90 "$log"
+  # The warm-up runs at script startup: anything workerd disallows outside a handler
+  # (a body read, a timer, random values...) is logged there as an error.
+  if grep -q "Disallowed operation" "$log"; then
+    fail "$name logged an error at startup: $(grep -m1 -o 'Disallowed operation[^.]*' "$log")"
+  fi
 }

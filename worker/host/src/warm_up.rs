@@ -53,11 +53,9 @@ fn stand_in(server: Server) {
     // poll), on requests built in memory (allowed at startup): the metadata GET runs to
     // its `Response`; the POSTs without a token and with a refused one are answered from
     // their head; the one with the stand-in's token runs up to reading its body, where a
-    // request's first poll would return to workerd. The POST without a token reads its
-    // body before its answer is returned, as a request does, so it is finished the way
-    // `respond` finishes one (a promise driven by wasm-bindgen's executor; startup's
-    // microtasks run it). Errors and the other pending futures are dropped: nothing here
-    // can throw or trap, and no handler of yours runs.
+    // request's first poll would return to workerd; the POST without a token is sent
+    // without a body (see `request`). Pending futures are dropped and never polled
+    // again. Nothing here can throw or trap, and no handler of yours runs.
     let origin = keycard_core::warm_up::STAND_IN_ORIGIN;
     let bearer = keycard_core::warm_up::stand_in_bearer();
     let requests = [
@@ -73,27 +71,27 @@ fn stand_in(server: Server) {
             let _ = crate::js::reused_or_key(&request);
             let mut pending =
                 crate::serve::answer(gateway, request, wasm_bindgen::JsValue::UNDEFINED);
-            let first = pending
+            let _ = pending
                 .as_mut()
                 .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
-            if first.is_pending() && method == "POST" && authorization.is_none() {
-                let _ = crate::serve::finish_later(pending);
-            }
         }
     }
     // A request that awaits a promise and then answers, finished as `respond` finishes
     // one: compiles the await of a JS promise and the executor that resumes it (startup's
-    // microtasks run it; nothing is returned to anyone).
+    // microtasks run it; nothing is returned to anyone). Its answer has no body: a
+    // `Response` with a body built in a microtask after startup is an operation workerd
+    // disallows outside a handler (it logs an error).
     let _ = crate::serve::finish_later(Box::pin(async {
         let resolved = js_sys::Promise::resolve(&wasm_bindgen::JsValue::UNDEFINED);
         let _ = wasm_bindgen_futures::JsFuture::from(resolved).await;
-        let response = keycard_core::http::response::malformed_request("warm-up")
-            .map(keycard_core::http::body::Body::Full);
+        let mut response =
+            http::Response::new(keycard_core::http::body::Body::Full(bytes::Bytes::new()));
+        *response.status_mut() = http::StatusCode::NO_CONTENT;
         crate::serve::from_http(response, None)
     }));
 }
 
-/// A request as a client sends it (a POST carries a small JSON-RPC body).
+/// A request as a client sends it (a POST with a token carries a small JSON-RPC body).
 fn request(method: &str, url: &str, authorization: Option<&str>) -> Option<web_sys::Request> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -104,6 +102,11 @@ fn request(method: &str, url: &str, authorization: Option<&str>) -> Option<web_s
     headers.set("mcp-protocol-version", "2025-11-25").ok()?;
     if method == "POST" {
         headers.set("content-type", "application/json").ok()?;
+    }
+    // A tokenless POST goes without a body: its 401 reads the request body to the end
+    // before answering, and reading a body is what workerd disallows at startup (it logs
+    // an error). With no body that read returns at once and the path is the same.
+    if method == "POST" && authorization.is_some() {
         init.set_body(&wasm_bindgen::JsValue::from_str(
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
         ));
