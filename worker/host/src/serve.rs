@@ -112,8 +112,8 @@ pub fn respond(
 
 /// The `Promise` of a request whose first poll was pending, driven from there by
 /// wasm-bindgen's executor. Never inlined: the warm-up (`crate::warm_up`) runs it at
-/// startup for a request that awaits its body, so the first such request finds it, and
-/// the executor path below it, compiled.
+/// startup on a future that awaits a resolved promise, so the first request that awaits
+/// finds it, and the executor path below it, compiled.
 #[inline(never)]
 pub(crate) fn finish_later(pending: Answer) -> JsValue {
     wasm_bindgen_futures::future_to_promise(async move { Ok(settle(pending.await)) }).into()
@@ -155,23 +155,20 @@ pub(crate) fn answer(
         // A request refused from its head (a 401 above all) is decided before its body is
         // copied into wasm memory or parsed.
         let body = if has_body {
-            if let Some(answer) =
+            if let Some(mut answer) =
                 log::with_request(&request_id, || gateway.answer_from_head(&mut head))
             {
                 // workerd answers a POST whose body is left unread much faster when the
-                // answer has no body, and much slower when it has one (JS hello-world
-                // Workers under `wrk -t1 -c10`: 0.18 ms of CPU per request against 0.32;
-                // an empty Rust Worker that reads the body first and answers with one,
-                // 0.22). A refused token's 401 says everything in its challenge, so it
-                // goes without a body and the request body is not read. Any other answer
-                // keeps its body, and the request body is read to its end (not copied
-                // into wasm, not kept: a 413's oversized body is not buffered) before the
-                // answer is returned: a read left running after
-                // the answer (fire-and-forget) made workerd stall the connection's next
-                // request now and then (8 in 1,500 `GET`s after a tokenless `POST` under
-                // `wrangler dev`; 0 after this change). The answer is built first, so
-                // the first poll (and the warm-up) still runs its conversion.
-                let mut answer = answer;
+                // answer has no body (JS hello-world Workers under `wrk -t1 -c10`: 0.18 ms
+                // of CPU per request against 0.32 with one; an empty Rust Worker that
+                // reads the body first and answers with one, 0.22). A refused token's 401
+                // says everything in its challenge, so it goes without a body and the
+                // request body is not read. Any other answer keeps its body; it is built
+                // first (so the first poll and the warm-up run its conversion), then the
+                // request body is read to its end without being kept or copied into
+                // wasm, then the answer is returned. A read left running after the answer
+                // made workerd stall the connection's next request now and then (8 in
+                // 1,500 `GET`s after a tokenless `POST`; `clients/ts/keepalive.mjs`).
                 if response::strip_to_challenge(&mut answer) {
                     return from_http(answer.map(Body::Full), Some(request_id));
                 }
