@@ -236,6 +236,74 @@ pub(crate) mod tests {
         errors
     }
 
+    /// How many kinds of error [`kind_of`] tells apart. Bump it with a new arm there.
+    const KINDS: usize = 37;
+
+    /// A number for each kind of error the authenticator can produce (variant by
+    /// variant, the wrapped enums' too). The matches have no wildcard, so a new variant
+    /// does not compile until it has an arm here; `every_error_lists_every_kind` then
+    /// fails until [`every_error`] produces it.
+    fn kind_of(err: &AuthError) -> usize {
+        match err {
+            AuthError::Bearer(e) => match e {
+                BearerError::Missing => 0,
+                BearerError::Malformed(_) => 1,
+                BearerError::WrongScheme => 2,
+            },
+            AuthError::Token(e) => match e {
+                JwtError::TooLarge { .. } => 3,
+                JwtError::PartCount { .. } => 4,
+                JwtError::Base64 { .. } => 5,
+                JwtError::Json { .. } => 6,
+                JwtError::MissingAlg => 7,
+                JwtError::AlgNone => 8,
+                JwtError::AlgHmac => 9,
+                JwtError::AlgNotAllowed => 10,
+                JwtError::Crit => 11,
+                JwtError::MissingIssuer => 12,
+                JwtError::UntrustedIssuer => 13,
+                JwtError::MissingTime(_) => 14,
+                JwtError::TimeNotNumber(_) => 15,
+                JwtError::TimeNotInteger(_) => 16,
+                JwtError::TimeNegative(_) => 17,
+                JwtError::TimeHuge(_) => 18,
+                JwtError::Expired => 19,
+                JwtError::NotYetValid => 20,
+                JwtError::IssuedInFuture => 21,
+                JwtError::MissingAudience => 22,
+                JwtError::AudienceType => 23,
+                JwtError::WrongAudience { .. } => 24,
+                JwtError::MissingClientId => 25,
+                JwtError::SubjectType => 26,
+                JwtError::ScopeType => 27,
+                JwtError::JtiType => 28,
+                JwtError::MissingKid => 29,
+                JwtError::SignatureLength(_) => 30,
+            },
+            AuthError::Keyring(e) => match e {
+                KeyringError::UnknownKid => 31,
+                KeyringError::AlgMismatch { .. } => 32,
+                KeyringError::Unavailable { .. } => 33,
+            },
+            AuthError::BadSignature => 34,
+            AuthError::SignatureCheckFailed => 35,
+            AuthError::InsufficientScope { .. } => 36,
+        }
+    }
+
+    #[test]
+    fn every_error_lists_every_kind() {
+        let mut seen = [false; KINDS];
+        for err in every_error() {
+            seen[kind_of(&err)] = true;
+        }
+        let missing: Vec<usize> = (0..KINDS).filter(|&k| !seen[k]).collect();
+        assert!(
+            missing.is_empty(),
+            "every_error() lacks the kinds {missing:?} of kind_of()"
+        );
+    }
+
     fn render(err: &AuthError) -> serde_json::Value {
         let response = auth_error_response(err, PRM, &required());
         let header = |name: header::HeaderName| {
