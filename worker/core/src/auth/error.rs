@@ -239,68 +239,75 @@ pub(crate) mod tests {
     /// How many kinds of error [`kind_of`] tells apart. Bump it with a new arm there.
     const KINDS: usize = 37;
 
-    /// A number for each kind of error the authenticator can produce (variant by
-    /// variant, the wrapped enums' too). The matches have no wildcard, so a new variant
+    /// A number and a name for each kind of error the authenticator can produce (variant
+    /// by variant, the wrapped enums' too). The matches have no wildcard, so a new variant
     /// does not compile until it has an arm here; `every_error_lists_every_kind` then
     /// fails until [`every_error`] produces it.
-    fn kind_of(err: &AuthError) -> usize {
+    fn kind_of(err: &AuthError) -> (usize, &'static str) {
         match err {
             AuthError::Bearer(e) => match e {
-                BearerError::Missing => 0,
-                BearerError::Malformed(_) => 1,
-                BearerError::WrongScheme => 2,
+                BearerError::Missing => (0, "BearerError::Missing"),
+                BearerError::Malformed(_) => (1, "BearerError::Malformed"),
+                BearerError::WrongScheme => (2, "BearerError::WrongScheme"),
             },
             AuthError::Token(e) => match e {
-                JwtError::TooLarge { .. } => 3,
-                JwtError::PartCount { .. } => 4,
-                JwtError::Base64 { .. } => 5,
-                JwtError::Json { .. } => 6,
-                JwtError::MissingAlg => 7,
-                JwtError::AlgNone => 8,
-                JwtError::AlgHmac => 9,
-                JwtError::AlgNotAllowed => 10,
-                JwtError::Crit => 11,
-                JwtError::MissingIssuer => 12,
-                JwtError::UntrustedIssuer => 13,
-                JwtError::MissingTime(_) => 14,
-                JwtError::TimeNotNumber(_) => 15,
-                JwtError::TimeNotInteger(_) => 16,
-                JwtError::TimeNegative(_) => 17,
-                JwtError::TimeHuge(_) => 18,
-                JwtError::Expired => 19,
-                JwtError::NotYetValid => 20,
-                JwtError::IssuedInFuture => 21,
-                JwtError::MissingAudience => 22,
-                JwtError::AudienceType => 23,
-                JwtError::WrongAudience { .. } => 24,
-                JwtError::MissingClientId => 25,
-                JwtError::SubjectType => 26,
-                JwtError::ScopeType => 27,
-                JwtError::JtiType => 28,
-                JwtError::MissingKid => 29,
-                JwtError::SignatureLength(_) => 30,
+                JwtError::TooLarge { .. } => (3, "JwtError::TooLarge"),
+                JwtError::PartCount { .. } => (4, "JwtError::PartCount"),
+                JwtError::Base64 { .. } => (5, "JwtError::Base64"),
+                JwtError::Json { .. } => (6, "JwtError::Json"),
+                JwtError::MissingAlg => (7, "JwtError::MissingAlg"),
+                JwtError::AlgNone => (8, "JwtError::AlgNone"),
+                JwtError::AlgHmac => (9, "JwtError::AlgHmac"),
+                JwtError::AlgNotAllowed => (10, "JwtError::AlgNotAllowed"),
+                JwtError::Crit => (11, "JwtError::Crit"),
+                JwtError::MissingIssuer => (12, "JwtError::MissingIssuer"),
+                JwtError::UntrustedIssuer => (13, "JwtError::UntrustedIssuer"),
+                JwtError::MissingTime(_) => (14, "JwtError::MissingTime"),
+                JwtError::TimeNotNumber(_) => (15, "JwtError::TimeNotNumber"),
+                JwtError::TimeNotInteger(_) => (16, "JwtError::TimeNotInteger"),
+                JwtError::TimeNegative(_) => (17, "JwtError::TimeNegative"),
+                JwtError::TimeHuge(_) => (18, "JwtError::TimeHuge"),
+                JwtError::Expired => (19, "JwtError::Expired"),
+                JwtError::NotYetValid => (20, "JwtError::NotYetValid"),
+                JwtError::IssuedInFuture => (21, "JwtError::IssuedInFuture"),
+                JwtError::MissingAudience => (22, "JwtError::MissingAudience"),
+                JwtError::AudienceType => (23, "JwtError::AudienceType"),
+                JwtError::WrongAudience { .. } => (24, "JwtError::WrongAudience"),
+                JwtError::MissingClientId => (25, "JwtError::MissingClientId"),
+                JwtError::SubjectType => (26, "JwtError::SubjectType"),
+                JwtError::ScopeType => (27, "JwtError::ScopeType"),
+                JwtError::JtiType => (28, "JwtError::JtiType"),
+                JwtError::MissingKid => (29, "JwtError::MissingKid"),
+                JwtError::SignatureLength(_) => (30, "JwtError::SignatureLength"),
             },
             AuthError::Keyring(e) => match e {
-                KeyringError::UnknownKid => 31,
-                KeyringError::AlgMismatch { .. } => 32,
-                KeyringError::Unavailable { .. } => 33,
+                KeyringError::UnknownKid => (31, "KeyringError::UnknownKid"),
+                KeyringError::AlgMismatch { .. } => (32, "KeyringError::AlgMismatch"),
+                KeyringError::Unavailable { .. } => (33, "KeyringError::Unavailable"),
             },
-            AuthError::BadSignature => 34,
-            AuthError::SignatureCheckFailed => 35,
-            AuthError::InsufficientScope { .. } => 36,
+            AuthError::BadSignature => (34, "AuthError::BadSignature"),
+            AuthError::SignatureCheckFailed => (35, "AuthError::SignatureCheckFailed"),
+            AuthError::InsufficientScope { .. } => (36, "AuthError::InsufficientScope"),
         }
     }
 
     #[test]
     fn every_error_lists_every_kind() {
-        let mut seen = [false; KINDS];
+        let mut seen: [Option<&str>; KINDS] = [None; KINDS];
         for err in every_error() {
-            seen[kind_of(&err)] = true;
+            let (kind, name) = kind_of(&err);
+            // Two variants given one number would hide a missing one.
+            assert!(
+                seen[kind].is_none_or(|seen| seen == name),
+                "kind_of() numbers {name} and {} alike",
+                seen[kind].unwrap_or_default()
+            );
+            seen[kind] = Some(name);
         }
-        let missing: Vec<usize> = (0..KINDS).filter(|&k| !seen[k]).collect();
+        let missing: Vec<usize> = (0..KINDS).filter(|&k| seen[k].is_none()).collect();
         assert!(
             missing.is_empty(),
-            "every_error() lacks the kinds {missing:?} of kind_of()"
+            "every_error() lacks the kinds numbered {missing:?} in kind_of()"
         );
     }
 
