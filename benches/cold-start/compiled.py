@@ -37,22 +37,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cold  # noqa: E402
+from perfetto import varint as leb  # noqa: E402  (LEB128, as in protobuf)
 
 # Liftoff: "... using Liftoff, took 52 μs and 16520 bytes; bodysize 77 codesize 552";
 # TurboFan: "... using TurboFan, took 1.234 ms and 1 / 2 max/total bytes; bodysize 77 ...".
 LINE = re.compile(r"Compiled function \S+#(\d+) using (\w+), took ([\d.]+) (μs|us|ms) and [^;]*; "
                   r"bodysize (\d+)\b")
-
-
-def leb(buf: bytes, i: int):
-    shift = value = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i
-        shift += 7
 
 
 def function_names(path: str) -> dict:

@@ -84,9 +84,8 @@ fn stand_in(server: Server) {
     let _ = crate::serve::finish_later(Box::pin(async {
         let resolved = js_sys::Promise::resolve(&wasm_bindgen::JsValue::UNDEFINED);
         let _ = wasm_bindgen_futures::JsFuture::from(resolved).await;
-        let mut response =
-            http::Response::new(keycard_core::http::body::Body::Full(bytes::Bytes::new()));
-        *response.status_mut() = http::StatusCode::NO_CONTENT;
+        let response =
+            keycard_core::http::response::no_content().map(keycard_core::http::body::Body::Full);
         crate::serve::from_http(response, None)
     }));
 }
