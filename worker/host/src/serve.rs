@@ -133,16 +133,9 @@ pub(crate) fn answer(
     reuse_key: JsValue,
 ) -> Answer {
     Box::pin(async move {
-        let (builder, has_body) = match request_head(&req) {
+        let (mut head, has_body) = match request_head(&req) {
             Ok(head) => head,
             Err(problem) => {
-                return from_http(response::malformed_request(&problem).map(Body::Full), None);
-            }
-        };
-        let mut head = match builder.body(()) {
-            Ok(head) => head,
-            Err(e) => {
-                let problem = format!("the request head was refused: {e}");
                 return from_http(response::malformed_request(&problem).map(Body::Full), None);
             }
         };
@@ -365,24 +358,29 @@ async fn read_body(req: &web_sys::Request, max_body: usize) -> Result<Bytes> {
     ))
 }
 
-/// The request's method, URI and headers as an `http` builder, and whether its body is
-/// to be read; `Err` names what the HTTP types refused. Never inlined, so the warm-up
-/// (`crate::warm_up`) compiles the very function requests run.
+/// The request's method, URI and headers as an `http` request without a body, and
+/// whether its body is to be read; `Err` names what the HTTP types refused. Never
+/// inlined, so the warm-up (`crate::warm_up`) compiles the very function requests run.
+///
+/// The head crosses as one string (see [`js::request_head`]) and is parsed straight
+/// into the request's parts, each header name and value once.
 #[inline(never)]
 pub(crate) fn request_head(
     req: &web_sys::Request,
-) -> std::result::Result<(http::request::Builder, bool), String> {
-    let Ok(head) = String::from_utf8(js::request_head(req).to_vec()) else {
-        return Err("the request head is not UTF-8".into());
-    };
+) -> std::result::Result<(http::Request<()>, bool), String> {
+    let head = js::request_head(req);
     let mut lines = head.splitn(3, '\n');
     let (method, url, headers) = match (lines.next(), lines.next(), lines.next()) {
         (Some(m), Some(u), Some(h)) => (m, u, h),
         _ => return Err("the request head is malformed".into()),
     };
-    let mut builder = http::Request::builder().method(method).uri(url);
+    let refused = |e: &dyn std::fmt::Display| format!("the request head was refused: {e}");
+    let mut request = http::Request::new(());
+    *request.method_mut() = http::Method::from_bytes(method.as_bytes()).map_err(|e| refused(&e))?;
+    *request.uri_mut() = http::Uri::try_from(url).map_err(|e| refused(&e))?;
+    let map = request.headers_mut();
+    map.reserve(headers.bytes().filter(|b| *b == b'\n').count());
     for (name, value) in js::header_lines(headers) {
-        // Parsed once here; the builder takes the typed values as they are.
         let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
             return Err(format!("header name {name:?} is not a valid token"));
         };
@@ -392,10 +390,10 @@ pub(crate) fn request_head(
                 "the value of header {name:?} contains a control character"
             ));
         };
-        builder = builder.header(header, value);
+        map.append(header, value);
     }
     let has_body = !matches!(method, "GET" | "HEAD" | "OPTIONS");
-    Ok((builder, has_body))
+    Ok((request, has_body))
 }
 
 /// The core's response as a JS `Response`, built in one boundary crossing. A streamed

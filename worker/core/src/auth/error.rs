@@ -88,36 +88,92 @@ impl AuthError {
 
     /// The client-facing description.
     pub fn description(&self) -> String {
-        match self {
-            Self::Bearer(BearerError::Missing) => {
-                "an access token is required: send Authorization: Bearer <token>".into()
+        Description(self).to_string()
+    }
+}
+
+/// [`AuthError::description`] as `Display`, so it can be written (and sanitized) where it
+/// goes without a `String` of its own.
+struct Description<'a>(&'a AuthError);
+
+impl std::fmt::Display for Description<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            AuthError::Bearer(BearerError::Missing) => {
+                f.write_str("an access token is required: send Authorization: Bearer <token>")
             }
             // The cause (fetch error, URLs) is logged, not shown.
-            Self::Keyring(KeyringError::Unavailable { .. }) => {
-                "the token issuer's signing keys cannot be fetched right now; retry later".into()
-            }
-            other => other.to_string(),
+            AuthError::Keyring(KeyringError::Unavailable { .. }) => f.write_str(
+                "the token issuer's signing keys cannot be fetched right now; retry later",
+            ),
+            other => std::fmt::Display::fmt(other, f),
         }
     }
 }
 
+/// At most this many characters of a challenge parameter are kept ("..." marks the cut).
+const MAX_PARAM_CHARS: usize = 200;
+
 /// Makes `value` safe inside a quoted `WWW-Authenticate` parameter: only the RFC 6750
 /// `error_description` characters (%x20-21 / %x23-5B / %x5D-7E), at most 200 of them.
 pub fn sanitize_param(value: &str) -> String {
-    let mut out: String = value
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .take(200)
-        .collect();
-    if value.chars().count() > 200 {
-        out.push_str("...");
-    }
+    let mut out = String::with_capacity(value.len().min(MAX_PARAM_CHARS + 3));
+    push_sanitized(&mut out, value);
     out
+}
+
+/// Appends [`sanitize_param`]'s result for `value`'s `Display` output to `out`, without
+/// building that output first.
+fn push_sanitized(out: &mut String, value: impl std::fmt::Display) {
+    /// Sanitizes what is written through it, keeping the first [`MAX_PARAM_CHARS`].
+    struct Sanitizer<'a> {
+        out: &'a mut String,
+        kept: usize,
+        cut: bool,
+    }
+    impl std::fmt::Write for Sanitizer<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if self.kept == MAX_PARAM_CHARS {
+                    self.cut = true;
+                    break;
+                }
+                self.out.push(match c {
+                    '"' => '\'',
+                    '\\' => '/',
+                    ' '..='~' => c,
+                    _ => '?',
+                });
+                self.kept += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut sanitizer = Sanitizer {
+        out,
+        kept: 0,
+        cut: false,
+    };
+    // Writing into a `String` cannot fail.
+    let _ = std::fmt::Write::write_fmt(&mut sanitizer, format_args!("{value}"));
+    if sanitizer.cut {
+        sanitizer.out.push_str("...");
+    }
+}
+
+/// Space-separated scopes, as `Display` (the challenge's `scope` parameter).
+struct Scopes<'a>(&'a [String]);
+
+impl std::fmt::Display for Scopes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, scope) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope)?;
+        }
+        Ok(())
+    }
 }
 
 /// The `WWW-Authenticate` value for `err` (`None` for 503: there is nothing to retry with
@@ -127,31 +183,55 @@ pub fn www_authenticate(
     resource_metadata_url: &str,
     required_scopes: &[String],
 ) -> Option<String> {
-    let mut params = Vec::new();
+    challenge(err, None, resource_metadata_url, required_scopes)
+}
+
+/// [`www_authenticate`], written into one `String`; `description` is the sanitized
+/// description when the caller has it already.
+pub(crate) fn challenge(
+    err: &AuthError,
+    description: Option<&str>,
+    resource_metadata_url: &str,
+    required_scopes: &[String],
+) -> Option<String> {
+    let mut out = String::with_capacity(
+        200 + resource_metadata_url.len()
+            + required_scopes.iter().map(|s| s.len() + 1).sum::<usize>(),
+    );
+    out.push_str("Bearer ");
     match err.kind() {
         ErrorKind::Unavailable => return None,
         ErrorKind::NoCredentials => {}
         _ => {
             if let Some(code) = err.code() {
-                params.push(format!("error=\"{code}\""));
+                out.push_str("error=\"");
+                out.push_str(code);
+                out.push_str("\", ");
             }
-            params.push(format!(
-                "error_description=\"{}\"",
-                sanitize_param(&err.description())
-            ));
+            out.push_str("error_description=\"");
+            match description {
+                Some(described) => out.push_str(described),
+                None => push_sanitized(&mut out, Description(err)),
+            }
+            out.push_str("\", ");
         }
     }
-    params.push(format!(
-        "resource_metadata=\"{}\"",
-        sanitize_param(resource_metadata_url)
-    ));
+    out.push_str("resource_metadata=\"");
+    push_sanitized(&mut out, resource_metadata_url);
+    out.push('"');
     if !required_scopes.is_empty() {
-        params.push(format!(
-            "scope=\"{}\"",
-            sanitize_param(&required_scopes.join(" "))
-        ));
+        out.push_str(", scope=\"");
+        push_sanitized(&mut out, Scopes(required_scopes));
+        out.push('"');
     }
-    Some(format!("Bearer {}", params.join(", ")))
+    Some(out)
+}
+
+/// The sanitized description of `err`, as the challenge and the body carry it.
+pub(crate) fn sanitized_description(err: &AuthError) -> String {
+    let mut out = String::with_capacity(96);
+    push_sanitized(&mut out, Description(err));
+    out
 }
 
 /// The JSON body for `err` (RFC 6750 / RFC 6749 §5.2 shape).
@@ -160,6 +240,20 @@ pub fn error_body(err: &AuthError) -> serde_json::Value {
         "error": err.code().unwrap_or("unauthorized"),
         "error_description": sanitize_param(&err.description()),
     })
+}
+
+/// [`error_body`], serialized, with the sanitized description already made.
+pub(crate) fn error_body_bytes(err: &AuthError, description: &str) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        error: &'a str,
+        error_description: &'a str,
+    }
+    serde_json::to_vec(&Body {
+        error: err.code().unwrap_or("unauthorized"),
+        error_description: description,
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -394,5 +488,76 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(challenge.matches('"').count(), 8, "{challenge}");
+    }
+
+    /// The challenge and body as first written (one `String` per parameter, joined): the
+    /// oracle for the one-`String` writers above.
+    mod reference {
+        use super::*;
+
+        pub fn sanitize(value: &str) -> String {
+            let mut out: String = value
+                .chars()
+                .map(|c| match c {
+                    '"' => '\'',
+                    '\\' => '/',
+                    ' '..='~' => c,
+                    _ => '?',
+                })
+                .take(200)
+                .collect();
+            if value.chars().count() > 200 {
+                out.push_str("...");
+            }
+            out
+        }
+
+        pub fn challenge(err: &AuthError, url: &str, scopes: &[String]) -> Option<String> {
+            let mut params = Vec::new();
+            match err.kind() {
+                ErrorKind::Unavailable => return None,
+                ErrorKind::NoCredentials => {}
+                _ => {
+                    if let Some(code) = err.code() {
+                        params.push(format!("error=\"{code}\""));
+                    }
+                    params.push(format!(
+                        "error_description=\"{}\"",
+                        sanitize(&err.description())
+                    ));
+                }
+            }
+            params.push(format!("resource_metadata=\"{}\"", sanitize(url)));
+            if !scopes.is_empty() {
+                params.push(format!("scope=\"{}\"", sanitize(&scopes.join(" "))));
+            }
+            Some(format!("Bearer {}", params.join(", ")))
+        }
+    }
+
+    proptest::proptest! {
+        /// Every error's challenge and body, for any URL and scopes (quotes, backslashes,
+        /// control and non-ASCII characters, lengths either side of the 200-character
+        /// cut), are what the reference writes, whether or not the description is given.
+        /// (Descriptions are fixed texts, all under the cut; `long` checks it.)
+        #[test]
+        fn challenges_and_bodies_match_the_reference(
+            url in "[a-z\"\\\\/:.\u{0}-\u{1f}\u{e9}\u{1f600}]{0,260}",
+            scopes in proptest::collection::vec("[a-z:\"\u{e9}]{0,120}", 0..4),
+            long in "[ -~\u{e9}]{190,210}",
+        ) {
+            for err in &every_error() {
+                let expected = reference::challenge(err, &url, &scopes);
+                proptest::prop_assert_eq!(www_authenticate(err, &url, &scopes), expected.clone());
+                let described = sanitized_description(err);
+                proptest::prop_assert_eq!(&described, &reference::sanitize(&err.description()));
+                proptest::prop_assert_eq!(challenge(err, Some(&described), &url, &scopes), expected);
+                let body: serde_json::Value =
+                    serde_json::from_slice(&error_body_bytes(err, &described)).unwrap();
+                proptest::prop_assert_eq!(body, error_body(err));
+            }
+            proptest::prop_assert_eq!(sanitize_param(&url), reference::sanitize(&url));
+            proptest::prop_assert_eq!(sanitize_param(&long), reference::sanitize(&long));
+        }
     }
 }

@@ -46,8 +46,13 @@ pub fn simple_origin_and_path(value: &str) -> Option<(String, &str)> {
 
 /// The origin of an absolute request URI (`None` without scheme and authority).
 pub fn uri_origin(uri: &http::Uri) -> Option<String> {
-    let (scheme, authority) = (uri.scheme_str()?, uri.authority()?);
-    origin_of(&format!("{scheme}://{}/", authority.as_str()))
+    let (scheme, authority) = (uri.scheme_str()?, uri.authority()?.as_str());
+    let mut url = String::with_capacity(scheme.len() + authority.len() + 4);
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(authority);
+    url.push('/');
+    origin_of(&url)
 }
 
 /// An http(s) URL that is already in the form the WHATWG parser (`url`) would give it,
@@ -149,14 +154,14 @@ fn simple_host(host: &str) -> bool {
         return false;
     }
     if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let parts: Vec<&str> = host.split('.').collect();
-        return parts.len() == 4
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.len() <= 3
-                    && (p.len() == 1 || !p.starts_with('0'))
-                    && p.parse::<u16>().is_ok_and(|n| n <= 255)
-            });
+        let mut parts = 0;
+        return host.split('.').all(|p| {
+            parts += 1;
+            !p.is_empty()
+                && p.len() <= 3
+                && (p.len() == 1 || !p.starts_with('0'))
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        }) && parts == 4;
     }
     let labels_ok = host.split('.').all(|label| {
         !label.is_empty()

@@ -36,7 +36,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::auth::error::{AuthError, ErrorKind, error_body, www_authenticate};
+use crate::auth::error::{
+    AuthError, ErrorKind, challenge, error_body_bytes, sanitized_description,
+};
 use crate::auth::jwks::KeyringError;
 use crate::mcp::jsonrpc::{self, RequestId, RpcError};
 use crate::mcp::transport::TransportError;
@@ -166,12 +168,18 @@ pub fn auth_error(
     } else {
         tracing::debug!(status = status.as_u16(), error = %err, "authentication refused");
     }
-    let mut response = json_with(status, &error_body(err));
+    // Sanitized once, for the body and the challenge.
+    let description = sanitized_description(err);
+    let mut response = bytes_with(status, Bytes::from(error_body_bytes(err, &description)));
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let mut challenge_says_all = false;
-    if let Some(challenge) = www_authenticate(err, resource_metadata_url, required_scopes)
-        && let Ok(value) = HeaderValue::from_str(&challenge)
+    if let Some(challenge) = challenge(
+        err,
+        Some(&description),
+        resource_metadata_url,
+        required_scopes,
+    ) && let Ok(value) = HeaderValue::from_str(&challenge)
     {
         headers.insert(header::WWW_AUTHENTICATE, value);
         // A refused token's challenge repeats the body's `error` and `error_description`

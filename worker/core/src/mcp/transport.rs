@@ -72,11 +72,25 @@ pub const SINGLETON_HEADERS: [&str; 7] = [
     "Content-Length",
 ];
 
+/// [`SINGLETON_HEADERS`] as header names, in the same order (parsed once, not per
+/// request).
+const SINGLETON_NAMES: [http::HeaderName; 7] = [
+    http::HeaderName::from_static("mcp-protocol-version"),
+    http::HeaderName::from_static("mcp-method"),
+    http::HeaderName::from_static("mcp-name"),
+    header::ORIGIN,
+    header::HOST,
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+];
+
 /// The first of [`SINGLETON_HEADERS`] that `headers` carries more than once.
 pub fn duplicate_singleton(headers: &http::HeaderMap) -> Option<&'static str> {
-    SINGLETON_HEADERS
-        .into_iter()
-        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    SINGLETON_NAMES
+        .iter()
+        .zip(SINGLETON_HEADERS)
+        .find(|(name, _)| headers.get_all(*name).iter().nth(1).is_some())
+        .map(|(_, spelled)| spelled)
 }
 
 /// Runs every identity-free check, in order: method, origin, size, accept, content type.
@@ -132,9 +146,8 @@ pub fn check_head<B>(config: &Config, request: &Request<B>) -> Result<(), Transp
             .split(';')
             .next()
             .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" {
+            .trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
             return Err(TransportError::UnsupportedMediaType);
         }
     }
@@ -245,4 +258,17 @@ fn own_origins<'a, B>(
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn singleton_names_are_the_singleton_headers() {
+        assert_eq!(SINGLETON_NAMES.len(), SINGLETON_HEADERS.len());
+        for (name, spelled) in SINGLETON_NAMES.iter().zip(SINGLETON_HEADERS) {
+            assert_eq!(name.as_str(), spelled.to_ascii_lowercase());
+        }
+    }
 }
