@@ -168,10 +168,4 @@ pub fn error_message(e: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-/// Parses `name:value\n` lines into `(name, value)` pairs, skipping malformed ones.
-pub fn header_lines(lines: &str) -> impl Iterator<Item = (&str, &str)> {
-    lines
-        .split('\n')
-        .filter_map(|line| line.split_once(':'))
-        .filter(|(name, _)| !name.is_empty())
-}
+pub use crate::lines::header_lines;

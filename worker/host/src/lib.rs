@@ -48,6 +48,8 @@ mod crypto;
 mod http;
 #[cfg(target_arch = "wasm32")]
 mod js;
+#[cfg(any(target_arch = "wasm32", test))]
+mod lines;
 #[cfg(target_arch = "wasm32")]
 pub mod log;
 #[cfg(target_arch = "wasm32")]
