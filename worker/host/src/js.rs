@@ -41,8 +41,14 @@ export function headersFrom(lines) {
   }
   return h;
 }
-// Answers the core marked reusable (`keycard_core::http::Reusable`), by request key. At
-// most MAX_REUSABLE; when full it starts over, so varying URLs cannot grow it.
+// Sets `key` in `map`, which holds at most `max` entries: when full it starts over, so
+// varying keys cannot grow it.
+function remember(map, max, key, value) {
+  if (map.size >= max && !map.has(key)) map.clear();
+  map.set(key, value);
+}
+// Answers the core marked reusable (`keycard_core::http::Reusable`), by request key,
+// bounded by `remember`.
 const reusable = new Map();
 const MAX_REUSABLE = 64;
 const MAX_KEY_LENGTH = 2048;
@@ -55,7 +61,7 @@ export function reusedOrKey(req) {
   return new Response(hit.body, { status: hit.status, headers: hit.headers });
 }
 // The `Headers` of recent answers, by their lines: most answers repeat a few header sets,
-// and a `Response` copies the `Headers` it is given. Bounded like `reusable`; an answer
+// and a `Response` copies the `Headers` it is given. Bounded by `remember`; an answer
 // naming a session is never kept.
 const headerSets = new Map();
 const MAX_HEADER_SETS = 64;
@@ -63,19 +69,13 @@ function responseHeaders(lines) {
   let headers = headerSets.get(lines);
   if (headers === undefined) {
     headers = headersFrom(lines);
-    if (!lines.includes("mcp-session-id:")) {
-      if (headerSets.size >= MAX_HEADER_SETS) headerSets.clear();
-      headerSets.set(lines, headers);
-    }
+    if (!lines.includes("mcp-session-id:")) remember(headerSets, MAX_HEADER_SETS, lines, headers);
   }
   return headers;
 }
 export function respond(status, lines, body, key) {
   const headers = responseHeaders(lines);
-  if (key !== undefined) {
-    if (reusable.size >= MAX_REUSABLE && !reusable.has(key)) reusable.clear();
-    reusable.set(key, { status, headers, body: body ?? null });
-  }
+  if (key !== undefined) remember(reusable, MAX_REUSABLE, key, { status, headers, body: body ?? null });
   return new Response(body ?? null, { status, headers });
 }
 export function fetchAll(url, method, lines, body, maxBytes) {
