@@ -119,9 +119,10 @@ extern "C" {
     pub fn startup_env() -> JsValue;
 
     /// `"METHOD\nURL\n"` followed by the header lines, as one string: wasm-bindgen
-    /// writes it straight into wasm memory (an ASCII head, as heads are, without even a
-    /// `TextEncoder` call), where a `Uint8Array` would cost an encode, a JS allocation
-    /// and two more crossings to copy it in.
+    /// writes it straight into wasm memory (a head is usually ASCII, copied without even
+    /// a `TextEncoder` call; anything else is UTF-8-encoded in place, as `TextEncoder`
+    /// did), where a `Uint8Array` would cost an encode, a JS allocation and two more
+    /// crossings to copy it in.
     #[wasm_bindgen(js_name = requestHead)]
     pub fn request_head(req: &web_sys::Request) -> String;
 

@@ -376,10 +376,9 @@ pub(crate) fn request_head(
     };
     let refused = |e: &dyn std::fmt::Display| format!("the request head was refused: {e}");
     let mut request = http::Request::new(());
-    *request.method_mut() = http::Method::from_bytes(method.as_bytes()).map_err(|e| refused(&e))?;
-    *request.uri_mut() = http::Uri::try_from(url).map_err(|e| refused(&e))?;
     let map = request.headers_mut();
-    map.reserve(headers.bytes().filter(|b| *b == b'\n').count());
+    // A failed reservation is only an early sign of what `try_append` then refuses.
+    let _ = map.try_reserve(headers.bytes().filter(|b| *b == b'\n').count());
     for (name, value) in js::header_lines(headers) {
         let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
             return Err(format!("header name {name:?} is not a valid token"));
@@ -390,8 +389,12 @@ pub(crate) fn request_head(
                 "the value of header {name:?} contains a control character"
             ));
         };
-        map.append(header, value);
+        // More headers than a `HeaderMap` holds is a 400, as the builder answered it.
+        map.try_append(header, value).map_err(|e| refused(&e))?;
     }
+    // After the headers, so a request wrong in both is refused for its header, as before.
+    *request.method_mut() = http::Method::from_bytes(method.as_bytes()).map_err(|e| refused(&e))?;
+    *request.uri_mut() = http::Uri::try_from(url).map_err(|e| refused(&e))?;
     let has_body = !matches!(method, "GET" | "HEAD" | "OPTIONS");
     Ok((request, has_body))
 }

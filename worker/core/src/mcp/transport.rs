@@ -74,7 +74,7 @@ pub const SINGLETON_HEADERS: [&str; 7] = [
 
 /// [`SINGLETON_HEADERS`] as header names, in the same order (parsed once, not per
 /// request).
-const SINGLETON_NAMES: [http::HeaderName; 7] = [
+static SINGLETON_NAMES: [http::HeaderName; 7] = [
     http::HeaderName::from_static("mcp-protocol-version"),
     http::HeaderName::from_static("mcp-method"),
     http::HeaderName::from_static("mcp-name"),
