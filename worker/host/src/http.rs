@@ -65,7 +65,7 @@ async fn send(request: http::Request<Bytes>) -> Result<http::Response<Bytes>, Ht
             .parse::<u16>()
             .map_err(|_| HttpError::Connect(format!("bad status {status:?}")))?,
     );
-    for (name, value) in js::header_lines(headers) {
+    for (name, value) in crate::lines::header_lines(headers) {
         builder = builder.header(name, value);
     }
     builder

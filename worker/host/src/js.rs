@@ -168,5 +168,3 @@ pub fn error_message(e: &JsValue) -> String {
         .or_else(|| e.as_string())
         .unwrap_or_else(|| "unknown error".into())
 }
-
-pub use crate::lines::header_lines;

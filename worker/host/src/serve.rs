@@ -379,7 +379,7 @@ pub(crate) fn request_head(
     let map = request.headers_mut();
     // A failed reservation is only an early sign of what `try_append` then refuses.
     let _ = map.try_reserve(headers.bytes().filter(|b| *b == b'\n').count());
-    for (name, value) in js::header_lines(headers) {
+    for (name, value) in crate::lines::header_lines(headers) {
         let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
             return Err(format!("header name {name:?} is not a valid token"));
         };

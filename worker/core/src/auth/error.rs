@@ -183,14 +183,19 @@ pub fn www_authenticate(
     resource_metadata_url: &str,
     required_scopes: &[String],
 ) -> Option<String> {
-    challenge(err, None, resource_metadata_url, required_scopes)
+    challenge(
+        err,
+        &sanitized_description(err),
+        resource_metadata_url,
+        required_scopes,
+    )
 }
 
-/// [`www_authenticate`], written into one `String`; `description` is the sanitized
-/// description when the caller has it already.
+/// [`www_authenticate`], written into one `String`, with `err`'s
+/// [`sanitized_description`] made by the caller (who puts it in the body too).
 pub(crate) fn challenge(
     err: &AuthError,
-    description: Option<&str>,
+    description: &str,
     resource_metadata_url: &str,
     required_scopes: &[String],
 ) -> Option<String> {
@@ -212,10 +217,7 @@ pub(crate) fn challenge(
                 out.push_str("\", ");
             }
             out.push_str("error_description=\"");
-            match description {
-                Some(described) => out.push_str(described),
-                None => push_sanitized(&mut out, Description(err)),
-            }
+            out.push_str(description);
             out.push_str("\", ");
         }
     }
@@ -237,15 +239,20 @@ pub(crate) fn sanitized_description(err: &AuthError) -> String {
     out
 }
 
+/// The body's `error`: the RFC 6750 code, or `unauthorized` when there is none.
+fn body_error(err: &AuthError) -> &'static str {
+    err.code().unwrap_or("unauthorized")
+}
+
 /// The JSON body for `err` (RFC 6750 / RFC 6749 §5.2 shape).
 pub fn error_body(err: &AuthError) -> serde_json::Value {
     serde_json::json!({
-        "error": err.code().unwrap_or("unauthorized"),
-        "error_description": sanitize_param(&err.description()),
+        "error": body_error(err),
+        "error_description": sanitized_description(err),
     })
 }
 
-/// [`error_body`], serialized, with the sanitized description already made.
+/// [`error_body`], serialized, with `err`'s [`sanitized_description`] already made.
 pub(crate) fn error_body_bytes(err: &AuthError, description: &str) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
@@ -253,7 +260,7 @@ pub(crate) fn error_body_bytes(err: &AuthError, description: &str) -> Vec<u8> {
         error_description: &'a str,
     }
     serde_json::to_vec(&Body {
-        error: err.code().unwrap_or("unauthorized"),
+        error: body_error(err),
         error_description: description,
     })
     .unwrap_or_default()
@@ -536,12 +543,19 @@ pub(crate) mod tests {
             }
             Some(format!("Bearer {}", params.join(", ")))
         }
+
+        pub fn body(err: &AuthError) -> serde_json::Value {
+            serde_json::json!({
+                "error": err.code().unwrap_or("unauthorized"),
+                "error_description": sanitize(&err.description()),
+            })
+        }
     }
 
     proptest::proptest! {
         /// Every error's challenge and body, for any URL and scopes (quotes, backslashes,
         /// control and non-ASCII characters, lengths either side of the 200-character
-        /// cut), are what the reference writes, whether or not the description is given.
+        /// cut), are what the reference writes.
         #[test]
         fn challenges_and_bodies_match_the_reference(
             url in "[a-z\"\\\\/:.\u{0}-\u{1f}\u{e9}\u{1f600}]{0,260}",
@@ -557,10 +571,11 @@ pub(crate) mod tests {
                 proptest::prop_assert_eq!(www_authenticate(err, &url, &scopes), expected.clone());
                 let described = sanitized_description(err);
                 proptest::prop_assert_eq!(&described, &reference::sanitize(&err.description()));
-                proptest::prop_assert_eq!(challenge(err, Some(&described), &url, &scopes), expected);
+                proptest::prop_assert_eq!(challenge(err, &described, &url, &scopes), expected);
                 let body: serde_json::Value =
                     serde_json::from_slice(&error_body_bytes(err, &described)).unwrap();
-                proptest::prop_assert_eq!(body, error_body(err));
+                proptest::prop_assert_eq!(&body, &reference::body(err));
+                proptest::prop_assert_eq!(error_body(err), body);
             }
             proptest::prop_assert_eq!(sanitize_param(&url), reference::sanitize(&url));
             proptest::prop_assert_eq!(sanitize_param(&long), reference::sanitize(&long));

@@ -174,12 +174,8 @@ pub fn auth_error(
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let mut challenge_says_all = false;
-    if let Some(text) = challenge(
-        err,
-        Some(&description),
-        resource_metadata_url,
-        required_scopes,
-    ) && let Ok(value) = HeaderValue::from_str(&text)
+    if let Some(text) = challenge(err, &description, resource_metadata_url, required_scopes)
+        && let Ok(value) = HeaderValue::from_str(&text)
     {
         headers.insert(header::WWW_AUTHENTICATE, value);
         // A refused token's challenge repeats the body's `error` and `error_description`
