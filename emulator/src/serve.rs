@@ -110,7 +110,7 @@ pub async fn start_with_env(
 /// the banner (URLs, client configuration, how to get tokens) and serves until Ctrl-C.
 ///
 /// ```no_run
-/// // src/bin/dev.rs of your crate: `cargo run --bin dev`
+/// // examples/dev.rs of your crate (the emulator is a dev-dependency): `cargo run --example dev`
 /// # fn my_server() -> keycard_core::Server { keycard_core::Server::demo() }
 /// #[tokio::main]
 /// async fn main() -> Result<(), emulator::serve::ServeError> {

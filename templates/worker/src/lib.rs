@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The MCP server: add your tools here.
 pub fn app() -> Server {
     Server::new("{{project-name}}", env!("CARGO_PKG_VERSION"))
-        .tool(greet())
+        .tool(greet_tool())
         .tool(profile())
 }
 
@@ -23,15 +23,14 @@ pub struct GreetArgs {
     pub name: String,
 }
 
-/// A plain typed tool: no upstream, just the verified caller.
-pub fn greet() -> Tool {
-    Tool::new("greet")
-        .description("Greets someone, signed by the caller's Keycard identity.")
-        .read_only()
-        .handler(|ctx: ToolContext, args: GreetArgs| async move {
-            let me = ctx.identity().subject().unwrap_or("a service client");
-            Ok::<_, ToolError>(format!("Hello, {}! (from {me})", args.name))
-        })
+// A plain typed tool, written as one function: `#[keycard_worker::tool]` takes the tool's
+// name from the function, its description from the doc comment and its input schema from
+// `GreetArgs`, and generates `greet_tool()`, the `Tool` that `app` serves.
+/// Greets someone, signed by the caller's Keycard identity.
+#[keycard_worker::tool(read_only)]
+pub async fn greet(ctx: ToolContext, args: GreetArgs) -> Result<String, ToolError> {
+    let me = ctx.identity().subject().unwrap_or("a service client");
+    Ok(format!("Hello, {}! (from {me})", args.name))
 }
 
 /// `profile`'s result: the output schema is derived from this type, and the value is
@@ -42,7 +41,8 @@ pub struct Profile {
     pub login: String,
 }
 
-/// A delegated tool: calls the upstream API (`KEYCARD_RESOURCE_URL`) with a token
+/// A delegated tool, written with the builder (the same `Tool` the attribute generates):
+/// calls the upstream API (`KEYCARD_RESOURCE_URL`) with a token
 /// Keycard issued for the caller. No token is handled here, and none can be: the
 /// context only acts for the user who called.
 pub fn profile() -> Tool {
@@ -60,5 +60,5 @@ pub fn profile() -> Tool {
 // paths (so the first request costs about what a warm one does); every request then goes
 // to `keycard_worker::respond` with [`app`], which verifies the caller's Keycard token and
 // runs your tools for them.
-#[cfg(target_arch = "wasm32")]
+// (On a native target, for `cargo test`, it exports nothing.)
 keycard_worker::entry!(app);

@@ -11,7 +11,7 @@ fn alice() -> Identity {
 #[tokio::test]
 async fn greet_greets_from_the_caller() {
     let ctx = ToolContext::for_tests(alice()).build();
-    let out = {{crate_name}}::greet()
+    let out = {{crate_name}}::greet_tool()
         .call(ctx, json!({"name": "Bob"}).as_object().unwrap().clone())
         .await;
     assert!(!out.is_error, "{:?}", out.all_text());

@@ -18,7 +18,7 @@
 //! * [`session`]: MCP sessions (`Mcp-Session-Id`) in a Durable Object per session
 //!   ([`McpSession`], [`DurableSessionStore`]), on when the Worker binds `MCP_SESSIONS`.
 //!
-//! ```ignore
+//! ```
 //! use keycard_worker::core::Server;
 //! use keycard_worker::core::tools::{NoArgs, Tool, ToolContext, ToolError};
 //! fn app() -> Server {
@@ -32,13 +32,34 @@
 //! keycard_worker::entry!(app);
 //! ```
 //!
-//! (The example is compiled for real by this repository's own `worker/` crate and by the
-//! project the template generates; the crate only builds for `wasm32-unknown-unknown`.)
-//!
-//! On a native target the crate is empty apart from the [`core`] re-export, so a
-//! workspace's native `cargo test` does not build the Workers runtime.
+//! On a native target the crate holds only [`core`], [`tool`] and [`entry!`] (which then
+//! exports nothing), so a Worker crate's native `cargo test` runs its tools without
+//! building the Workers runtime; the rest exists on `wasm32-unknown-unknown`, where this
+//! repository's `worker/` crate and the project the template generates compile it.
 
 pub use keycard_core as core;
+
+/// A typed MCP tool from an async fn: `#[keycard_worker::tool]` (the `keycard-macros`
+/// attribute; its code names [`core`] through this crate, so a Worker needs no other
+/// dependency for it). The tool's name is the fn's, its description the doc comment, its
+/// input schema the arguments type's; `<fn>_tool()` builds the [`core::tools::Tool`].
+///
+/// ```
+/// use keycard_worker::core::tools::{ToolContext, ToolError};
+///
+/// /// Who is calling.
+/// #[keycard_worker::tool(read_only)]
+/// async fn whoami(ctx: ToolContext) -> Result<String, ToolError> {
+///     Ok(ctx.identity().subject().unwrap_or("a service client").to_owned())
+/// }
+///
+/// fn app() -> keycard_worker::core::Server {
+///     keycard_worker::core::Server::new("my-server", "1.0.0").tool(whoami_tool())
+/// }
+/// # assert_eq!(whoami_tool().definition().name, "whoami");
+/// # let _ = app();
+/// ```
+pub use keycard_macros::tool;
 
 #[cfg(target_arch = "wasm32")]
 mod clock;
@@ -93,7 +114,7 @@ pub mod __private {
 ///   request needs no await (metadata, preflight, a refused token's 401) and with a `Promise`
 ///   otherwise.
 ///
-/// ```ignore
+/// ```
 /// use keycard_worker::core::Server;
 ///
 /// fn app() -> Server {
@@ -109,9 +130,27 @@ pub mod __private {
 ///
 /// To route some requests yourself first, write `#[event(fetch)]` and call [`serve`]
 /// (and [`warm_up`] from `#[event(start)]`) instead.
+///
+/// On a target other than wasm32 (your crate's native `cargo test`) it exports nothing and
+/// only checks that `app` is a `fn() -> Server`, so the line needs no `#[cfg]`:
+///
+/// ```compile_fail
+/// fn app() -> u32 {
+///     1
+/// }
+///
+/// keycard_worker::entry!(app); // error: `app` does not return a `Server`
+/// ```
 #[macro_export]
 macro_rules! entry {
     ($app:expr $(,)?) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            const fn app_is_a_server_fn<F: Fn() -> $crate::core::Server>(_: &F) {}
+            app_is_a_server_fn(&$app);
+        };
+
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::__private::wasm_bindgen;
 
