@@ -96,6 +96,7 @@ impl ZoneState {
             }
         }
         check_upstreams(&config, &server)?;
+        check_schemas(&server)?;
         let config = Arc::new(config);
         let discovery = Arc::new(Discovery::new(config.clone(), ports.clone()));
         let upstream = make_upstream(config.clone(), discovery.clone())?;
@@ -783,6 +784,41 @@ fn check_upstreams(config: &Config, server: &Server) -> Result<(), ConfigError> 
                     config.upstream_names()
                 ),
             });
+        }
+    }
+    Ok(())
+}
+
+/// Every tool's input schema, and its output schema if it has one, must describe a JSON
+/// object, as MCP requires (`tools/list` with anything else is refused by strict clients,
+/// and such a tool's arguments could never arrive: they are always an object). Derived
+/// schemas are generated here, once, instead of on the first `tools/list`.
+fn check_schemas(server: &Server) -> Result<(), ConfigError> {
+    for tool in server.tools().iter() {
+        let def = tool.definition();
+        let schemas = [
+            ("input", Some(def.input_schema())),
+            ("output", def.output_schema()),
+        ];
+        for (which, schema) in schemas {
+            let Some(schema) = schema else { continue };
+            let kind = schema.get("type");
+            if kind.and_then(serde_json::Value::as_str) != Some("object") {
+                let found =
+                    kind.map_or_else(|| "no \"type\"".to_owned(), |t| format!("\"type\": {t}"));
+                let fix = if which == "input" {
+                    "make the arguments type a struct (or `NoArgs`)"
+                } else {
+                    "return `Json<T>` with `T` a struct, or wrap a list in one"
+                };
+                return Err(ConfigError::Invalid {
+                    name: "tool",
+                    reason: format!(
+                        "tool `{}`: its {which} schema has {found}; MCP requires an object schema ({fix})",
+                        def.name
+                    ),
+                });
+            }
         }
     }
     Ok(())

@@ -747,3 +747,73 @@ async fn fetch_all_keeps_order_and_fails_per_upstream() {
         "the calendar upstream answered HTTP 503 to GET /events"
     );
 }
+
+/// MCP requires object schemas: a tool whose arguments or structured output is not an
+/// object stops the gateway at build, naming the tool and the fix, instead of making
+/// strict clients refuse the whole `tools/list`.
+#[test]
+fn the_gateway_refuses_a_tool_whose_schema_is_not_an_object() {
+    use crate::auth::tests::{Zone, test_config};
+    use crate::http::Gateway;
+    use crate::server::Server;
+
+    let build = |tool: Tool| {
+        Gateway::new(
+            test_config(),
+            Zone::new().ports(),
+            Server::new("s", "1").tool(tool),
+        )
+        .err()
+        .map(|e| e.to_string())
+    };
+    let string_args = Tool::new("echo")
+        .description("d")
+        .handler(|_c: ToolContext, s: String| async move { Ok::<_, ToolError>(s) });
+    let err = build(string_args).expect("a string argument must be refused");
+    assert!(
+        err.contains("tool `echo`: its input schema has \"type\": \"string\"")
+            && err.contains("struct (or `NoArgs`)"),
+        "{err}"
+    );
+    let list_output = Tool::new("list")
+        .description("d")
+        .handler(|_c: ToolContext, _: NoArgs| async move { Ok::<_, ToolError>(Json(vec![1u32])) });
+    let err = build(list_output).expect("a list output must be refused");
+    assert!(
+        err.contains("tool `list`: its output schema has \"type\": \"array\""),
+        "{err}"
+    );
+    let hand_written = Tool::from_handler(
+        Tool::new("raw").description("d"),
+        json!({"oneOf": [{"type": "object"}]}),
+        Counter(AtomicUsize::new(0)),
+    );
+    let err = build(hand_written).expect("a schema without a type must be refused");
+    assert!(err.contains("its input schema has no \"type\""), "{err}");
+    // Objects pass: a struct, a map, no arguments, structured output of a struct.
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Args {
+        _n: u32,
+    }
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Out {
+        n: u32,
+    }
+    for tool in [
+        Tool::new("a")
+            .description("d")
+            .handler(|_c: ToolContext, _: Args| async move { Ok::<_, ToolError>("x") }),
+        Tool::new("b").description("d").handler(
+            |_c: ToolContext, _: std::collections::BTreeMap<String, String>| async move {
+                Ok::<_, ToolError>("x")
+            },
+        ),
+        Tool::new("c")
+            .description("d")
+            .handler(
+                |_c: ToolContext, _: NoArgs| async move { Ok::<_, ToolError>(Json(Out { n: 1 })) },
+            ),
+    ] {
+        assert_eq!(build(tool), None);
+    }
+}
