@@ -195,10 +195,23 @@ pub struct LeakReport {
 }
 
 impl LeakReport {
-    /// No leak, and at least one call succeeded (a run where everything failed proves
-    /// nothing).
+    /// No leak, and every call of the run (each tool, each resource read) succeeded at
+    /// least once: a call that only ever failed was never run far enough to leak, so the
+    /// run proves nothing about it.
     pub fn is_clean(&self) -> bool {
-        self.leak_count == 0 && self.total.ok > 0
+        self.leak_count == 0 && self.total.ok > 0 && self.untested().is_empty()
+    }
+
+    /// The calls (keys of [`Self::per_tool`]) that were sent and never succeeded: a tool
+    /// that always answered an error (say, its upstream path is not one the mock
+    /// upstream serves in the shape the tool expects, or an upstream it calls was not
+    /// declared with `.upstream(..)`), a resource that could not be read.
+    pub fn untested(&self) -> Vec<&str> {
+        self.per_tool
+            .iter()
+            .filter(|(_, t)| t.requests > 0 && t.ok == 0)
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     /// Panics, printing the report and the first leaks, unless [`Self::is_clean`].
@@ -209,6 +222,14 @@ impl LeakReport {
         }
         if self.total.ok == 0 {
             panic!("no tool call succeeded, so the leak test proves nothing:\n{self}");
+        }
+        let untested = self.untested();
+        if !untested.is_empty() {
+            panic!(
+                "never succeeded, so the leak test proves nothing about them: {} \
+                 (their errors are below; a tool must succeed for some users to be tested):\n{self}",
+                untested.join(", ")
+            );
         }
     }
 
@@ -273,12 +294,17 @@ impl std::fmt::Display for LeakReport {
         for (tool, t) in &self.per_tool {
             writeln!(
                 f,
-                "  {tool}: {} requests, {} ok ({} with the caller's canary), {}; {} leaks",
+                "  {tool}: {} requests, {} ok ({} with the caller's canary), {}; {} leaks{}",
                 t.requests,
                 t.ok,
                 t.own_canary,
                 errors(t),
-                t.leaks
+                t.leaks,
+                if t.requests > 0 && t.ok == 0 {
+                    " (NEVER SUCCEEDED: not tested)"
+                } else {
+                    ""
+                }
             )?;
         }
         for leak in &self.leaks {

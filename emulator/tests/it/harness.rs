@@ -210,3 +210,46 @@ async fn unknown_resources_are_refused() {
         "{err}"
     );
 }
+
+/// A tool that never succeeds was never run far enough to leak: the run is not clean,
+/// and `assert_no_leaks` names it, even when another tool succeeded (the mutation a
+/// user makes by expecting a list where the mock upstream answers a profile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_that_never_succeeds_fails_the_run() {
+    use keycard_core::tools::{NoArgs, Tool, ToolContext, ToolError};
+
+    let repos = Tool::new("repos")
+        .description("Counts your repositories.")
+        .upstream(keycard_core::config::DEFAULT_UPSTREAM)
+        .handler(|ctx: ToolContext, _: NoArgs| async move {
+            let repos: Vec<serde_json::Value> =
+                ctx.default_upstream().get_json("/user/repos").await?;
+            Ok::<_, ToolError>(format!("{} repositories", repos.len()))
+        });
+    let report = LeakTest::new(
+        Server::new("s", "0.0.0")
+            .tool(plain_echo_tool())
+            .tool(repos),
+    )
+    .users(50)
+    .requests(300)
+    .seed(7)
+    .tool_call_with("echo", |seed| json!({ "text": seed.random.to_string() }))
+    .tool_call("repos", json!({}))
+    .run()
+    .await
+    .unwrap();
+    eprintln!("{report}");
+    assert_eq!(report.leak_count, 0, "{report}");
+    assert!(report.per_tool["echo"].ok > 0, "{report}");
+    assert!(report.per_tool["repos"].tool_errors > 0, "{report}");
+    assert_eq!(report.untested(), ["repos"], "{report}");
+    assert!(!report.is_clean());
+    assert!(report.to_string().contains("NEVER SUCCEEDED"), "{report}");
+    let panic = std::panic::catch_unwind(|| report.assert_no_leaks()).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("proves nothing about them: repos"),
+        "{message}"
+    );
+}
