@@ -26,9 +26,11 @@
 //! **Logging.** Both eras declare the `logging` capability: handlers send
 //! `notifications/message` through [`ToolContext::log`] on the SSE answer to their call
 //! (see [`super::notify`]). The legacy eras answer `logging/setLevel` with `{}` after
-//! checking the level, but the server is stateless (no session to remember a level in),
-//! so the level never reaches a later call: legacy calls log at the level their own
-//! `_meta["io.modelcontextprotocol/logLevel"]` names, else at `info` and above. The
+//! checking the level; within an MCP session (`Mcp-Session-Id`, when the host keeps
+//! sessions) the session remembers it for its later calls, and without one nothing
+//! carries it to a later call. Legacy calls log at the level their own
+//! `_meta["io.modelcontextprotocol/logLevel"]` names, else at the session's level, else
+//! at `info` and above. The
 //! 2026-07-28 revision removed `logging/setLevel` (-32601 there): a call logs only when
 //! its `_meta` names a level, as that revision requires.
 

@@ -12,8 +12,10 @@
 //! * for logging: 2026-07-28 — the request's `_meta` carries
 //!   `io.modelcontextprotocol/logLevel` (no level, no `notifications/message`, as that
 //!   revision requires; an unknown level is -32602); legacy revisions — the same `_meta`
-//!   field when present, else [`DEFAULT_LEGACY_LEVEL`]. `logging/setLevel` cannot
-//!   change it: the server is stateless, nothing carries the level to the next POST.
+//!   field when present, else the level `logging/setLevel` set in the call's MCP session
+//!   (`Mcp-Session-Id`, when the host keeps sessions), else [`DEFAULT_LEGACY_LEVEL`].
+//!   Without a session `logging/setLevel` is accepted but changes nothing: no state
+//!   carries the level from one stateless POST to the next.
 //!
 //! The answer is JSON until the handler emits its first notification; only then does the
 //! response become `text/event-stream` (each notification one `message` event, sent as

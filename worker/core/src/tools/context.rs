@@ -232,9 +232,9 @@ impl ToolContext {
     ///
     /// Returns whether the message was sent. It is not when the client cannot receive it
     /// — its `Accept` lacks `text/event-stream`, or (2026-07-28) its request named no log
-    /// level — or when `level` is below the level the request asked for (legacy
-    /// revisions without one: `info`; `logging/setLevel` cannot change it, as nothing
-    /// carries it from one stateless POST to the next). See [`crate::mcp::notify`].
+    /// level — or when `level` is below the level that applies: the one the request's
+    /// `_meta` names, else (legacy revisions) the one `logging/setLevel` set in the
+    /// call's MCP session, else `info`. See [`crate::mcp::notify`].
     ///
     /// ```
     /// use keycard_core::tools::{LogLevel, ToolContext, ToolError};
