@@ -20,6 +20,7 @@ origin); mix 3 is not supported (its users are per-request). Standard library on
 """
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--secs", type=int, default=3)
     ap.add_argument("--zone", default="http://127.0.0.1:9", help="mock zone URL (mixes with a token)")
     ap.add_argument("--workerd", default=os.path.join(HERE, "workers/node_modules/workerd/bin/workerd"))
+    ap.add_argument("--json", help="also write the per-round figures and medians here")
     a = ap.parse_args()
     _, title, method, path, body, mode, expect, _names = [m for m in harness.MIXES if m[0] == a.mix][0]
     bindings = {"KEYCARD_ISSUER": a.zone, "KEYCARD_RESOURCE_URL": a.zone + "/upstream/github",
@@ -94,8 +96,20 @@ def main() -> None:
         for name, url, _pid, _script, token in targets:
             harness.check_once(url + path, method, body, token, expect)
         print(f"mix {a.mix} {title}: {a.rounds} rounds x {a.secs} s, workerd without Miniflare")
+        medians = {name: statistics.median(values) for name, values in cpu.items()}
         for name, values in cpu.items():
-            print(f"  {name:12s} cpu ms/req median {statistics.median(values):.4f}  lowest {min(values):.4f}")
+            line = f"  {name:12s} cpu ms/req median {medians[name]:.4f}  lowest {min(values):.4f}"
+            # A target named `floor` (the empty Rust Worker) or `ts` is the yardstick of
+            # the others: distance to the floor, ratio of TS's CPU to this one's.
+            if "floor" in medians and name != "floor":
+                line += f"  {name} - floor {medians[name] - medians['floor']:+.4f}"
+            if "ts" in medians and name not in ("ts", "floor"):
+                line += f"  ts/{name} {medians['ts'] / medians[name]:.2f}x"
+            print(line)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"mix": a.mix, "title": title, "rounds": a.rounds, "secs": a.secs,
+                           "cpu_ms_per_req": cpu, "median": medians}, f, indent=1)
     finally:
         for proc in procs:
             proc.kill()

@@ -249,6 +249,15 @@ pub enum ConfigError {
         /// What is wrong and how to fix it (never the value of a secret).
         message: String,
     },
+    /// A tool of the server cannot be offered as written (a programming error, fixed in
+    /// the code rather than the configuration).
+    #[error("tool `{tool}` cannot be offered: {reason}")]
+    Tool {
+        /// The tool's name.
+        tool: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// Neither credential mode is configured.
     #[error(
         "Missing Keycard credentials in env: set either KEYCARD_CLIENT_ID + KEYCARD_CLIENT_SECRET \

@@ -32,16 +32,17 @@
 //! keycard_worker::entry!(app);
 //! ```
 //!
-//! On a native target the crate holds only [`core`], [`tool`] and [`entry!`] (which then
-//! exports nothing), so a Worker crate's native `cargo test` runs its tools without
+//! On a native target the crate holds only [`core`], [`tool`], [`App`], [`Vars`] and
+//! [`entry!`] (which then exports nothing), so a Worker crate's native `cargo test` runs its tools without
 //! building the Workers runtime; the rest exists on `wasm32-unknown-unknown`, where this
 //! repository's `worker/` crate and the project the template generates compile it.
 
 pub use keycard_core as core;
 
-/// A typed MCP tool from an async fn: `#[keycard_worker::tool]` (the `keycard-macros`
-/// attribute; its code names [`core`] through this crate, so a Worker needs no other
-/// dependency for it). The tool's name is the fn's, its description the doc comment, its
+/// A typed MCP tool from an async fn: `#[keycard_worker::tool]`, the `keycard-macros`
+/// attribute whose code names [`core`] through this crate, so a Worker needs no other
+/// dependency for it. Its options are `tool`'s (`name`, `description`, `title`,
+/// `read_only`, `upstream`). The tool's name is the fn's, its description the doc comment, its
 /// input schema the arguments type's; `<fn>_tool()` builds the [`core::tools::Tool`].
 ///
 /// ```
@@ -59,8 +60,9 @@ pub use keycard_core as core;
 /// # assert_eq!(whoami_tool().definition().name, "whoami");
 /// # let _ = app();
 /// ```
-pub use keycard_macros::tool;
+pub use keycard_macros::worker_tool as tool;
 
+mod app;
 #[cfg(target_arch = "wasm32")]
 mod clock;
 #[cfg(target_arch = "wasm32")]
@@ -80,6 +82,7 @@ pub mod session;
 #[cfg(target_arch = "wasm32")]
 mod warm_up;
 
+pub use app::{App, Vars};
 #[cfg(target_arch = "wasm32")]
 pub use clock::WorkerClock;
 #[cfg(target_arch = "wasm32")]
@@ -104,7 +107,7 @@ pub mod __private {
 }
 
 /// Your Worker's entry, in one line: `keycard_worker::entry!(app);` with `app` your
-/// `fn() -> Server`.
+/// `fn() -> Server`, or a `fn(&Vars) -> Server` that reads settings of its own ([`Vars`]).
 ///
 /// It exports the two functions workerd calls:
 ///
@@ -132,9 +135,10 @@ pub mod __private {
 /// (and [`warm_up`] from `#[event(start)]`) instead.
 ///
 /// On a target other than wasm32 (your crate's native `cargo test`) it exports nothing and
-/// only checks that `app` is a `fn() -> Server`, so the line needs no `#[cfg]`:
+/// only checks that `app` is an [`App`] (a `fn() -> Server` or `fn(&Vars) -> Server`), so
+/// the line needs no `#[cfg]`:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn app() -> u32 {
 ///     1
 /// }
@@ -145,9 +149,10 @@ pub mod __private {
 macro_rules! entry {
     ($app:expr $(,)?) => {
         #[cfg(not(target_arch = "wasm32"))]
-        const _: () = {
-            const fn app_is_a_server_fn<F: Fn() -> $crate::core::Server>(_: &F) {}
-            app_is_a_server_fn(&$app);
+        // Never called: it only makes the compiler check `app` (and count it as used).
+        const _: fn() = || {
+            fn app_builds_a_server<M, A: $crate::App<M>>(_: &A) {}
+            app_builds_a_server(&$app);
         };
 
         #[cfg(target_arch = "wasm32")]

@@ -1,11 +1,11 @@
 //! [`respond`] and [`serve`]: the `fetch` handler, and the isolate-wide state.
 //!
-//! One [`Gateway`] per isolate, built from `env` and the app's [`Server`] at script
-//! startup ([`crate::warm_up`], from the `env` `cloudflare:workers` exports) or else on
-//! the first request, then shared by every request the isolate serves — concurrently,
-//! interleaved at every await. Its token cache is keyed by the full verified identity
-//! (issuer, subject, client, audience, upstream resource, scopes), so sharing it is safe;
-//! nothing else here holds per-user data.
+//! One [`Gateway`] per isolate, built from `env` and the app's
+//! [`Server`](keycard_core::Server) at script startup ([`crate::warm_up`], from the `env`
+//! `cloudflare:workers` exports) or else on the first request, then shared by every request
+//! the isolate serves — concurrently, interleaved at every await. Its token cache is keyed
+//! by the full verified identity (issuer, subject, client, audience, upstream resource,
+//! scopes), so sharing it is safe; nothing else here holds per-user data.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,12 +20,13 @@ use keycard_core::http::body::Body;
 use keycard_core::http::response;
 use keycard_core::ports::Ports;
 use keycard_core::session::SessionSettings;
-use keycard_core::{Gateway, Server, Zones};
+use keycard_core::{Gateway, Zones};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Result};
 
 use crate::session::DurableSessionStore;
+use crate::{App, Vars};
 use crate::{clock::WorkerClock, crypto::WebCrypto, http::FetchHttp, js, log};
 
 /// The isolate-wide state. A static, because that is what a Worker isolate is: module
@@ -35,13 +36,14 @@ static GATEWAY: OnceLock<Gateway> = OnceLock::new();
 /// Answers one request of a Keycard-protected MCP server: the whole body of your
 /// `#[event(fetch)]`.
 ///
-/// `app` builds your [`Server`] (name, version, tools); it runs once per isolate, together
-/// with reading the `KEYCARD_*` configuration from `env` (`[vars]` and secrets; see the
-/// repository README's configuration table): at script startup when [`crate::warm_up`]
-/// ran (from the `env` that `cloudflare:workers` exports; the `env` given here is then
-/// not read again), else on the first request. A configuration error is answered as a 500
-/// naming the variable and the fix, logged, and not cached, so fixing a secret takes
-/// effect on the next request.
+/// `app` builds your [`Server`](keycard_core::Server) (name, version, tools): a `fn() ->
+/// Server`, or a `fn(&Vars) -> Server` reading settings of its own ([`App`]). It runs once
+/// per isolate, together with reading the `KEYCARD_*` configuration from `env` (`[vars]`
+/// and secrets; see the repository README's configuration table): at script startup when
+/// [`crate::warm_up`] ran (from the `env` that `cloudflare:workers` exports; the `env`
+/// given here is then not read again), else on the first request. A configuration error is
+/// answered as a 500 naming the variable and the fix, logged, and not cached, so fixing a
+/// secret takes effect on the next request.
 ///
 /// MCP sessions (`Mcp-Session-Id`) are on when `env` has the Durable Object binding
 /// `MCP_SESSIONS` (class [`McpSession`](crate::McpSession)) and `KEYCARD_SESSIONS` is not
@@ -58,13 +60,13 @@ static GATEWAY: OnceLock<Gateway> = OnceLock::new();
 ///     keycard_worker::serve(req, env, ctx, || keycard_worker::core::Server::demo()).await
 /// }
 /// ```
-pub async fn serve(
+pub async fn serve<M>(
     req: web_sys::Request,
     env: Env,
     _ctx: Context,
-    app: impl FnOnce() -> Server,
+    app: impl App<M>,
 ) -> Result<web_sys::Response> {
-    match gateway(&env, app) {
+    match gateway(&env, &app) {
         Ok(gateway) => answer(gateway, req, JsValue::UNDEFINED).await,
         Err(message) => config_error(&message),
     }
@@ -85,13 +87,8 @@ pub async fn serve(
 ///
 /// Like `#[event(fetch)]`, an `Err` of the request path (the body could not be read, a
 /// `Response` could not be built) is logged and answered 500.
-pub fn respond(
-    req: web_sys::Request,
-    env: Env,
-    _ctx: Context,
-    app: impl FnOnce() -> Server,
-) -> JsValue {
-    let gateway = match gateway(&env, app) {
+pub fn respond<M>(req: web_sys::Request, env: Env, _ctx: Context, app: impl App<M>) -> JsValue {
+    let gateway = match gateway(&env, &app) {
         Ok(g) => g,
         Err(message) => return settle(config_error(&message)),
     };
@@ -211,7 +208,7 @@ fn settle(result: Result<web_sys::Response>) -> JsValue {
 /// `cloudflare:workers` exports, so the first request finds it built (and its code
 /// compiled). A configuration error is left for the first request to build again and
 /// answer (500, naming the variable); nothing here can throw.
-pub(crate) fn build_at_startup(app: impl FnOnce() -> Server) {
+pub(crate) fn build_at_startup<M>(app: &impl App<M>) {
     let env = js::startup_env();
     if env.is_undefined() || env.is_null() {
         return;
@@ -228,10 +225,7 @@ fn env_value(env: &Env, name: &str) -> Option<String> {
 }
 
 /// The isolate's gateway, built on first use.
-fn gateway(
-    env: &Env,
-    app: impl FnOnce() -> Server,
-) -> std::result::Result<&'static Gateway, String> {
+fn gateway<M>(env: &Env, app: &impl App<M>) -> std::result::Result<&'static Gateway, String> {
     if let Some(g) = GATEWAY.get() {
         return Ok(g);
     }
@@ -252,7 +246,8 @@ fn gateway(
         crypto: Arc::new(WebCrypto),
     };
     let sessions = sessions(env)?;
-    let mut built = Gateway::new(zones, ports, app()).map_err(|e| e.to_string())?;
+    let server = app.server(&Vars::from_env(env));
+    let mut built = Gateway::new(zones, ports, server).map_err(|e| e.to_string())?;
     if let Some((store, settings)) = sessions {
         built = built.with_sessions(Arc::new(store), settings);
     }

@@ -1,6 +1,9 @@
 //! [`warm_up`]: compile the request paths during script startup.
 
 use keycard_core::Server;
+use wasm_bindgen::JsCast;
+
+use crate::{App, Vars};
 
 /// Prepares the isolate during script startup, so its first request costs about what a
 /// warm one does. [`entry!`](crate::entry) calls it; with your own `#[event(start)]`,
@@ -26,15 +29,27 @@ use keycard_core::Server;
 ///   handlers and never touches the network, timers or randomness (all forbidden at
 ///   startup); the stand-in gateway is kept (a few kilobytes) but never serves a request.
 ///
-/// `app` is called twice: for the real gateway and for the stand-in.
-pub fn warm_up(app: impl Fn() -> Server) {
+/// `app` is called twice: for the real gateway and for the stand-in, both with the
+/// Worker's settings (an `app` taking [`Vars`] reads the same values its requests would;
+/// where the runtime exports no `env` to startup, such an app is not called here at all).
+pub fn warm_up<M, A: App<M>>(app: A) {
     // The real gateway first, where the runtime lets startup read `env`.
     crate::serve::build_at_startup(&app);
+    let env = crate::js::startup_env();
+    let vars = if !env.is_undefined() && !env.is_null() {
+        Vars::from_env(&env.unchecked_into::<worker::Env>())
+    } else if A::READS_VARS {
+        // No settings to give an app that reads them: its stand-in is not built (it
+        // might refuse empty settings), and the first request compiles the paths.
+        return;
+    } else {
+        Vars::new::<String, String>([])
+    };
     // The stand-in runs with logging off: its synthetic requests (and its zone, which
     // has no upstreams) are not this Worker's, and the subscriber `build_at_startup`
     // installed would report them as if they were.
     tracing_core::dispatcher::with_default(&tracing_core::Dispatch::none(), || {
-        stand_in(app());
+        stand_in(app.server(&vars));
     });
 }
 

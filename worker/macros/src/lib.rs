@@ -7,8 +7,7 @@
 //! is generated next to it. See [`macro@tool`].
 
 use proc_macro::TokenStream;
-use proc_macro_crate::{Error as CrateError, FoundCrate};
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -71,35 +70,34 @@ use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitStr, Meta, parse_macro_input};
 /// - `title = "..."`: the display title;
 /// - `read_only`: the `readOnlyHint` and `idempotentHint` annotations;
 /// - `upstream = "..."`: an upstream the tool calls through `ctx.upstream(name)`, checked
-///   against the configuration when the gateway is built; may be repeated.
+///   against the configuration when the gateway is built; may be repeated;
+/// - `crate = "..."`: the path of `keycard-core` in the generated code, when it is not
+///   `::keycard_core` (a renamed dependency).
 ///
-/// - `crate = "..."`: the path of `keycard-core` in the generated code (see below).
-///
-/// The generated code names `keycard-core` by the path your `Cargo.toml` gives it:
-/// `::keycard_worker::core` when the crate depends on `keycard-worker` (a Worker made
-/// from the template needs nothing else: `#[keycard_worker::tool]` is this attribute),
-/// otherwise `::keycard_core` (a renamed dependency is followed). Where `Cargo.toml`
-/// cannot be read (a build system other than Cargo), it is `::keycard_core` unless
-/// `crate = "..."` says otherwise.
+/// The generated code names `::keycard_core`, so the crate depends on `keycard-core`. A
+/// Worker that depends on `keycard-worker` alone writes `#[keycard_worker::tool]`, the
+/// same attribute with the path `::keycard_worker::core`.
 #[proc_macro_attribute]
 pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
+    tool_with_core(attr, item, quote!(::keycard_core))
+}
+
+/// [`macro@tool`] with `::keycard_worker::core` as the path of keycard-core:
+/// `keycard_worker` re-exports it as `keycard_worker::tool`. Not an API of its own.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn worker_tool(attr: TokenStream, item: TokenStream) -> TokenStream {
+    tool_with_core(attr, item, quote!(::keycard_worker::core))
+}
+
+fn tool_with_core(attr: TokenStream, item: TokenStream, default_core: TokenStream2) -> TokenStream {
     let mut args = ToolArgs::default();
     let parser = syn::meta::parser(|meta| args.parse(meta));
     parse_macro_input!(attr with parser);
     let item = parse_macro_input!(item as ItemFn);
     let core = match args.krate.take() {
         Some(path) => quote!(#path),
-        None => match core_path(
-            || proc_macro_crate::crate_name("keycard-worker"),
-            || proc_macro_crate::crate_name("keycard-core"),
-        ) {
-            Ok(path) => path,
-            Err(message) => {
-                let mut tokens = syn::Error::new(Span::call_site(), message).to_compile_error();
-                tokens.extend(quote!(#item));
-                return tokens.into();
-            }
-        },
+        None => default_core,
     };
     match expand(args, &item, &core) {
         Ok(tokens) => tokens.into(),
@@ -164,43 +162,6 @@ impl ToolArgs {
                 "unknown #[tool] argument; expected `name`, `description`, `title`, `read_only`, `upstream` or `crate`",
             ))
         }
-    }
-}
-
-/// Where the generated code finds `keycard-core`, from the calling crate's dependencies
-/// (`worker` and `core` look up `keycard-worker` and `keycard-core` in its `Cargo.toml`):
-/// `keycard-worker` first (a Worker's own dependency, always a normal one; the template
-/// has `keycard-core` only among its dev-dependencies), then `keycard-core`. `Err` is the
-/// message when neither is a dependency. A manifest that cannot be read gives
-/// `::keycard_core`, the crate's usual name.
-fn core_path(
-    worker: impl FnOnce() -> Result<FoundCrate, CrateError>,
-    core: impl FnOnce() -> Result<FoundCrate, CrateError>,
-) -> Result<TokenStream2, String> {
-    let name = |name: &str| syn::Ident::new(name, Span::call_site());
-    match worker() {
-        Ok(FoundCrate::Name(found)) => {
-            let found = name(&found);
-            return Ok(quote!(::#found::core));
-        }
-        // keycard-worker's own doctests and tests: crates of their own, as below.
-        Ok(FoundCrate::Itself) => return Ok(quote!(::keycard_worker::core)),
-        Err(CrateError::CrateNotFound { .. }) => {}
-        Err(_) => return Ok(quote!(::keycard_core)),
-    }
-    match core() {
-        Ok(FoundCrate::Name(found)) => {
-            let found = name(&found);
-            Ok(quote!(::#found))
-        }
-        // keycard-core's own tests and examples: each is a crate of its own, which names
-        // the library `keycard_core`.
-        Ok(FoundCrate::Itself) => Ok(quote!(::keycard_core)),
-        Err(CrateError::CrateNotFound { path, .. }) => Err(format!(
-            "#[tool] builds a keycard-core `Tool`, and {} has neither `keycard-worker` nor `keycard-core` among its dependencies: add one (a Worker: `keycard-worker`), or name the path with `#[tool(crate = \"...\")]`",
-            path.display()
-        )),
-        Err(_) => Ok(quote!(::keycard_core)),
     }
 }
 
@@ -437,20 +398,25 @@ mod tests {
 
     #[test]
     fn crate_path_is_followed() {
-        let out = expand_str(
-            quote!(crate = "keycard_worker::core"),
-            quote! {
-                /// Who.
-                async fn whoami(ctx: ToolContext) -> Result<String, ToolError> { todo!() }
-            },
-        );
-        // `expand_str` passes `::keycard_core`; `tool()` hands `expand` the parsed path.
-        assert!(out.is_ok(), "{out:?}");
+        let item = quote! {
+            /// Who.
+            async fn whoami(ctx: ToolContext) -> Result<String, ToolError> { todo!() }
+        };
         let mut args = ToolArgs::default();
         let parser = syn::meta::parser(|meta| args.parse(meta));
-        syn::parse::Parser::parse2(parser, quote!(crate = "keycard_worker::core")).unwrap();
-        let path = args.krate.unwrap();
-        assert_eq!(quote!(#path).to_string(), "keycard_worker :: core");
+        syn::parse::Parser::parse2(parser, quote!(crate = "my_core")).unwrap();
+        let path = args.krate.take().unwrap();
+        let out = expand(args, &syn::parse2(item).unwrap(), &quote!(#path))
+            .unwrap()
+            .to_string();
+        for part in [
+            "my_core :: tools :: Tool :: new",
+            "-> my_core :: tools :: Tool",
+            "my_core :: tools :: NoArgs",
+        ] {
+            assert!(out.contains(part), "{part} not in {out}");
+        }
+        assert!(!out.contains("keycard_core"), "{out}");
         for bad in [
             quote!(crate = "not a path"),
             quote!(crate = "a", crate = "b"),
@@ -459,59 +425,6 @@ mod tests {
             let parser = syn::meta::parser(|meta| args.parse(meta));
             assert!(syn::parse::Parser::parse2(parser, bad).is_err());
         }
-    }
-
-    #[test]
-    fn core_is_found_through_the_dependencies() {
-        let name = |n: &str| Ok(FoundCrate::Name(n.to_owned()));
-        let missing = |c: &str| {
-            Err(CrateError::CrateNotFound {
-                crate_name: c.to_owned(),
-                path: "/p/Cargo.toml".into(),
-            })
-        };
-        let path = |w: Result<FoundCrate, CrateError>, c: Result<FoundCrate, CrateError>| {
-            core_path(|| w, || c).map(|t| t.to_string())
-        };
-        // A Worker from the template: keycard-worker, keycard-core a dev-dependency only.
-        assert_eq!(
-            path(name("keycard_worker"), name("keycard_core")).unwrap(),
-            ":: keycard_worker :: core"
-        );
-        assert_eq!(
-            path(Ok(FoundCrate::Itself), missing("keycard-core")).unwrap(),
-            ":: keycard_worker :: core"
-        );
-        assert_eq!(
-            path(name("kw"), missing("keycard-core")).unwrap(),
-            ":: kw :: core"
-        );
-        assert_eq!(
-            path(missing("keycard-worker"), name("keycard_core")).unwrap(),
-            ":: keycard_core"
-        );
-        assert_eq!(
-            path(missing("keycard-worker"), name("kc")).unwrap(),
-            ":: kc"
-        );
-        assert_eq!(
-            path(missing("keycard-worker"), Ok(FoundCrate::Itself)).unwrap(),
-            ":: keycard_core"
-        );
-        // No manifest to read: the usual name.
-        assert_eq!(
-            path(
-                Err(CrateError::CargoManifestDirNotSet),
-                missing("keycard-core")
-            )
-            .unwrap(),
-            ":: keycard_core"
-        );
-        let err = path(missing("keycard-worker"), missing("keycard-core")).unwrap_err();
-        assert!(
-            err.contains("/p/Cargo.toml") && err.contains("keycard-worker"),
-            "{err}"
-        );
     }
 
     #[test]

@@ -811,11 +811,10 @@ fn check_schemas(server: &Server) -> Result<(), ConfigError> {
                 } else {
                     "return `Json<T>` with `T` a struct, or wrap a list in one"
                 };
-                return Err(ConfigError::Invalid {
-                    name: "tool",
+                return Err(ConfigError::Tool {
+                    tool: def.name.clone(),
                     reason: format!(
-                        "tool `{}`: its {which} schema has {found}; MCP requires an object schema ({fix})",
-                        def.name
+                        "its {which} schema has {found}; MCP requires an object schema ({fix})"
                     ),
                 });
             }

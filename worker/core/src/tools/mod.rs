@@ -116,8 +116,9 @@ pub struct ToolAnnotations {
     pub open_world_hint: Option<bool>,
 }
 
-/// A schema given as a value, or derived from a type on first use (so a Worker pays for
-/// schema generation when a client first lists or calls tools, not at startup).
+/// A schema given as a value, or derived from a type on first use: when the gateway is
+/// built (it checks that every schema is an object), so a `Tool` that is built and never
+/// served (a unit test's) never generates its schemas.
 struct LazySchema {
     derive: Option<fn() -> Option<Value>>,
     cell: OnceLock<Option<Value>>,

@@ -771,7 +771,7 @@ fn the_gateway_refuses_a_tool_whose_schema_is_not_an_object() {
         .handler(|_c: ToolContext, s: String| async move { Ok::<_, ToolError>(s) });
     let err = build(string_args).expect("a string argument must be refused");
     assert!(
-        err.contains("tool `echo`: its input schema has \"type\": \"string\"")
+        err.contains("tool `echo` cannot be offered: its input schema has \"type\": \"string\"")
             && err.contains("struct (or `NoArgs`)"),
         "{err}"
     );
@@ -780,7 +780,7 @@ fn the_gateway_refuses_a_tool_whose_schema_is_not_an_object() {
         .handler(|_c: ToolContext, _: NoArgs| async move { Ok::<_, ToolError>(Json(vec![1u32])) });
     let err = build(list_output).expect("a list output must be refused");
     assert!(
-        err.contains("tool `list`: its output schema has \"type\": \"array\""),
+        err.contains("tool `list` cannot be offered: its output schema has \"type\": \"array\""),
         "{err}"
     );
     let hand_written = Tool::from_handler(
