@@ -13,13 +13,15 @@ their order every round, and prints each build's median and lowest CPU per reque
         --target before=/tmp/before/index.js --target after=worker/build/index.js \\
         --target floor=benches/workers/floor/build/index.js
 
-Give the same bundle twice (`a=…`, `a2=…`) to see the spread between processes of one
-build: differences smaller than it mean nothing. Mixes 1 and 2 need `--zone` (a running
+`--processes 2` runs each build in two processes and pools their rounds (each process's
+median is shown too): processes of one build differ by up to about 0.01 ms, which is the
+size of the differences measured here. Mixes 1 and 2 need `--zone` (a running
 `mock-keycard serve`, as `benches/run` starts it; a token is minted for each target's
 origin); mix 3 is not supported (its users are per-request). Standard library only.
 """
 
 import argparse
+import itertools
 import json
 import os
 import secrets
@@ -45,14 +47,17 @@ def main() -> None:
     ap.add_argument("--zone", default="http://127.0.0.1:9", help="mock zone URL (mixes with a token)")
     ap.add_argument("--workerd", default=os.path.join(HERE, "workers/node_modules/workerd/bin/workerd"))
     ap.add_argument("--json", help="also write the per-round figures and medians here")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="workerd processes per build (their rounds pooled; each one's median shown)")
     a = ap.parse_args()
     _, title, method, path, body, mode, expect, _names = [m for m in harness.MIXES if m[0] == a.mix][0]
     bindings = {"KEYCARD_ISSUER": a.zone, "KEYCARD_RESOURCE_URL": a.zone + "/upstream/github",
                 "KEYCARD_CLIENT_ID": "mcp-worker", "KEYCARD_CLIENT_SECRET": "mcp-worker-secret"}
     procs, dirs, targets = [], [], []
     try:
-        for spec in a.target:
-            name, entry = spec.split("=", 1)
+        specs = [spec.split("=", 1) for spec in a.target]
+        for copy, (build, entry) in itertools.product(range(a.processes), specs):
+            name = build if a.processes == 1 else f"{build}#{copy + 1}"
             d = tempfile.mkdtemp(prefix="ab-")
             dirs.append(d)
             modules = cold.unique_copy(entry, os.path.join(d, "bundle"), secrets.token_hex(8))
@@ -95,21 +100,29 @@ def main() -> None:
                       file=sys.stderr, flush=True)
         for name, url, _pid, _script, token in targets:
             harness.check_once(url + path, method, body, token, expect)
-        print(f"mix {a.mix} {title}: {a.rounds} rounds x {a.secs} s, workerd without Miniflare")
-        medians = {name: statistics.median(values) for name, values in cpu.items()}
+        print(f"mix {a.mix} {title}: {a.rounds} rounds x {a.secs} s, workerd without Miniflare"
+              + (f", {a.processes} processes per build (pooled)" if a.processes > 1 else ""))
+        # Each build's rounds, over its processes.
+        pooled = {}
         for name, values in cpu.items():
-            line = f"  {name:12s} cpu ms/req median {medians[name]:.4f}  lowest {min(values):.4f}"
-            # A target named `floor` (the empty Rust Worker) or `ts` is the yardstick of
+            pooled.setdefault(name.split("#", 1)[0], []).extend(values)
+        medians = {build: statistics.median(values) for build, values in pooled.items()}
+        for build, values in pooled.items():
+            line = f"  {build:12s} cpu ms/req median {medians[build]:.4f}  lowest {min(values):.4f}"
+            # A build named `floor` (the empty Rust Worker) or `ts` is the yardstick of
             # the others: distance to the floor, ratio of TS's CPU to this one's.
-            if "floor" in medians and name != "floor":
-                line += f"  {name} - floor {medians[name] - medians['floor']:+.4f}"
-            if "ts" in medians and name not in ("ts", "floor"):
-                line += f"  ts/{name} {medians['ts'] / medians[name]:.2f}x"
+            if "floor" in medians and build != "floor":
+                line += f"  {build} - floor {medians[build] - medians['floor']:+.4f}"
+            if "ts" in medians and build not in ("ts", "floor"):
+                line += f"  ts/{build} {medians['ts'] / medians[build]:.2f}x"
+            if a.processes > 1:
+                per = [statistics.median(v) for n, v in cpu.items() if n.split("#", 1)[0] == build]
+                line += "  (per process " + " / ".join(f"{m:.4f}" for m in per) + ")"
             print(line)
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"mix": a.mix, "title": title, "rounds": a.rounds, "secs": a.secs,
-                           "cpu_ms_per_req": cpu, "median": medians}, f, indent=1)
+                           "processes": a.processes, "cpu_ms_per_req": cpu, "median": medians}, f, indent=1)
     finally:
         for proc in procs:
             proc.kill()
