@@ -53,7 +53,7 @@ def main() -> None:
     _, title, method, path, body, mode, expect, _names = [m for m in harness.MIXES if m[0] == a.mix][0]
     bindings = {"KEYCARD_ISSUER": a.zone, "KEYCARD_RESOURCE_URL": a.zone + "/upstream/github",
                 "KEYCARD_CLIENT_ID": "mcp-worker", "KEYCARD_CLIENT_SECRET": "mcp-worker-secret"}
-    procs, dirs, targets = [], [], []
+    procs, dirs, targets, build_of = [], [], [], {}
     try:
         specs = [spec.split("=", 1) for spec in a.target]
         for copy, (build, entry) in itertools.product(range(a.processes), specs):
@@ -86,6 +86,7 @@ def main() -> None:
             harness.check_once(url + path, method, body, token, expect)
             subprocess.run(["wrk", "-t1", "-c10", "-d2s", "-s", script, url + path], capture_output=True, check=True)
             targets.append((name, url, proc.pid, script, token))
+            build_of[name] = build
         cpu = {name: [] for name, *_ in targets}
         for rnd in range(a.rounds):
             k = rnd % len(targets)
@@ -105,7 +106,7 @@ def main() -> None:
         # Each build's rounds, over its processes.
         pooled = {}
         for name, values in cpu.items():
-            pooled.setdefault(name.split("#", 1)[0], []).extend(values)
+            pooled.setdefault(build_of[name], []).extend(values)
         medians = {build: statistics.median(values) for build, values in pooled.items()}
         for build, values in pooled.items():
             line = f"  {build:12s} cpu ms/req median {medians[build]:.4f}  lowest {min(values):.4f}"
@@ -116,7 +117,7 @@ def main() -> None:
             if "ts" in medians and build not in ("ts", "floor"):
                 line += f"  ts/{build} {medians['ts'] / medians[build]:.2f}x"
             if a.processes > 1:
-                per = [statistics.median(v) for n, v in cpu.items() if n.split("#", 1)[0] == build]
+                per = [statistics.median(v) for n, v in cpu.items() if build_of[n] == build]
                 line += "  (per process " + " / ".join(f"{m:.4f}" for m in per) + ")"
             print(line)
         if a.json:

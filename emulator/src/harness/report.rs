@@ -52,6 +52,11 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Sent, and never [`Outcome::Ok`]: nothing about it was tested.
+    pub fn never_succeeded(&self) -> bool {
+        self.requests > 0 && self.ok == 0
+    }
+
     pub(crate) fn count(&mut self, outcome: Outcome) {
         self.requests += 1;
         match outcome {
@@ -209,7 +214,7 @@ impl LeakReport {
     pub fn untested(&self) -> Vec<&str> {
         self.per_tool
             .iter()
-            .filter(|(_, t)| t.requests > 0 && t.ok == 0)
+            .filter(|(_, t)| t.never_succeeded())
             .map(|(name, _)| name.as_str())
             .collect()
     }
@@ -300,7 +305,7 @@ impl std::fmt::Display for LeakReport {
                 t.own_canary,
                 errors(t),
                 t.leaks,
-                if t.requests > 0 && t.ok == 0 {
+                if t.never_succeeded() {
                     " (NEVER SUCCEEDED: not tested)"
                 } else {
                     ""

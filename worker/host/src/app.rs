@@ -70,11 +70,7 @@ impl Vars {
     pub fn get(&self, name: &str) -> Option<String> {
         match &self.0 {
             #[cfg(target_arch = "wasm32")]
-            Inner::Worker(env) => env
-                .var(name)
-                .map(|v| v.to_string())
-                .or_else(|_| env.secret(name).map(|v| v.to_string()))
-                .ok(),
+            Inner::Worker(env) => crate::serve::env_value(env, name),
             Inner::Map(map) => map.get(name).cloned(),
         }
     }
@@ -92,6 +88,13 @@ impl Vars {
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn from_env(env: &worker::Env) -> Self {
         Self(Inner::Worker(env.clone()))
+    }
+}
+
+/// No settings.
+impl Default for Vars {
+    fn default() -> Self {
+        Self(Inner::Map(BTreeMap::new()))
     }
 }
 
@@ -181,7 +184,7 @@ mod tests {
         let vars = Vars::new([("NAME", "from-vars"), ("SECRET", "s3cr3t")]);
         assert_eq!(name(&plain, &vars), "plain");
         assert_eq!(name(&configured, &vars), "from-vars");
-        assert_eq!(name(&configured, &Vars::new::<&str, &str>([])), "unnamed");
+        assert_eq!(name(&configured, &Vars::default()), "unnamed");
         let closure = |v: &Vars| Server::new(v.get("SECRET").unwrap(), "1");
         assert_eq!(name(&closure, &vars), "s3cr3t");
     }

@@ -33,17 +33,18 @@
 //! ```
 //!
 //! On a native target the crate holds only [`core`], [`tool`], [`App`], [`Vars`] and
-//! [`entry!`] (which then exports nothing), so a Worker crate's native `cargo test` runs its tools without
-//! building the Workers runtime; the rest exists on `wasm32-unknown-unknown`, where this
-//! repository's `worker/` crate and the project the template generates compile it.
+//! [`entry!`] (which then exports nothing), so a Worker crate's native `cargo test` runs
+//! its tools without building the Workers runtime; the rest exists on
+//! `wasm32-unknown-unknown`, where this repository's `worker/` crate and the project the
+//! template generates compile it.
 
 pub use keycard_core as core;
 
 /// A typed MCP tool from an async fn: `#[keycard_worker::tool]`, the `keycard-macros`
 /// attribute whose code names [`core`] through this crate, so a Worker needs no other
 /// dependency for it. Its options are `tool`'s (`name`, `description`, `title`,
-/// `read_only`, `upstream`). The tool's name is the fn's, its description the doc comment, its
-/// input schema the arguments type's; `<fn>_tool()` builds the [`core::tools::Tool`].
+/// `read_only`, `upstream`). The tool's name is the fn's, its description the doc comment,
+/// its input schema the arguments type's; `<fn>_tool()` builds the [`core::tools::Tool`].
 ///
 /// ```
 /// use keycard_worker::core::tools::{ToolContext, ToolError};

@@ -21,7 +21,7 @@ use keycard_core::http::response;
 use keycard_core::ports::Ports;
 use keycard_core::session::SessionSettings;
 use keycard_core::{Gateway, Zones};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Result};
 
@@ -208,16 +208,13 @@ fn settle(result: Result<web_sys::Response>) -> JsValue {
 /// `cloudflare:workers` exports, so the first request finds it built (and its code
 /// compiled). A configuration error is left for the first request to build again and
 /// answer (500, naming the variable); nothing here can throw.
-pub(crate) fn build_at_startup<M>(app: &impl App<M>) {
-    let env = js::startup_env();
-    if env.is_undefined() || env.is_null() {
-        return;
-    }
-    let _ = gateway(&env.unchecked_into::<Env>(), app);
+pub(crate) fn build_at_startup<M>(env: &Env, app: &impl App<M>) {
+    let _ = gateway(env, app);
 }
 
-/// Reads a `KEYCARD_*` value from `env`: a `[vars]` entry or a secret.
-fn env_value(env: &Env, name: &str) -> Option<String> {
+/// Reads a setting from `env`: a `[vars]` entry or a secret (the `KEYCARD_*`
+/// configuration, and [`Vars::get`]).
+pub(crate) fn env_value(env: &Env, name: &str) -> Option<String> {
     env.var(name)
         .map(|v| v.to_string())
         .or_else(|_| env.secret(name).map(|v| v.to_string()))

@@ -33,17 +33,18 @@ use crate::{App, Vars};
 /// Worker's settings (an `app` taking [`Vars`] reads the same values its requests would;
 /// where the runtime exports no `env` to startup, such an app is not called here at all).
 pub fn warm_up<M, A: App<M>>(app: A) {
-    // The real gateway first, where the runtime lets startup read `env`.
-    crate::serve::build_at_startup(&app);
     let env = crate::js::startup_env();
-    let vars = if !env.is_undefined() && !env.is_null() {
-        Vars::from_env(&env.unchecked_into::<worker::Env>())
-    } else if A::READS_VARS {
+    let env = (!env.is_undefined() && !env.is_null()).then(|| env.unchecked_into::<worker::Env>());
+    // The real gateway first, where the runtime lets startup read `env`.
+    if let Some(env) = &env {
+        crate::serve::build_at_startup(env, &app);
+    }
+    let vars = match &env {
+        Some(env) => Vars::from_env(env),
         // No settings to give an app that reads them: its stand-in is not built (it
         // might refuse empty settings), and the first request compiles the paths.
-        return;
-    } else {
-        Vars::new::<String, String>([])
+        None if A::READS_VARS => return,
+        None => Vars::default(),
     };
     // The stand-in runs with logging off: its synthetic requests (and its zone, which
     // has no upstreams) are not this Worker's, and the subscriber `build_at_startup`

@@ -95,10 +95,7 @@ fn tool_with_core(attr: TokenStream, item: TokenStream, default_core: TokenStrea
     let parser = syn::meta::parser(|meta| args.parse(meta));
     parse_macro_input!(attr with parser);
     let item = parse_macro_input!(item as ItemFn);
-    let core = match args.krate.take() {
-        Some(path) => quote!(#path),
-        None => default_core,
-    };
+    let core = args.core_path(default_core);
     match expand(args, &item, &core) {
         Ok(tokens) => tokens.into(),
         Err(error) => {
@@ -122,6 +119,15 @@ struct ToolArgs {
 }
 
 impl ToolArgs {
+    /// The path of keycard-core in the generated code: `crate = "..."` if given, else the
+    /// attribute's own (`tool`: `::keycard_core`; `worker_tool`: `::keycard_worker::core`).
+    fn core_path(&mut self, default_core: TokenStream2) -> TokenStream2 {
+        match self.krate.take() {
+            Some(path) => quote!(#path),
+            None => default_core,
+        }
+    }
+
     fn parse(&mut self, meta: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
         let set = |slot: &mut Option<LitStr>, meta: &syn::meta::ParseNestedMeta<'_>| {
             if slot.is_some() {
@@ -402,11 +408,16 @@ mod tests {
             /// Who.
             async fn whoami(ctx: ToolContext) -> Result<String, ToolError> { todo!() }
         };
+        let worker_core = || quote!(::keycard_worker::core);
         let mut args = ToolArgs::default();
+        assert_eq!(
+            args.core_path(worker_core()).to_string(),
+            ":: keycard_worker :: core"
+        );
         let parser = syn::meta::parser(|meta| args.parse(meta));
         syn::parse::Parser::parse2(parser, quote!(crate = "my_core")).unwrap();
-        let path = args.krate.take().unwrap();
-        let out = expand(args, &syn::parse2(item).unwrap(), &quote!(#path))
+        let core = args.core_path(worker_core());
+        let out = expand(args, &syn::parse2(item).unwrap(), &core)
             .unwrap()
             .to_string();
         for part in [

@@ -797,20 +797,23 @@ fn check_schemas(server: &Server) -> Result<(), ConfigError> {
     for tool in server.tools().iter() {
         let def = tool.definition();
         let schemas = [
-            ("input", Some(def.input_schema())),
-            ("output", def.output_schema()),
+            (
+                "input",
+                Some(def.input_schema()),
+                "make the arguments type a struct (or `NoArgs`)",
+            ),
+            (
+                "output",
+                def.output_schema(),
+                "return `Json<T>` with `T` a struct, or wrap a list in one",
+            ),
         ];
-        for (which, schema) in schemas {
+        for (which, schema, fix) in schemas {
             let Some(schema) = schema else { continue };
             let kind = schema.get("type");
             if kind.and_then(serde_json::Value::as_str) != Some("object") {
                 let found =
                     kind.map_or_else(|| "no \"type\"".to_owned(), |t| format!("\"type\": {t}"));
-                let fix = if which == "input" {
-                    "make the arguments type a struct (or `NoArgs`)"
-                } else {
-                    "return `Json<T>` with `T` a struct, or wrap a list in one"
-                };
                 return Err(ConfigError::Tool {
                     tool: def.name.clone(),
                     reason: format!(
